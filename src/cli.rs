@@ -1,0 +1,122 @@
+//! The command line as clap sees it: raw values only. Meaning and validation live in `config.rs`.
+
+use std::path::PathBuf;
+
+use clap::{ArgAction, Parser, ValueEnum};
+
+/// Query AWS CloudTrail Event history (LookupEvents) with filters on any field.
+///
+/// The API filters on one attribute; ctlookup pushes the most selective one to it, streams every page
+/// and applies the rest locally. It reads saved `aws cloudtrail lookup-events` output and trail log
+/// files the same way (--input).
+#[derive(Debug, Parser)]
+#[command(name = "ctlookup", version, about, long_about = None, max_term_width = 100)]
+pub struct Cli {
+    /// Region to query (default: AWS_REGION, the profile's region, CloudShell's region)
+    #[arg(long, value_name = "REGION", value_delimiter = ',', help_heading = "Where events come from")]
+    pub region: Vec<String>,
+
+    /// Named profile from ~/.aws/config (AWS_PROFILE works too)
+    #[arg(long, value_name = "NAME", help_heading = "Where events come from")]
+    pub profile: Option<String>,
+
+    /// Send API calls to this URL (AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_CLOUDTRAIL work too)
+    #[arg(long, value_name = "URL", help_heading = "Where events come from")]
+    pub endpoint_url: Option<String>,
+
+    /// Read events from files instead of the API: saved lookup-events output, trail logs (.json,
+    /// .json.gz), JSON Lines, or directories of those; `-` is stdin. Repeatable
+    #[arg(long, value_name = "PATH", help_heading = "Where events come from")]
+    pub input: Vec<PathBuf>,
+
+    /// Oldest event time, inclusive: 2024-07-22T00:00:00Z, 2024-07-22 09:00, 2024-07-22, epoch
+    /// seconds, a duration ago (90s, 15m, 2h, 3d, 1w) or `now`
+    #[arg(long, visible_alias = "since", value_name = "TIME", help_heading = "Time window")]
+    pub start_time: Option<String>,
+
+    /// Newest event time, inclusive (same forms as --start-time)
+    #[arg(long, visible_alias = "until", value_name = "TIME", help_heading = "Time window")]
+    pub end_time: Option<String>,
+
+    /// Zone for times without an offset and for printed times: `local`, `UTC` or an IANA name such
+    /// as Asia/Tokyo
+    #[arg(long, value_name = "ZONE", default_value = "local", help_heading = "Time window")]
+    pub tz: String,
+
+    /// Events with this eventName (repeat for any of several)
+    #[arg(long, value_name = "NAME", help_heading = "What to match")]
+    pub event_name: Vec<String>,
+
+    /// Events from this eventSource, such as ec2.amazonaws.com
+    #[arg(long, value_name = "SOURCE", help_heading = "What to match")]
+    pub event_source: Vec<String>,
+
+    /// The event with this eventID
+    #[arg(long, value_name = "ID", help_heading = "What to match")]
+    pub event_id: Vec<String>,
+
+    /// Events whose Event history user name is this (IAM user, role session name, root)
+    #[arg(long, value_name = "NAME", help_heading = "What to match")]
+    pub username: Vec<String>,
+
+    /// Events signed with this access key ID
+    #[arg(long, value_name = "KEY", help_heading = "What to match")]
+    pub access_key_id: Vec<String>,
+
+    /// Events that name a resource of this type, such as AWS::EC2::Instance
+    #[arg(long, value_name = "TYPE", help_heading = "What to match")]
+    pub resource_type: Vec<String>,
+
+    /// Events that name this resource (name, ID or ARN as Event history lists it)
+    #[arg(long, value_name = "NAME", help_heading = "What to match")]
+    pub resource_name: Vec<String>,
+
+    /// Only read-only (true) or only mutating (false) events
+    #[arg(long, value_name = "BOOL", value_parser = ["true", "false"], help_heading = "What to match")]
+    pub read_only: Vec<String>,
+
+    /// Send exactly this attribute to the API: KEY=VALUE or AttributeKey=KEY,AttributeValue=VALUE
+    #[arg(long, value_name = "KEY=VALUE", action = ArgAction::Append, help_heading = "What to match")]
+    pub lookup_attribute: Vec<String>,
+
+    /// Look up Insights events instead of management events
+    #[arg(long, value_name = "CATEGORY", help_heading = "What to match")]
+    pub event_category: Option<EventCategoryArg>,
+
+    /// Stop after this many matching events (and stop fetching pages)
+    #[arg(long, value_name = "N", help_heading = "What to match")]
+    pub max_items: Option<u64>,
+
+    /// Resume where an earlier run stopped, with the token it printed (aws CLI tokens work too)
+    #[arg(long, value_name = "TOKEN", help_heading = "What to match")]
+    pub starting_token: Option<String>,
+
+    /// Send no lookup attribute derived from the filters; test everything locally (same results, slower)
+    #[arg(long, help_heading = "What to match")]
+    pub no_pushdown: bool,
+
+    /// Output format (default: jsonl)
+    #[arg(short, long, value_name = "FORMAT", help_heading = "How to print")]
+    pub output: Option<OutputArg>,
+
+    /// Say more on stderr: the query plan (which attribute went to the API, what stays local)
+    #[arg(short, long, action = ArgAction::Count, help_heading = "How to print")]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EventCategoryArg {
+    /// Management events (the default)
+    Management,
+    /// CloudTrail Insights events
+    Insight,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputArg {
+    /// One CloudTrail record per line, exactly as the service sent it (for jq)
+    #[value(alias = "ndjson")]
+    Jsonl,
+    /// One document shaped like `aws cloudtrail lookup-events --output json`
+    Json,
+}

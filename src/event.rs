@@ -1,0 +1,167 @@
+//! One event as it flows through ctlookup: the Event history envelope plus the CloudTrail record.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+/// The fields LookupEvents returns beside the record. From trail log files they are derived from the
+/// record with the same rules the service uses, so the lookup shorthands mean the same on both.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Envelope {
+    pub event_id: Option<String>,
+    pub event_name: Option<String>,
+    pub read_only: Option<String>,
+    pub access_key_id: Option<String>,
+    pub event_time: Option<DateTime<Utc>>,
+    pub event_source: Option<String>,
+    pub username: Option<String>,
+    pub resources: Option<Vec<Resource>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Resource {
+    pub resource_type: Option<String>,
+    pub resource_name: Option<String>,
+}
+
+/// A matched or candidate event. `raw` is the record's JSON text exactly as the service sent it
+/// (one line), so that `jsonl` prints it byte for byte; `record` is that text parsed once.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub envelope: Envelope,
+    pub raw: String,
+    pub record: Value,
+}
+
+impl Event {
+    /// An event read from a trail log or JSON Lines: the envelope is derived from the record.
+    pub fn from_record(raw: String, record: Value) -> Event {
+        Event { envelope: Envelope::derive(&record), raw, record }
+    }
+}
+
+impl Envelope {
+    /// Derives what Event history would list for this record (see README, "Files").
+    pub fn derive(record: &Value) -> Envelope {
+        let text = |v: &Value| v.as_str().map(str::to_owned);
+        let field = |name: &str| record.get(name).and_then(text);
+        let identity = record.get("userIdentity");
+        let identity_field = |name: &str| identity.and_then(|i| i.get(name)).and_then(text);
+        let read_only = match record.get("readOnly") {
+            Some(Value::Bool(b)) => Some(b.to_string()),
+            Some(Value::String(s)) => Some(s.to_ascii_lowercase()),
+            _ => None,
+        };
+        let resources = record
+            .get("resources")
+            .and_then(Value::as_array)
+            .map(|list| {
+                list.iter()
+                    .map(|r| Resource {
+                        resource_type: r.get("type").and_then(text),
+                        resource_name: r.get("ARN").and_then(text),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Envelope {
+            event_id: field("eventID"),
+            event_name: field("eventName"),
+            read_only,
+            access_key_id: identity_field("accessKeyId").filter(|k| !k.is_empty()),
+            event_time: field("eventTime").and_then(|t| t.parse().ok()),
+            event_source: field("eventSource"),
+            username: derive_username(identity),
+            resources: Some(resources),
+        }
+    }
+
+    /// The resources Event history lists; none when it listed none.
+    pub fn resources(&self) -> &[Resource] {
+        self.resources.as_deref().unwrap_or_default()
+    }
+}
+
+/// Event history's user name: the IAM user name, the role session name of an assumed role, `root`, or
+/// the invoking service.
+fn derive_username(identity: Option<&Value>) -> Option<String> {
+    let identity = identity?;
+    let get = |name: &str| identity.get(name).and_then(Value::as_str);
+    if let Some(name) = get("userName").filter(|n| !n.is_empty()) {
+        return Some(name.to_owned());
+    }
+    let arn_tail = || get("arn").and_then(|arn| arn.rsplit('/').next()).map(str::to_owned);
+    match get("type")? {
+        "AssumedRole" | "FederatedUser" => arn_tail(),
+        "Root" => Some("root".to_owned()),
+        "AWSService" => get("invokedBy").map(str::to_owned),
+        _ => None,
+    }
+}
+
+/// Puts a JSON text on one line by dropping the whitespace between tokens; the text inside strings, and
+/// so every value, is untouched. Records are normally compact already and are then returned as is.
+pub fn one_line(raw: &str) -> String {
+    if !raw.contains(['\n', '\r']) {
+        return raw.to_owned();
+    }
+    let mut out = String::with_capacity(raw.len());
+    let mut in_string = false;
+    let mut escaped = false;
+    for c in raw.chars() {
+        if in_string {
+            out.push(c);
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_string = false,
+                _ => {}
+            }
+        } else if c == '"' {
+            in_string = true;
+            out.push(c);
+        } else if !c.is_ascii_whitespace() {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn envelope_of_an_assumed_role() {
+        let record = json!({
+            "eventVersion": "1.08",
+            "userIdentity": {"type": "AssumedRole", "arn": "arn:aws:sts::123456789012:assumed-role/AdminRole/alice-session", "accessKeyId": "ASIAEXAMPLE"},
+            "eventTime": "2024-07-22T01:02:03Z", "eventSource": "ec2.amazonaws.com", "eventName": "RunInstances",
+            "readOnly": false, "eventID": "e-1",
+            "resources": [{"ARN": "arn:aws:ec2:us-east-1:123456789012:instance/i-1", "accountId": "123456789012", "type": "AWS::EC2::Instance"}]
+        });
+        let env = Envelope::derive(&record);
+        assert_eq!(env.event_id.as_deref(), Some("e-1"));
+        assert_eq!(env.username.as_deref(), Some("alice-session"));
+        assert_eq!(env.read_only.as_deref(), Some("false"));
+        assert_eq!(env.access_key_id.as_deref(), Some("ASIAEXAMPLE"));
+        assert_eq!(env.event_time, Some("2024-07-22T01:02:03Z".parse().unwrap()));
+        assert_eq!(env.resources()[0].resource_type.as_deref(), Some("AWS::EC2::Instance"));
+    }
+
+    #[test]
+    fn usernames() {
+        let name = |identity: Value| Envelope::derive(&json!({ "userIdentity": identity })).username;
+        assert_eq!(name(json!({"type": "IAMUser", "userName": "bob"})).as_deref(), Some("bob"));
+        assert_eq!(name(json!({"type": "Root", "arn": "arn:aws:iam::1:root"})).as_deref(), Some("root"));
+        assert_eq!(name(json!({"type": "AWSService", "invokedBy": "ec2.amazonaws.com"})).as_deref(), Some("ec2.amazonaws.com"));
+        assert_eq!(name(json!({"type": "FederatedUser", "arn": "arn:aws:sts::1:federated-user/carol"})).as_deref(), Some("carol"));
+        assert_eq!(name(json!({"type": "AWSAccount"})), None);
+    }
+
+    #[test]
+    fn one_line_keeps_strings() {
+        assert_eq!(one_line("{\n  \"a b\": \"x\\\" \\n y\",\n  \"c\": [1, 2]\n}"), "{\"a b\":\"x\\\" \\n y\",\"c\":[1,2]}");
+        assert_eq!(one_line("{\"a\": 1}"), "{\"a\": 1}");
+    }
+}

@@ -1,0 +1,62 @@
+//! The main command's pipeline: source → filter → writer, and what is said on stderr at the end.
+
+use std::io::{self, BufWriter};
+
+use anyhow::Result;
+
+use crate::config::{Config, SourceConfig};
+use crate::event::Event;
+use crate::output::{self, EventWriter};
+use crate::query::Filter;
+use crate::source::{self, Flow, Sink};
+
+pub fn run(config: Config) -> Result<()> {
+    if config.verbose > 0 {
+        if let SourceConfig::Api(api) = &config.source {
+            eprintln!("ctlookup: {}", api.plan.describe(&config.filter));
+        }
+    }
+    let stdout = io::stdout();
+    let out = BufWriter::with_capacity(64 * 1024, stdout.lock());
+    let mut pipeline = Pipeline {
+        filter: &config.filter,
+        writer: output::writer(config.output, config.zone, out),
+        max_items: config.max_items,
+        matched: 0,
+    };
+    let result = source::run(&config.source, &mut pipeline);
+    let resume_token = result.as_ref().ok().and_then(|o| o.resume_token.clone());
+    // The document is completed even when the source failed, so that what was printed stays valid.
+    let finished = pipeline.writer.finish(resume_token.as_deref());
+    let outcome = result?;
+    finished?;
+    if let (Some(token), Some(max)) = (&outcome.resume_token, config.max_items) {
+        eprintln!("ctlookup: stopped at --max-items {max}; to continue, run again with --starting-token {token}");
+    }
+    if outcome.unreadable > 0 {
+        eprintln!("ctlookup: {} unreadable events or records were skipped (see warnings above)", outcome.unreadable);
+    }
+    Ok(())
+}
+
+struct Pipeline<'a> {
+    filter: &'a Filter,
+    writer: Box<dyn EventWriter + 'a>,
+    max_items: Option<u64>,
+    matched: u64,
+}
+
+impl Sink for Pipeline<'_> {
+    fn event(&mut self, event: Event) -> Result<Flow> {
+        if !self.filter.matches(&event) {
+            return Ok(Flow::Continue);
+        }
+        self.writer.write(&event)?;
+        self.matched += 1;
+        Ok(if self.max_items.is_some_and(|max| self.matched >= max) { Flow::Stop } else { Flow::Continue })
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        Ok(self.writer.flush()?)
+    }
+}

@@ -1,0 +1,369 @@
+//! Events from files: saved `aws cloudtrail lookup-events` output, trail log files (plain or gzip),
+//! JSON Lines, stdin, and directory trees of those. Large documents are streamed element by element.
+
+use std::fmt;
+use std::fs::{self, File};
+use std::io::{self, BufRead, BufReader};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+use flate2::read::MultiGzDecoder;
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
+use serde_json::Value;
+
+use super::{Flow, Outcome, Sink};
+use crate::cli::EventCategoryArg;
+use crate::config::{FilesConfig, Input};
+use crate::error::warn;
+use crate::event::{one_line, Envelope, Event, Resource};
+
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+const BUFFER: usize = 256 * 1024;
+
+pub fn read(config: &FilesConfig, sink: &mut dyn Sink) -> Result<Outcome> {
+    // Every path is checked before anything is printed: a typo fails the run at once (exit 1).
+    let mut files = Vec::new();
+    for input in &config.inputs {
+        match input {
+            Input::Stdin => files.push(None),
+            Input::Path(path) => expand(path, &mut files)?,
+        }
+    }
+    let mut reader = Reader { sink, category: config.category, outcome: Outcome::default(), stopped: false, failure: None };
+    for file in files {
+        let name = file.as_ref().map_or_else(|| "<stdin>".to_owned(), |p| p.display().to_string());
+        let stream: Box<dyn BufRead> = match &file {
+            None => Box::new(BufReader::with_capacity(BUFFER, io::stdin())),
+            Some(path) => {
+                let f = File::open(path).with_context(|| format!("cannot read input {name}"))?;
+                Box::new(BufReader::with_capacity(BUFFER, f))
+            }
+        };
+        reader.read_stream(&name, stream)?;
+        reader.sink.flush()?;
+        if reader.stopped {
+            break;
+        }
+    }
+    Ok(reader.outcome)
+}
+
+/// Adds a path, or the event files below a directory in path order (for a trail's S3 layout that is
+/// oldest first within each region), skipping digest files, which hold no events.
+fn expand(path: &Path, files: &mut Vec<Option<PathBuf>>) -> Result<()> {
+    let meta = fs::metadata(path).with_context(|| format!("cannot read input {}", path.display()))?;
+    if !meta.is_dir() {
+        files.push(Some(path.to_owned()));
+        return Ok(());
+    }
+    let mut entries: Vec<PathBuf> = fs::read_dir(path)
+        .with_context(|| format!("cannot read input directory {}", path.display()))?
+        .map(|entry| entry.map(|e| e.path()))
+        .collect::<io::Result<_>>()
+        .with_context(|| format!("cannot read input directory {}", path.display()))?;
+    entries.sort();
+    for entry in entries {
+        let name = entry.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        if name.starts_with('.') || name == "CloudTrail-Digest" {
+            continue;
+        }
+        if entry.is_dir() {
+            expand(&entry, files)?;
+        } else if [".json", ".json.gz", ".jsonl", ".jsonl.gz", ".ndjson", ".gz"].iter().any(|ext| name.ends_with(ext)) {
+            files.push(Some(entry));
+        }
+    }
+    Ok(())
+}
+
+/// Where a bad record was, for the warning.
+enum Place<'a> {
+    Line(u64),
+    Element(&'a str, u64),
+}
+
+impl fmt::Display for Place<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Place::Line(n) => write!(f, "line {n}"),
+            Place::Element(array, i) => write!(f, "{array}[{i}]"),
+        }
+    }
+}
+
+/// What one array element or line holds.
+#[derive(Clone, Copy)]
+enum Shape {
+    /// A CloudTrail record, as in trail logs and JSON Lines.
+    Record,
+    /// An aws CLI / LookupEvents event: envelope fields plus CloudTrailEvent as a string.
+    LookupEvent,
+}
+
+struct Reader<'s> {
+    sink: &'s mut dyn Sink,
+    category: Option<EventCategoryArg>,
+    outcome: Outcome,
+    stopped: bool,
+    /// An error from the sink (a closed stdout…), carried out of the serde visitor.
+    failure: Option<anyhow::Error>,
+}
+
+impl Reader<'_> {
+    fn read_stream(&mut self, name: &str, mut stream: Box<dyn BufRead>) -> Result<()> {
+        let head = stream.fill_buf().with_context(|| format!("cannot read input {name}"))?;
+        if head.starts_with(&GZIP_MAGIC) {
+            stream = Box::new(BufReader::with_capacity(BUFFER, MultiGzDecoder::new(stream)));
+        }
+        let head = match stream.fill_buf() {
+            Ok(head) => head,
+            Err(err) => {
+                self.bad_file(name, format_args!("{err}"));
+                return Ok(());
+            }
+        };
+        match first_key(head).as_deref() {
+            Some("Records") | Some("Events") => self.read_document(name, stream),
+            _ => self.read_lines(name, stream),
+        }
+    }
+
+    /// `{"Records":[…]}` or `{"Events":[…]}`, one element at a time.
+    fn read_document(&mut self, name: &str, stream: Box<dyn BufRead>) -> Result<()> {
+        let mut deserializer = serde_json::Deserializer::from_reader(stream);
+        let result = de::Deserializer::deserialize_map(&mut deserializer, DocumentVisitor { reader: self, name });
+        if let Some(failure) = self.failure.take() {
+            return Err(failure);
+        }
+        match result {
+            Ok(()) if !self.stopped => {
+                if let Err(err) = deserializer.end() {
+                    self.bad_file(name, format_args!("unexpected data after the document ({err})"));
+                }
+            }
+            Ok(()) => {}
+            Err(_) if self.stopped => {}
+            Err(err) => self.bad_file(name, format_args!("truncated or invalid JSON ({err})")),
+        }
+        Ok(())
+    }
+
+    /// JSON Lines: each line is a record or a lookup event; a bad line is skipped with a warning.
+    fn read_lines(&mut self, name: &str, mut stream: Box<dyn BufRead>) -> Result<()> {
+        let mut line = Vec::new();
+        let mut number = 0u64;
+        loop {
+            line.clear();
+            match stream.read_until(b'\n', &mut line) {
+                Ok(0) => return Ok(()),
+                Ok(_) => {}
+                Err(err) => {
+                    self.bad_file(name, format_args!("read error after line {number} ({err})"));
+                    return Ok(());
+                }
+            }
+            number += 1;
+            let text = match std::str::from_utf8(&line) {
+                Ok(text) => text.trim(),
+                Err(_) => {
+                    self.bad_record(name, Place::Line(number), "not UTF-8 text");
+                    continue;
+                }
+            };
+            if text.is_empty() {
+                continue;
+            }
+            let value: Value = match serde_json::from_str(text) {
+                Ok(value) => value,
+                Err(err) => {
+                    self.bad_record(name, Place::Line(number), format_args!("not JSON ({err})"));
+                    continue;
+                }
+            };
+            let shape = if value.get("CloudTrailEvent").is_some() { Shape::LookupEvent } else { Shape::Record };
+            self.element(name, Place::Line(number), shape, text, value)?;
+            if self.stopped {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Turns one parsed element into an event and hands it on.
+    fn element(&mut self, name: &str, place: Place, shape: Shape, raw: &str, value: Value) -> Result<()> {
+        let event = match shape {
+            Shape::Record if value.is_object() => Event::from_record(one_line(raw), value),
+            Shape::Record => {
+                self.bad_record(name, place, "not a JSON object");
+                return Ok(());
+            }
+            Shape::LookupEvent => match lookup_event(value) {
+                Ok(event) => event,
+                Err(problem) => {
+                    self.bad_record(name, place, problem);
+                    return Ok(());
+                }
+            },
+        };
+        if !self.category_matches(&event.record) {
+            return Ok(());
+        }
+        if self.sink.event(event)? == Flow::Stop {
+            self.stopped = true;
+        }
+        Ok(())
+    }
+
+    fn category_matches(&self, record: &Value) -> bool {
+        let insight = record.get("eventCategory").and_then(Value::as_str) == Some("Insight");
+        match self.category {
+            None => true,
+            Some(EventCategoryArg::Insight) => insight,
+            Some(EventCategoryArg::Management) => !insight,
+        }
+    }
+
+    fn bad_record(&mut self, name: &str, place: Place, problem: impl fmt::Display) {
+        warn(format_args!("{name}: {place}: {problem}; skipped"));
+        self.outcome.unreadable += 1;
+    }
+
+    fn bad_file(&mut self, name: &str, problem: impl fmt::Display) {
+        warn(format_args!("{name}: {problem}; the rest of this file is skipped"));
+        self.outcome.unreadable += 1;
+    }
+}
+
+/// The first key of a JSON object at the start of `head`, if it is a plain string.
+fn first_key(head: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(&head[..head.len().min(4096)]);
+    let rest = text.trim_start().strip_prefix('{')?.trim_start().strip_prefix('"')?;
+    rest.split_once('"').map(|(key, _)| key.to_owned())
+}
+
+/// An element of `{"Events":[…]}`: the envelope as given, the record parsed from its string.
+fn lookup_event(value: Value) -> Result<Event, String> {
+    let Value::Object(mut fields) = value else { return Err("not a JSON object".to_owned()) };
+    let text = |v: Option<Value>| match v {
+        Some(Value::String(s)) => Some(s),
+        _ => None,
+    };
+    let id = fields.get("EventId").and_then(Value::as_str).unwrap_or("?").to_owned();
+    let raw = text(fields.shift_remove("CloudTrailEvent")).ok_or("CloudTrailEvent is not a string")?;
+    let record: Value =
+        serde_json::from_str(&raw).map_err(|err| format!("event {id}: CloudTrailEvent is not valid JSON ({err})"))?;
+    let event_time = match fields.shift_remove("EventTime") {
+        Some(Value::String(s)) => DateTime::parse_from_rfc3339(&s).ok().map(|t| t.with_timezone(&Utc)),
+        Some(Value::Number(n)) => n.as_f64().and_then(|secs| DateTime::from_timestamp_millis((secs * 1000.0).round() as i64)),
+        _ => None,
+    };
+    let resources = fields.shift_remove("Resources").and_then(|r| match r {
+        Value::Array(list) => Some(
+            list.into_iter()
+                .map(|mut r| Resource {
+                    resource_type: r.get_mut("ResourceType").map(Value::take).and_then(|v| text(Some(v))),
+                    resource_name: r.get_mut("ResourceName").map(Value::take).and_then(|v| text(Some(v))),
+                })
+                .collect(),
+        ),
+        _ => None,
+    });
+    let envelope = Envelope {
+        event_id: text(fields.shift_remove("EventId")),
+        event_name: text(fields.shift_remove("EventName")),
+        read_only: text(fields.shift_remove("ReadOnly")),
+        access_key_id: text(fields.shift_remove("AccessKeyId")),
+        event_time,
+        event_source: text(fields.shift_remove("EventSource")),
+        username: text(fields.shift_remove("Username")),
+        resources,
+    };
+    Ok(Event { envelope, raw: one_line(&raw), record })
+}
+
+struct DocumentVisitor<'r, 's> {
+    reader: &'r mut Reader<'s>,
+    name: &'r str,
+}
+
+impl<'de> Visitor<'de> for DocumentVisitor<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(r#"a JSON object with "Records" or "Events""#)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<String>()? {
+            let shape = match key.as_str() {
+                "Records" => Shape::Record,
+                "Events" => Shape::LookupEvent,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                    continue;
+                }
+            };
+            map.next_value_seed(ArraySeed { reader: &mut *self.reader, name: self.name, array: key.as_str(), shape })?;
+        }
+        Ok(())
+    }
+}
+
+struct ArraySeed<'r, 's> {
+    reader: &'r mut Reader<'s>,
+    name: &'r str,
+    array: &'r str,
+    shape: Shape,
+}
+
+impl<'de> DeserializeSeed<'de> for ArraySeed<'_, '_> {
+    type Value = ();
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ArraySeed<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "an array of {}", self.array)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut index = 0u64;
+        while let Some(raw) = seq.next_element::<Box<RawValue>>()? {
+            let place = Place::Element(self.array, index);
+            index += 1;
+            let value: Value = match serde_json::from_str(raw.get()) {
+                Ok(value) => value,
+                Err(err) => {
+                    self.reader.bad_record(self.name, place, format_args!("not JSON ({err})"));
+                    continue;
+                }
+            };
+            if let Err(failure) = self.reader.element(self.name, place, self.shape, raw.get(), value) {
+                self.reader.failure = Some(failure);
+                return Err(de::Error::custom("stopped"));
+            }
+            if self.reader.stopped {
+                return Err(de::Error::custom("stopped"));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_keys() {
+        assert_eq!(first_key(b" {\n  \"Records\": [").as_deref(), Some("Records"));
+        assert_eq!(first_key(b"{\"eventVersion\":\"1.08\"}").as_deref(), Some("eventVersion"));
+        assert_eq!(first_key(b"[1]"), None);
+    }
+}

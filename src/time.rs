@@ -1,0 +1,191 @@
+//! Times as people type them (`2h`, `2024-07-22 09:00`, epoch seconds…) and the zone they mean.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Duration, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono_tz::Tz;
+
+/// The zone used to read times without an offset and to print times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Zone {
+    /// The machine's zone (TZ, /etc/localtime).
+    Local,
+    Named(Tz),
+}
+
+impl FromStr for Zone {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.eq_ignore_ascii_case("local") {
+            return Ok(Zone::Local);
+        }
+        if s.eq_ignore_ascii_case("utc") || s.eq_ignore_ascii_case("z") {
+            return Ok(Zone::Named(Tz::UTC));
+        }
+        Tz::from_str_insensitive(s).map(Zone::Named).map_err(|_| {
+            format!("unknown time zone '{s}': use local, UTC or an IANA name such as Asia/Tokyo")
+        })
+    }
+}
+
+impl Zone {
+    /// RFC 3339 with this zone's offset, seconds precision, `+00:00` rather than `Z` (as the aws CLI prints).
+    pub fn format_rfc3339(&self, t: DateTime<Utc>) -> String {
+        let fixed: DateTime<FixedOffset> = match self {
+            Zone::Local => t.with_timezone(&chrono::Local).fixed_offset(),
+            Zone::Named(tz) => t.with_timezone(tz).fixed_offset(),
+        };
+        fixed.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false)
+    }
+
+    fn resolve(&self, naive: NaiveDateTime) -> LocalResult<DateTime<Utc>> {
+        match self {
+            Zone::Local => chrono::Local.from_local_datetime(&naive).map(|t| t.with_timezone(&Utc)),
+            Zone::Named(tz) => tz.from_local_datetime(&naive).map(|t| t.with_timezone(&Utc)),
+        }
+    }
+}
+
+impl fmt::Display for Zone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Zone::Local => f.write_str("local"),
+            Zone::Named(tz) => f.write_str(tz.name()),
+        }
+    }
+}
+
+const FORMS: &str = "use RFC 3339 (2024-07-22T00:00:00Z), 2024-07-22 09:00[:00], 2024-07-22, \
+                     epoch seconds, a duration ago (90s, 15m, 2h, 3d, 1w) or now";
+
+/// Reads one time argument. `now` is passed in so that both ends of a window agree on it.
+pub fn parse_time(input: &str, now: DateTime<Utc>, zone: Zone) -> Result<DateTime<Utc>, String> {
+    let s = input.trim();
+    let invalid = || format!("invalid time '{input}': {FORMS}");
+    if s.is_empty() {
+        return Err(invalid());
+    }
+    if s.eq_ignore_ascii_case("now") {
+        return Ok(now);
+    }
+    if let Some(ago) = parse_duration(s) {
+        return now.checked_sub_signed(ago).ok_or_else(invalid);
+    }
+    if s.bytes().all(|b| b.is_ascii_digit()) {
+        let secs: i64 = s.parse().map_err(|_| invalid())?;
+        return DateTime::from_timestamp(secs, 0).ok_or_else(invalid);
+    }
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    for form in ["%Y-%m-%dT%H:%M%:z", "%Y-%m-%d %H:%M%:z", "%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%.f%z"] {
+        if let Ok(t) = DateTime::parse_from_str(s, form) {
+            return Ok(t.with_timezone(&Utc));
+        }
+    }
+    let naive = ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"]
+        .iter()
+        .find_map(|form| NaiveDateTime::parse_from_str(s, form).ok())
+        .or_else(|| {
+            NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .ok()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+        })
+        .ok_or_else(invalid)?;
+    match zone.resolve(naive) {
+        LocalResult::Single(t) => Ok(t),
+        // A wall-clock time that happens twice (clocks going back): the first one, as `date` does.
+        LocalResult::Ambiguous(first, _) => Ok(first),
+        LocalResult::None => Err(format!("time '{input}' does not exist in zone {zone} (clocks skip it)")),
+    }
+}
+
+/// `90s`, `15m`, `2h`, `3d`, `1w`, and sums of them such as `1h30m`.
+fn parse_duration(s: &str) -> Option<Duration> {
+    let mut total = Duration::zero();
+    let mut digits = String::new();
+    let mut any = false;
+    for c in s.chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let n: i64 = digits.parse().ok()?;
+        digits.clear();
+        let unit = match c.to_ascii_lowercase() {
+            's' => Duration::try_seconds(n)?,
+            'm' => Duration::try_minutes(n)?,
+            'h' => Duration::try_hours(n)?,
+            'd' => Duration::try_days(n)?,
+            'w' => Duration::try_weeks(n)?,
+            _ => return None,
+        };
+        total = total.checked_add(&unit)?;
+        any = true;
+    }
+    (any && digits.is_empty()).then_some(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> DateTime<Utc> {
+        "2024-07-22T12:00:00Z".parse().unwrap()
+    }
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn every_documented_form() {
+        let tokyo: Zone = "Asia/Tokyo".parse().unwrap();
+        let cases = [
+            ("2024-07-22T00:00:00+09:00", "2024-07-21T15:00:00Z"),
+            ("2024-07-22T00:00:00Z", "2024-07-22T00:00:00Z"),
+            ("2024-07-22T00:00:00", "2024-07-21T15:00:00Z"),
+            ("2024-07-22 00:00:00", "2024-07-21T15:00:00Z"),
+            ("2024-07-22 09:30", "2024-07-22T00:30:00Z"),
+            ("2024-07-22", "2024-07-21T15:00:00Z"),
+            ("1721574000", "2024-07-21T15:00:00Z"),
+            ("90s", "2024-07-22T11:58:30Z"),
+            ("15m", "2024-07-22T11:45:00Z"),
+            ("2h", "2024-07-22T10:00:00Z"),
+            ("3d", "2024-07-19T12:00:00Z"),
+            ("1w", "2024-07-15T12:00:00Z"),
+            ("1h30m", "2024-07-22T10:30:00Z"),
+            ("now", "2024-07-22T12:00:00Z"),
+            ("NOW", "2024-07-22T12:00:00Z"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(parse_time(input, now(), tokyo), Ok(utc(want)), "{input}");
+        }
+    }
+
+    #[test]
+    fn bad_times_say_which_forms_work() {
+        for bad in ["", "yesterday", "2024-13-01", "12x", "2024-07-22T25:00", "h"] {
+            let err = parse_time(bad, now(), Zone::Named(Tz::UTC)).unwrap_err();
+            assert!(err.contains("epoch seconds"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn skipped_local_time_is_an_error() {
+        let ny: Zone = "America/New_York".parse().unwrap();
+        assert!(parse_time("2024-03-10 02:30", now(), ny).unwrap_err().contains("does not exist"));
+    }
+
+    #[test]
+    fn zones() {
+        assert_eq!("utc".parse::<Zone>(), Ok(Zone::Named(Tz::UTC)));
+        assert_eq!("asia/tokyo".parse::<Zone>(), Ok(Zone::Named(Tz::Asia__Tokyo)));
+        assert!("Mars/Base".parse::<Zone>().is_err());
+        let tokyo: Zone = "Asia/Tokyo".parse().unwrap();
+        assert_eq!(tokyo.format_rfc3339(utc("2024-07-22T00:00:00Z")), "2024-07-22T09:00:00+09:00");
+        assert_eq!(Zone::Named(Tz::UTC).format_rfc3339(utc("2024-07-22T00:00:00Z")), "2024-07-22T00:00:00+00:00");
+    }
+}
