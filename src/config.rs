@@ -119,6 +119,11 @@ impl Config {
             if cli.region.len() > 1 {
                 return Err(usage("querying several regions at once is not supported yet: run once per --region"));
             }
+            if let Some(url) = &cli.endpoint_url {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(usage(format!("--endpoint-url '{url}': expected an http:// or https:// URL")));
+                }
+            }
             let plan = Plan::new(&filter, explicit, !cli.no_pushdown);
             SourceConfig::Api(ApiConfig {
                 region: cli.region.into_iter().next(),

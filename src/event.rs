@@ -154,14 +154,23 @@ mod tests {
         let name = |identity: Value| Envelope::derive(&json!({ "userIdentity": identity })).username;
         assert_eq!(name(json!({"type": "IAMUser", "userName": "bob"})).as_deref(), Some("bob"));
         assert_eq!(name(json!({"type": "Root", "arn": "arn:aws:iam::1:root"})).as_deref(), Some("root"));
-        assert_eq!(name(json!({"type": "AWSService", "invokedBy": "ec2.amazonaws.com"})).as_deref(), Some("ec2.amazonaws.com"));
-        assert_eq!(name(json!({"type": "FederatedUser", "arn": "arn:aws:sts::1:federated-user/carol"})).as_deref(), Some("carol"));
+        assert_eq!(
+            name(json!({"type": "AWSService", "invokedBy": "ec2.amazonaws.com"})).as_deref(),
+            Some("ec2.amazonaws.com")
+        );
+        assert_eq!(
+            name(json!({"type": "FederatedUser", "arn": "arn:aws:sts::1:federated-user/carol"})).as_deref(),
+            Some("carol")
+        );
         assert_eq!(name(json!({"type": "AWSAccount"})), None);
     }
 
     #[test]
     fn one_line_keeps_strings() {
-        assert_eq!(one_line("{\n  \"a b\": \"x\\\" \\n y\",\n  \"c\": [1, 2]\n}"), "{\"a b\":\"x\\\" \\n y\",\"c\":[1,2]}");
+        assert_eq!(
+            one_line("{\n  \"a b\": \"x\\\" \\n y\",\n  \"c\": [1, 2]\n}"),
+            "{\"a b\":\"x\\\" \\n y\",\"c\":[1,2]}"
+        );
         assert_eq!(one_line("{\"a\": 1}"), "{\"a\": 1}");
     }
 }

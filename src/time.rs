@@ -24,9 +24,9 @@ impl FromStr for Zone {
         if s.eq_ignore_ascii_case("utc") || s.eq_ignore_ascii_case("z") {
             return Ok(Zone::Named(Tz::UTC));
         }
-        Tz::from_str_insensitive(s).map(Zone::Named).map_err(|_| {
-            format!("unknown time zone '{s}': use local, UTC or an IANA name such as Asia/Tokyo")
-        })
+        Tz::from_str_insensitive(s)
+            .map(Zone::Named)
+            .map_err(|_| format!("unknown time zone '{s}': use local, UTC or an IANA name such as Asia/Tokyo"))
     }
 }
 
@@ -37,7 +37,7 @@ impl Zone {
             Zone::Local => t.with_timezone(&chrono::Local).fixed_offset(),
             Zone::Named(tz) => t.with_timezone(tz).fixed_offset(),
         };
-        fixed.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false)
+        fixed.to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
     }
 
     fn resolve(&self, naive: NaiveDateTime) -> LocalResult<DateTime<Utc>> {
@@ -88,11 +88,7 @@ pub fn parse_time(input: &str, now: DateTime<Utc>, zone: Zone) -> Result<DateTim
     let naive = ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"]
         .iter()
         .find_map(|form| NaiveDateTime::parse_from_str(s, form).ok())
-        .or_else(|| {
-            NaiveDate::parse_from_str(s, "%Y-%m-%d")
-                .ok()
-                .and_then(|d| d.and_hms_opt(0, 0, 0))
-        })
+        .or_else(|| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)))
         .ok_or_else(invalid)?;
     match zone.resolve(naive) {
         LocalResult::Single(t) => Ok(t),

@@ -70,7 +70,10 @@ impl<W: Write> EventWriter for JsonWriter<W> {
     fn write(&mut self, event: &Event) -> io::Result<()> {
         let value = self.lookup_event(event);
         self.buffer.clear();
-        value.serialize(&mut serde_json::Serializer::with_formatter(&mut self.buffer, PrettyFormatter::with_indent(INDENT)))?;
+        value.serialize(&mut serde_json::Serializer::with_formatter(
+            &mut self.buffer,
+            PrettyFormatter::with_indent(INDENT),
+        ))?;
         let text = std::str::from_utf8(&self.buffer).expect("serde_json writes UTF-8");
         self.out.write_all(if self.events == 0 { b"{\n    \"Events\": [\n" } else { b",\n" })?;
         for (i, line) in text.lines().enumerate() {

@@ -140,10 +140,7 @@ mod tests {
         assert_eq!(parse_lookup_attribute("eventname=ConsoleLogin"), want);
         assert_eq!(parse_lookup_attribute("AttributeKey=EVENTNAME,AttributeValue=ConsoleLogin"), want);
         assert_eq!(parse_lookup_attribute("AttributeValue=ConsoleLogin,AttributeKey=EventName"), want);
-        assert_eq!(
-            parse_lookup_attribute("ResourceName=a=b,c"),
-            Ok((Attribute::ResourceName, "a=b,c".to_owned()))
-        );
+        assert_eq!(parse_lookup_attribute("ResourceName=a=b,c"), Ok((Attribute::ResourceName, "a=b,c".to_owned())));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use anyhow::{anyhow, Context, Result};
 use aws_config::{BehaviorVersion, Region};
-use aws_sdk_cloudtrail::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_cloudtrail::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_cloudtrail::operation::lookup_events::LookupEventsOutput;
 use aws_sdk_cloudtrail::primitives::DateTime as SdkDateTime;
 use aws_sdk_cloudtrail::types::{self as sdk, EventCategory, LookupAttribute, LookupAttributeKey};
@@ -20,10 +20,8 @@ use crate::event::{one_line, Envelope, Event, Resource};
 const PAGE_SIZE: i32 = 50;
 
 pub fn lookup(config: &ApiConfig, sink: &mut dyn Sink) -> Result<Outcome> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the async runtime")?;
     runtime.block_on(lookup_async(config, sink))
 }
 
@@ -134,10 +132,37 @@ fn convert(event: sdk::Event, outcome: &mut Outcome) -> Option<Event> {
     Some(Event { envelope, raw, record })
 }
 
+/// The causes under an SDK error, on one line: "tcp connect error: Connection refused (os error 111)".
+/// The SDK's own top level ("dispatch failure") and its debug dump say nothing to a user.
+fn causes(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = err.source();
+    while let Some(cause) = next {
+        let text = cause.to_string();
+        let first_line = text.lines().next().unwrap_or_default().trim().to_owned();
+        if !first_line.is_empty()
+            && !matches!(first_line.as_str(), "io error" | "other")
+            && !parts.contains(&first_line)
+        {
+            parts.push(first_line);
+        }
+        next = cause.source();
+    }
+    if parts.is_empty() {
+        parts.push(err.to_string());
+    }
+    parts.join(": ")
+}
+
 /// One line that says what failed and, where it helps, what to do.
-fn describe_error<E>(err: SdkError<E, aws_sdk_cloudtrail::config::http::HttpResponse>, config: &ApiConfig, position: &Position) -> anyhow::Error
+fn describe_error<E>(
+    err: SdkError<E, aws_sdk_cloudtrail::config::http::HttpResponse>,
+    config: &ApiConfig,
+    position: &Position,
+) -> anyhow::Error
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    SdkError<E, aws_sdk_cloudtrail::config::http::HttpResponse>: std::error::Error + 'static,
 {
     let resume = |message: String| {
         if position.next_token.is_some() || position.skip > 0 {
@@ -162,11 +187,17 @@ where
         };
         return anyhow!(resume(format!("LookupEvents failed: {code}: {message}{hint}")));
     }
-    let detail = DisplayErrorContext(&err).to_string();
-    if detail.contains("credentials") || detail.contains("Credentials") {
+    let detail = causes(&err);
+    if detail.contains("credential") {
+        if let Some(profile) = &config.profile {
+            return anyhow!(
+                "no AWS credentials for profile '{profile}': check that ~/.aws/config or ~/.aws/credentials defines \
+                 it with credentials (aws configure --profile {profile}), or `aws sso login --profile {profile}`"
+            );
+        }
         return anyhow!(
             "no AWS credentials: run `aws configure` or `aws sso login`, pass --profile, set AWS_ACCESS_KEY_ID and \
-             AWS_SECRET_ACCESS_KEY, or run in CloudShell ({detail})"
+             AWS_SECRET_ACCESS_KEY, or run in CloudShell"
         );
     }
     let target = config.endpoint_url.as_deref().unwrap_or("the CloudTrail endpoint");

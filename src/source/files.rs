@@ -31,7 +31,8 @@ pub fn read(config: &FilesConfig, sink: &mut dyn Sink) -> Result<Outcome> {
             Input::Path(path) => expand(path, &mut files)?,
         }
     }
-    let mut reader = Reader { sink, category: config.category, outcome: Outcome::default(), stopped: false, failure: None };
+    let mut reader =
+        Reader { sink, category: config.category, outcome: Outcome::default(), stopped: false, failure: None };
     for file in files {
         let name = file.as_ref().map_or_else(|| "<stdin>".to_owned(), |p| p.display().to_string());
         let stream: Box<dyn BufRead> = match &file {
@@ -255,7 +256,9 @@ fn lookup_event(value: Value) -> Result<Event, String> {
         serde_json::from_str(&raw).map_err(|err| format!("event {id}: CloudTrailEvent is not valid JSON ({err})"))?;
     let event_time = match fields.shift_remove("EventTime") {
         Some(Value::String(s)) => DateTime::parse_from_rfc3339(&s).ok().map(|t| t.with_timezone(&Utc)),
-        Some(Value::Number(n)) => n.as_f64().and_then(|secs| DateTime::from_timestamp_millis((secs * 1000.0).round() as i64)),
+        Some(Value::Number(n)) => {
+            n.as_f64().and_then(|secs| DateTime::from_timestamp_millis((secs * 1000.0).round() as i64))
+        }
         _ => None,
     };
     let resources = fields.shift_remove("Resources").and_then(|r| match r {

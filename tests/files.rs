@@ -1,0 +1,157 @@
+//! `--input`: saved aws output, trail log trees, JSON Lines and stdin give what the API gives.
+
+mod common;
+
+use std::io::Write;
+
+use common::*;
+use fake_cloudtrail::generate;
+use flate2::write::GzEncoder;
+use serde_json::Value;
+
+fn run_ok(cmd: &mut assert_cmd::Command) -> std::process::Output {
+    let out = cmd.output().expect("run ctlookup");
+    assert!(out.status.success(), "exit {:?}, stderr: {}", out.status.code(), String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+fn sorted(mut ids: Vec<String>) -> Vec<String> {
+    ids.sort();
+    ids
+}
+
+/// The same records three ways on disk, and the fake server holding them.
+struct Fixture {
+    sb: Sandbox,
+    records: Vec<Value>,
+    server: fake_cloudtrail::server::FakeCloudTrail,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let sb = Sandbox::new();
+        let records = records(250, 21, fixed_newest());
+        let mut aws = Vec::new();
+        generate::write_aws_cli_document(&mut aws, &records).unwrap();
+        std::fs::write(sb.path("lookup-events.json"), aws).unwrap();
+        let mut jsonl = Vec::new();
+        generate::write_records_jsonl(&mut jsonl, &records).unwrap();
+        std::fs::write(sb.path("records.jsonl"), jsonl).unwrap();
+        generate::write_trail_tree(&sb.path("bucket"), &records).unwrap();
+        let server = serve(&records);
+        Fixture { sb, records, server }
+    }
+
+    fn api(&self, filters: &[&str]) -> Vec<String> {
+        let out = run_ok(self.sb.ctlookup().args(["--endpoint-url", &self.server.url()]).args(filters));
+        jsonl_ids(&out.stdout)
+    }
+
+    fn file(&self, input: &str, filters: &[&str]) -> Vec<String> {
+        let out = run_ok(self.sb.ctlookup().args(["--input", input]).args(filters));
+        jsonl_ids(&out.stdout)
+    }
+}
+
+#[test]
+fn files_give_what_the_api_gives() {
+    let fx = Fixture::new();
+    let saved = fx.sb.path("lookup-events.json");
+    let tree = fx.sb.path("bucket");
+    let filter_sets: [&[&str]; 6] = [
+        &[],
+        &["--username", "alice"],
+        &["--event-name", "ConsoleLogin"],
+        &["--event-source", "ec2.amazonaws.com", "--read-only", "false"],
+        &["--resource-type", "AWS::EC2::Instance"],
+        &["--since", "2024-07-21T12:00:00Z", "--until", "2024-07-22T06:00:00Z", "--username", "bob"],
+    ];
+    for filters in filter_sets {
+        let api = fx.api(filters);
+        assert!(!api.is_empty(), "{filters:?} matches something");
+        // Saved aws output keeps the API's order.
+        assert_eq!(fx.file(saved.to_str().unwrap(), filters), api, "saved output {filters:?}");
+        // A trail's tree is read file by file; the set is the same.
+        assert_eq!(sorted(fx.file(tree.to_str().unwrap(), filters)), sorted(api.clone()), "trail tree {filters:?}");
+    }
+    assert_eq!(fx.api(&[]).len(), fx.records.len());
+}
+
+#[test]
+fn stdin_and_json_lines() {
+    let fx = Fixture::new();
+    let jsonl = std::fs::read(fx.sb.path("records.jsonl")).unwrap();
+    let out = run_ok(fx.sb.ctlookup().args(["--input", "-", "--username", "alice"]).write_stdin(jsonl.clone()));
+    assert_eq!(jsonl_ids(&out.stdout), fx.api(&["--username", "alice"]));
+    // Records come out byte for byte as they went in.
+    let out = run_ok(fx.sb.ctlookup().args(["--input", "-"]).write_stdin(jsonl.clone()));
+    assert_eq!(out.stdout, jsonl);
+    // Gzip on stdin is recognised by its content, not a file name.
+    let mut gz = GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&std::fs::read(fx.sb.path("lookup-events.json")).unwrap()).unwrap();
+    let out = run_ok(
+        fx.sb.ctlookup().args(["--input", "-", "--event-name", "ConsoleLogin"]).write_stdin(gz.finish().unwrap()),
+    );
+    assert_eq!(jsonl_ids(&out.stdout), fx.api(&["--event-name", "ConsoleLogin"]));
+}
+
+#[test]
+fn json_from_trail_logs_derives_the_envelope() {
+    let fx = Fixture::new();
+    let tree = fx.sb.path("bucket");
+    let out = run_ok(fx.sb.ctlookup().args(["--input", tree.to_str().unwrap(), "-o", "json", "--tz", "UTC"]));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut got: Vec<Value> = doc["Events"].as_array().unwrap().clone();
+    got.sort_by_key(|e| e["EventId"].as_str().unwrap().to_owned());
+    let mut want: Vec<Value> = fx.records.iter().map(generate::aws_cli_event).collect();
+    want.sort_by_key(|e| e["EventId"].as_str().unwrap().to_owned());
+    assert_eq!(got, want);
+}
+
+#[test]
+fn several_inputs_and_max_items() {
+    let fx = Fixture::new();
+    let saved = fx.sb.path("lookup-events.json");
+    let out = run_ok(fx.sb.ctlookup().args(["--input", saved.to_str().unwrap(), "--input", saved.to_str().unwrap()]));
+    assert_eq!(jsonl_ids(&out.stdout).len(), 2 * fx.records.len());
+    let out = run_ok(fx.sb.ctlookup().args(["--input", saved.to_str().unwrap(), "--max-items", "5"]));
+    assert_eq!(jsonl_ids(&out.stdout), fx.api(&["--max-items", "5"]));
+}
+
+#[test]
+fn bad_records_are_warned_counted_and_skipped() {
+    let fx = Fixture::new();
+    let good: Vec<String> = fx.records[..3].iter().map(|r| serde_json::to_string(r).unwrap()).collect();
+    let text = format!("{}\nnot json at all\n{}\n\n[1,2]\n{}\n", good[0], good[1], good[2]);
+    let path = fx.sb.path("mixed.jsonl");
+    write(&path, &text);
+    let out = run_ok(fx.sb.ctlookup().args(["--input", path.to_str().unwrap()]));
+    assert_eq!(jsonl_ids(&out.stdout), fx.records[..3].iter().map(event_id).collect::<Vec<_>>());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("mixed.jsonl: line 2: not JSON"), "{stderr}");
+    assert!(stderr.contains("mixed.jsonl: line 5: not a JSON object"), "{stderr}");
+    assert!(stderr.contains("2 unreadable events or records were skipped"), "{stderr}");
+
+    // A truncated gzip trail log: the events before the cut are kept, the file is named.
+    let mut gz = GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(serde_json::json!({"Records": fx.records[..20]}).to_string().as_bytes()).unwrap();
+    let bytes = gz.finish().unwrap();
+    let cut = fx.sb.path("cut.json.gz");
+    std::fs::write(&cut, &bytes[..bytes.len() * 2 / 3]).unwrap();
+    let out = run_ok(fx.sb.ctlookup().args(["--input", cut.to_str().unwrap()]));
+    let got = jsonl_ids(&out.stdout);
+    assert!(!got.is_empty() && got.len() < 20, "{} events before the cut", got.len());
+    assert_eq!(got, fx.records[..got.len()].iter().map(event_id).collect::<Vec<_>>());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("cut.json.gz: truncated or invalid JSON"), "{stderr}");
+
+    // A CloudTrailEvent that is not JSON inside saved aws output.
+    let mut doc: Value = serde_json::from_slice(&std::fs::read(fx.sb.path("lookup-events.json")).unwrap()).unwrap();
+    doc["Events"][1]["CloudTrailEvent"] = Value::String("{broken".into());
+    let path = fx.sb.path("broken.json");
+    write(&path, &serde_json::to_string_pretty(&doc).unwrap());
+    let out = run_ok(fx.sb.ctlookup().args(["--input", path.to_str().unwrap()]));
+    assert_eq!(jsonl_ids(&out.stdout).len(), fx.records.len() - 1);
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("broken.json: Events[1]: event "), "{stderr}");
+}
