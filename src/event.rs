@@ -43,7 +43,10 @@ impl Envelope {
     /// Derives what Event history would list for this record (see README, "Files").
     pub fn derive(record: &Value) -> Envelope {
         let text = |v: &Value| v.as_str().map(str::to_owned);
-        let field = |name: &str| record.get(name).and_then(text);
+        // Insights records carry the name and source of the API they are about in insightDetails.
+        let field = |name: &str| {
+            record.get(name).or_else(|| record.get("insightDetails").and_then(|d| d.get(name))).and_then(text)
+        };
         let identity = record.get("userIdentity");
         let identity_field = |name: &str| identity.and_then(|i| i.get(name)).and_then(text);
         let read_only = match record.get("readOnly") {

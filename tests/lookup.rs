@@ -300,11 +300,23 @@ fn which(program: &str) -> Result<std::path::PathBuf, ()> {
 #[test]
 fn insight_events_are_asked_for_by_category() {
     let sb = Sandbox::new();
-    let records = records(80, 10, fixed_newest());
-    let server = serve(&records);
-    let out = run_ok(sb.ctlookup().args(["--endpoint-url", &server.url(), "--event-category", "insight"]));
-    assert_eq!(jsonl_ids(&out.stdout), ids_where(&records, |r| r["eventCategory"] == "Insight"));
+    let options =
+        fake_cloudtrail::generate::GenOptions { seed: 10, count: 12, newest: fixed_newest(), max_gap_secs: 900 };
+    let insights: Vec<Value> = fake_cloudtrail::generate::insight_records(&options).collect();
+    let mut all = records(80, 10, fixed_newest());
+    all.extend(insights.iter().cloned());
+    all.sort_by_key(|r| std::cmp::Reverse(time_of(r)));
+    let server = serve(&all);
+    let out =
+        run_ok(sb.ctlookup().args(["--endpoint-url", &server.url(), "--event-category", "insight", "-o", "json"]));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let got: Vec<&str> = doc["Events"].as_array().unwrap().iter().map(|e| e["EventId"].as_str().unwrap()).collect();
+    assert_eq!(got, ids_where(&all, |r| r["eventCategory"] == "Insight"));
+    assert_eq!(got.len(), insights.len());
     assert!(server.requests().iter().all(|r| r.body["EventCategory"] == "insight"));
+    // Without the category, the management events only.
+    let out = run_ok(sb.ctlookup().args(["--endpoint-url", &server.url()]));
+    assert_eq!(jsonl_ids(&out.stdout).len(), 80);
 }
 
 #[test]
