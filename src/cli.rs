@@ -24,6 +24,10 @@ pub struct Cli {
     #[arg(long, value_name = "URL", help_heading = "Where events come from")]
     pub endpoint_url: Option<String>,
 
+    /// Requests per second at most, per region (LookupEvents allows 2)
+    #[arg(long, value_name = "N", default_value_t = 2.0, help_heading = "Where events come from")]
+    pub tps: f64,
+
     /// Read events from files instead of the API: saved lookup-events output, trail logs (.json,
     /// .json.gz), JSON Lines, or directories of those; `-` is stdin. Repeatable
     #[arg(long, value_name = "PATH", help_heading = "Where events come from")]
@@ -42,6 +46,23 @@ pub struct Cli {
     /// as Asia/Tokyo
     #[arg(long, value_name = "ZONE", default_value = "local", help_heading = "Time window")]
     pub tz: String,
+
+    /// A filter expression on any field, such as 'errorCode =~ "AccessDenied|Unauthorized"'; see the
+    /// README for the language. Repeatable: all must hold
+    #[arg(short = 'w', long = "where", value_name = "EXPR", help_heading = "What to match")]
+    pub where_: Vec<String>,
+
+    /// Events with this errorCode (repeat for any of several)
+    #[arg(long, value_name = "CODE", help_heading = "What to match")]
+    pub error_code: Vec<String>,
+
+    /// Events that failed: any errorCode
+    #[arg(long, help_heading = "What to match")]
+    pub errors: bool,
+
+    /// Events from this source IP address or network (CIDR, IPv4 or IPv6); repeatable
+    #[arg(long, value_name = "IP_OR_CIDR", help_heading = "What to match")]
+    pub source_ip: Vec<String>,
 
     /// Events with this eventName (repeat for any of several)
     #[arg(long, value_name = "NAME", help_heading = "What to match")]

@@ -8,10 +8,11 @@ use chrono::{DateTime, Utc};
 use crate::cli::{Cli, EventCategoryArg, OutputArg};
 use crate::error::usage;
 use crate::query::attribute::{self, parse_lookup_attribute};
-use crate::query::{Attribute, Clause, Filter, Plan, TimeWindow};
+use crate::query::expr::{CompareOp, Expr, Literal, Member, Path, Predicate, Target, Test};
+use crate::query::{parse, Attribute, Filter, Plan, TimeWindow};
 use crate::time::{parse_time, Zone};
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Config {
     pub source: SourceConfig,
     pub filter: Filter,
@@ -21,13 +22,13 @@ pub struct Config {
     pub verbose: u8,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub enum SourceConfig {
     Api(ApiConfig),
     Files(FilesConfig),
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct ApiConfig {
     pub region: Option<String>,
     pub profile: Option<String>,
@@ -36,6 +37,7 @@ pub struct ApiConfig {
     pub window: TimeWindow,
     pub plan: Plan,
     pub starting_token: Option<String>,
+    pub tps: f64,
 }
 
 #[derive(Debug, Clone)]
@@ -78,7 +80,10 @@ impl Config {
             }
         }
 
-        let mut clauses = Vec::new();
+        let mut parts = Vec::new();
+        for text in &cli.where_ {
+            parts.push(parse::parse(text).map_err(|e| usage(format!("--where: {e}")))?);
+        }
         let shorthands = [
             (Attribute::EventName, cli.event_name),
             (Attribute::EventSource, cli.event_source),
@@ -94,8 +99,20 @@ impl Config {
                 attribute::check_value(attribute, value).map_err(usage)?;
             }
             if !values.is_empty() {
-                clauses.push(Clause { attribute, values });
+                parts.push(Expr::or(values.into_iter().map(|v| equals(Target::Envelope(attribute), v)).collect()));
             }
+        }
+        let error_code = Target::Record(Path::new(["errorCode"]));
+        if !cli.error_code.is_empty() {
+            parts.push(Expr::or(cli.error_code.into_iter().map(|v| equals(error_code.clone(), v)).collect()));
+        }
+        if cli.errors {
+            parts.push(Expr::Pred(Predicate { target: error_code, test: Test::Exists }));
+        }
+        if !cli.source_ip.is_empty() {
+            let members = cli.source_ip.iter().map(|ip| source_ip(ip)).collect::<Result<Vec<_>>>()?;
+            let target = Target::Record(Path::new(["sourceIPAddress"]));
+            parts.push(Expr::Pred(Predicate { target, test: Test::In(members) }));
         }
         let explicit = match cli.lookup_attribute.as_slice() {
             [] => None,
@@ -103,10 +120,13 @@ impl Config {
             _ => return Err(usage("--lookup-attribute: the API takes one lookup attribute; give it once")),
         };
         if let Some((attribute, value)) = &explicit {
-            clauses.push(Clause { attribute: *attribute, values: vec![value.clone()] });
+            parts.push(equals(Target::Envelope(*attribute), value.clone()));
         }
-        let filter = Filter { clauses, window };
+        let expr = if parts.is_empty() { Expr::always() } else { Expr::and(parts) };
 
+        if !(cli.tps > 0.0 && cli.tps <= 1000.0) {
+            return Err(usage("--tps must be a number of requests per second above 0 (the service allows 2)"));
+        }
         if cli.max_items == Some(0) {
             return Err(usage("--max-items must be at least 1"));
         }
@@ -124,7 +144,7 @@ impl Config {
                     return Err(usage(format!("--endpoint-url '{url}': expected an http:// or https:// URL")));
                 }
             }
-            let plan = Plan::new(&filter, explicit, !cli.no_pushdown);
+            let plan = Plan::new(&expr, explicit, !cli.no_pushdown);
             SourceConfig::Api(ApiConfig {
                 region: cli.region.into_iter().next(),
                 profile: cli.profile,
@@ -133,6 +153,7 @@ impl Config {
                 window,
                 plan,
                 starting_token: cli.starting_token,
+                tps: cli.tps,
             })
         } else {
             for (given, option) in [
@@ -153,6 +174,22 @@ impl Config {
             SourceConfig::Files(FilesConfig { inputs, category: cli.event_category })
         };
 
+        let filter = Filter::new(expr, window);
         Ok(Config { source, filter, max_items: cli.max_items, output, zone, verbose: cli.verbose })
     }
+}
+
+fn equals(target: Target, value: String) -> Expr {
+    Expr::Pred(Predicate { target, test: Test::Compare(CompareOp::Eq, Literal::String(value)) })
+}
+
+/// `--source-ip`: an address or a network, nothing else.
+fn source_ip(text: &str) -> Result<Member> {
+    let text = text.trim();
+    if let Ok(net) = text.parse() {
+        return Ok(Member::Network(net));
+    }
+    text.parse().map(Member::Address).map_err(|_| {
+        usage(format!("--source-ip '{text}': expected an IP address or network, such as 203.0.113.7 or 10.0.0.0/8"))
+    })
 }

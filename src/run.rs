@@ -5,15 +5,16 @@ use std::io::{self, BufWriter};
 use anyhow::Result;
 
 use crate::config::{Config, SourceConfig};
+use crate::error::warn;
 use crate::event::Event;
 use crate::output::{self, EventWriter};
-use crate::query::Filter;
+use crate::query::{FieldWatch, Filter};
 use crate::source::{self, Flow, Sink};
 
 pub fn run(config: Config) -> Result<()> {
     if config.verbose > 0 {
         if let SourceConfig::Api(api) = &config.source {
-            eprintln!("ctlookup: {}", api.plan.describe(&config.filter));
+            eprintln!("ctlookup: {}", api.plan.describe(&config.filter.expr));
         }
     }
     let stdout = io::stdout();
@@ -23,6 +24,7 @@ pub fn run(config: Config) -> Result<()> {
         writer: output::writer(config.output, config.zone, out),
         max_items: config.max_items,
         matched: 0,
+        watch: FieldWatch::new(&config.filter.expr),
     };
     let result = source::run(&config.source, &mut pipeline);
     let resume_token = result.as_ref().ok().and_then(|o| o.resume_token.clone());
@@ -30,6 +32,9 @@ pub fn run(config: Config) -> Result<()> {
     let finished = pipeline.writer.finish(resume_token.as_deref());
     let outcome = result?;
     finished?;
+    for warning in pipeline.watch.warnings() {
+        warn(warning);
+    }
     if let (Some(token), Some(max)) = (&outcome.resume_token, config.max_items) {
         eprintln!("ctlookup: stopped at --max-items {max}; to continue, run again with --starting-token {token}");
     }
@@ -44,10 +49,20 @@ struct Pipeline<'a> {
     writer: Box<dyn EventWriter + 'a>,
     max_items: Option<u64>,
     matched: u64,
+    watch: FieldWatch,
 }
 
 impl Sink for Pipeline<'_> {
+    fn may_match(&mut self, text: &str, envelope_from_record: bool) -> bool {
+        let may = self.filter.may_match(text.as_bytes(), envelope_from_record);
+        if !may {
+            self.watch.observe_unparsed(text.as_bytes());
+        }
+        may
+    }
+
     fn event(&mut self, event: Event) -> Result<Flow> {
+        self.watch.observe(&event.record);
         if !self.filter.matches(&event) {
             return Ok(Flow::Continue);
         }

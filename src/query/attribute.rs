@@ -61,18 +61,27 @@ impl Attribute {
         Err(format!("unknown lookup attribute '{key}'{nearest}; valid keys: {}", names.join(", ")))
     }
 
+    /// The envelope's single value for this attribute; resources have several (see [`Envelope::resources`]).
+    pub fn field(self, envelope: &Envelope) -> Option<&str> {
+        match self {
+            Attribute::EventId => envelope.event_id.as_deref(),
+            Attribute::AccessKeyId => envelope.access_key_id.as_deref(),
+            Attribute::Username => envelope.username.as_deref(),
+            Attribute::EventName => envelope.event_name.as_deref(),
+            Attribute::EventSource => envelope.event_source.as_deref(),
+            Attribute::ReadOnly => envelope.read_only.as_deref(),
+            Attribute::ResourceName | Attribute::ResourceType => None,
+        }
+    }
+
     /// Whether the envelope has exactly this value (resources: any of them), as the API compares.
     pub fn matches(self, envelope: &Envelope, value: &str) -> bool {
         let is = |field: &Option<String>| field.as_deref() == Some(value);
         match self {
-            Attribute::EventId => is(&envelope.event_id),
-            Attribute::AccessKeyId => is(&envelope.access_key_id),
-            Attribute::Username => is(&envelope.username),
-            Attribute::EventName => is(&envelope.event_name),
-            Attribute::EventSource => is(&envelope.event_source),
             Attribute::ReadOnly => envelope.read_only.as_deref().is_some_and(|r| r.eq_ignore_ascii_case(value)),
             Attribute::ResourceName => envelope.resources().iter().any(|r| is(&r.resource_name)),
             Attribute::ResourceType => envelope.resources().iter().any(|r| is(&r.resource_type)),
+            _ => self.field(envelope) == Some(value),
         }
     }
 }

@@ -1,14 +1,23 @@
-//! What to match and how to ask for it: the local filter and the plan that pushes one attribute to the API.
+//! What to match and how to ask for it: the expression, its local evaluation, the byte prefilter, the
+//! plan that pushes lookups to the API, and the watch for field names no event had.
 
 pub mod attribute;
-
-use std::fmt;
+mod eval;
+pub mod expr;
+mod fields;
+pub mod parse;
+pub mod plan;
+mod prefilter;
 
 use chrono::{DateTime, Utc};
 
 pub use attribute::Attribute;
+pub use fields::FieldWatch;
+pub use plan::Plan;
 
 use crate::event::Event;
+use expr::Expr;
+use prefilter::Prefilter;
 
 /// Inclusive time bounds; `None` is open.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -26,114 +35,43 @@ impl TimeWindow {
     }
 }
 
-/// One attribute and the values it may take (several values of one shorthand are an OR).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Clause {
-    pub attribute: Attribute,
-    pub values: Vec<String>,
-}
-
-impl Clause {
-    fn matches(&self, event: &Event) -> bool {
-        self.values.iter().any(|v| self.attribute.matches(&event.envelope, v))
-    }
-}
-
-impl fmt::Display for Clause {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let alternatives: Vec<String> = self.values.iter().map(|v| format!("{}={v}", self.attribute)).collect();
-        f.write_str(&alternatives.join(" or "))
-    }
-}
-
-/// Everything an event must satisfy: the clauses (all of them) and the time window. It is always
-/// evaluated in full on every event, so what the API was asked never changes the result.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Everything an event must satisfy: the whole expression and the time window, evaluated on every event
+/// whatever the API was asked.
 pub struct Filter {
-    pub clauses: Vec<Clause>,
+    pub expr: Expr,
     pub window: TimeWindow,
+    record_prefilter: Option<Prefilter>,
+    lookup_prefilter: Option<Prefilter>,
 }
 
 impl Filter {
+    pub fn new(expr: Expr, window: TimeWindow) -> Filter {
+        let record_prefilter = Prefilter::new(&expr, true);
+        let lookup_prefilter = Prefilter::new(&expr, false);
+        Filter { expr, window, record_prefilter, lookup_prefilter }
+    }
+
     pub fn matches(&self, event: &Event) -> bool {
-        self.window.contains(event.envelope.event_time) && self.clauses.iter().all(|c| c.matches(event))
+        self.window.contains(event.envelope.event_time) && eval::eval(&self.expr, event)
+    }
+
+    /// False when the record's JSON text cannot match, so it need not be parsed. `envelope_from_record`:
+    /// the envelope will be derived from this text (trail records), rather than given beside it.
+    pub fn may_match(&self, text: &[u8], envelope_from_record: bool) -> bool {
+        let prefilter = if envelope_from_record { &self.record_prefilter } else { &self.lookup_prefilter };
+        prefilter.as_ref().is_none_or(|p| p.may_match(text))
     }
 }
 
-/// The lookup attribute sent to the API, if any.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Plan {
-    pub pushed: Option<(Attribute, String)>,
-}
-
-impl Plan {
-    /// `explicit` is `--lookup-attribute`, sent as given. Otherwise the most selective single-valued
-    /// clause goes to the API; an OR of values cannot be one lookup, so it stays local.
-    pub fn new(filter: &Filter, explicit: Option<(Attribute, String)>, pushdown: bool) -> Plan {
-        if explicit.is_some() {
-            return Plan { pushed: explicit };
-        }
-        if !pushdown {
-            return Plan { pushed: None };
-        }
-        let pushed = Attribute::BY_SELECTIVITY.into_iter().find_map(|attribute| {
-            filter
-                .clauses
-                .iter()
-                .find(|c| c.attribute == attribute && c.values.len() == 1)
-                .map(|c| (attribute, c.values[0].clone()))
-        });
-        Plan { pushed }
-    }
-
-    /// The `-v` description: what goes to the API and what is tested here.
-    pub fn describe(&self, filter: &Filter) -> String {
-        let api = match &self.pushed {
-            Some((attribute, value)) => format!("API lookup {attribute}={value}"),
-            None => "API lookup with no attribute (full scan of the window)".to_owned(),
-        };
-        let local: Vec<String> = filter
-            .clauses
-            .iter()
-            .filter(|c| self.pushed.as_ref().is_none_or(|(a, v)| !(c.attribute == *a && c.values == [v.clone()])))
-            .map(Clause::to_string)
-            .collect();
-        if local.is_empty() {
-            format!("plan: {api}; nothing left to test locally")
-        } else {
-            format!("plan: {api}; tested locally: {}", local.join(" and "))
-        }
+impl std::fmt::Debug for Filter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Filter").field("expr", &self.expr.to_string()).field("window", &self.window).finish()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn clause(attribute: Attribute, values: &[&str]) -> Clause {
-        Clause { attribute, values: values.iter().map(|v| v.to_string()).collect() }
-    }
-
-    #[test]
-    fn pushes_the_most_selective_single_value() {
-        let filter = Filter {
-            clauses: vec![
-                clause(Attribute::EventSource, &["ec2.amazonaws.com"]),
-                clause(Attribute::Username, &["alice"]),
-                clause(Attribute::EventName, &["A", "B"]),
-            ],
-            window: TimeWindow::default(),
-        };
-        let plan = Plan::new(&filter, None, true);
-        assert_eq!(plan.pushed, Some((Attribute::Username, "alice".to_owned())));
-        assert_eq!(
-            plan.describe(&filter),
-            "plan: API lookup Username=alice; tested locally: EventSource=ec2.amazonaws.com and EventName=A or EventName=B"
-        );
-        assert_eq!(Plan::new(&filter, None, false).pushed, None);
-        let explicit = Some((Attribute::ReadOnly, "true".to_owned()));
-        assert_eq!(Plan::new(&filter, explicit.clone(), true).pushed, explicit);
-    }
 
     #[test]
     fn window_is_inclusive() {

@@ -1,19 +1,27 @@
-//! The LookupEvents source: pages of 50 through the AWS SDK, each handed to the sink before the next
-//! is requested. The async runtime lives and dies here.
+//! The LookupEvents source: pages of 50 through the AWS SDK, at the client-side rate limit. A plan of
+//! several lookups runs them together and merges them newest first without duplicates. A page is
+//! handed to the sink before the next page of the same lookup is requested. The async runtime lives
+//! and dies here.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
 
 use anyhow::{anyhow, Context, Result};
 use aws_config::{BehaviorVersion, Region};
+use aws_sdk_cloudtrail::config::http::HttpResponse;
 use aws_sdk_cloudtrail::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_cloudtrail::operation::lookup_events::LookupEventsOutput;
+use aws_sdk_cloudtrail::operation::lookup_events::{LookupEventsError, LookupEventsOutput};
 use aws_sdk_cloudtrail::primitives::DateTime as SdkDateTime;
 use aws_sdk_cloudtrail::types::{self as sdk, EventCategory, LookupAttribute, LookupAttributeKey};
 use aws_sdk_cloudtrail::Client;
 use chrono::{DateTime, Utc};
+use tokio::task::JoinSet;
 
-use super::token::Position;
+use super::limiter::RateLimiter;
+use super::token::{self, Position};
 use super::{Flow, Outcome, Sink};
 use crate::config::ApiConfig;
-use crate::error::warn;
+use crate::error::{usage, warn};
 use crate::event::{one_line, Envelope, Event, Resource};
 
 /// The API's page size limit; asking for fewer only costs more requests.
@@ -22,60 +30,226 @@ const PAGE_SIZE: i32 = 50;
 pub fn lookup(config: &ApiConfig, sink: &mut dyn Sink) -> Result<Outcome> {
     let runtime =
         tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the async runtime")?;
-    runtime.block_on(lookup_async(config, sink))
+    runtime.block_on(async { Merge::new(config).await?.run(config, sink).await })
 }
 
-async fn lookup_async(config: &ApiConfig, sink: &mut dyn Sink) -> Result<Outcome> {
-    let client = client(config).await?;
-    let attribute = config
-        .plan
-        .pushed
-        .as_ref()
-        .map(|(key, value)| {
-            LookupAttribute::builder()
-                .attribute_key(LookupAttributeKey::from(key.api_name()))
-                .attribute_value(value)
-                .build()
-        })
-        .transpose()
-        .context("cannot build the lookup attribute")?;
-    let start = config.window.start.map(sdk_time);
-    let end = config.window.end.map(sdk_time);
-    let mut position = config.starting_token.as_deref().map(Position::decode).unwrap_or_default();
-    let mut outcome = Outcome::default();
+/// What every request of this run shares.
+#[derive(Clone)]
+struct Query {
+    client: Client,
+    limiter: Arc<RateLimiter>,
+    start: Option<SdkDateTime>,
+    end: Option<SdkDateTime>,
+    category: Option<EventCategory>,
+}
 
-    loop {
-        let page: LookupEventsOutput = client
-            .lookup_events()
-            .set_lookup_attributes(attribute.clone().map(|a| vec![a]))
-            .set_start_time(start)
-            .set_end_time(end)
-            .set_event_category(config.insight.then_some(EventCategory::Insight))
-            .max_results(PAGE_SIZE)
-            .set_next_token(position.next_token.clone())
-            .send()
-            .await
-            .map_err(|err| describe_error(err, config, &position))?;
-        let events = page.events.unwrap_or_default();
-        let next_token = page.next_token.filter(|t| !t.is_empty());
-        let count = events.len();
-        for (index, sdk_event) in events.into_iter().enumerate().skip(position.skip) {
-            let Some(event) = convert(sdk_event, &mut outcome) else { continue };
+/// One API lookup and the page of it being consumed.
+struct Stream {
+    attribute: Option<LookupAttribute>,
+    /// The token that produced the buffered page (None: the first page).
+    page_token: Option<String>,
+    /// Events of that page not yet consumed, newest first, and how many were consumed.
+    buffer: VecDeque<sdk::Event>,
+    consumed: usize,
+    /// Events to drop from the first page fetched (resuming inside a page).
+    skip_first: usize,
+    fetched: bool,
+    next_token: Option<String>,
+}
+
+impl Stream {
+    fn needs_page(&self) -> bool {
+        self.buffer.is_empty() && (!self.fetched || self.next_token.is_some())
+    }
+
+    /// Where to continue from once every event handed out so far is done; None when finished.
+    fn position(&self) -> Option<Position> {
+        if !self.buffer.is_empty() {
+            Some(Position { next_token: self.page_token.clone(), skip: self.consumed })
+        } else if !self.fetched {
+            Some(Position { next_token: self.page_token.clone(), skip: self.skip_first })
+        } else {
+            self.next_token.clone().map(|t| Position { next_token: Some(t), skip: 0 })
+        }
+    }
+
+    fn take_page(&mut self, page: LookupEventsOutput) {
+        if self.fetched {
+            self.page_token = self.next_token.take();
+        }
+        self.fetched = true;
+        self.buffer = page.events.unwrap_or_default().into();
+        self.next_token = page.next_token.filter(|t| !t.is_empty());
+        let skip = std::mem::take(&mut self.skip_first).min(self.buffer.len());
+        self.buffer.drain(..skip);
+        self.consumed = skip;
+    }
+
+    fn head_time(&self) -> Option<Option<SdkDateTime>> {
+        self.buffer.front().map(|e| e.event_time)
+    }
+}
+
+struct Merge {
+    query: Query,
+    streams: Vec<Stream>,
+    /// IDs handed out at the newest time seen, to drop the same event found by another lookup. Merged
+    /// streams are newest first, so a duplicate can only come at the same time.
+    seen: HashSet<String>,
+    seen_time: Option<SdkDateTime>,
+}
+
+impl Merge {
+    async fn new(config: &ApiConfig) -> Result<Merge> {
+        let positions = match &config.starting_token {
+            Some(text) => token::decode(text, config.plan.lookups.len()).map_err(usage)?,
+            None => vec![Some(Position::default()); config.plan.lookups.len()],
+        };
+        let mut streams = Vec::new();
+        for (lookup, position) in config.plan.lookups.iter().zip(positions) {
+            let attribute = lookup
+                .as_ref()
+                .map(|(key, value)| {
+                    LookupAttribute::builder()
+                        .attribute_key(LookupAttributeKey::from(key.api_name()))
+                        .attribute_value(value)
+                        .build()
+                })
+                .transpose()
+                .context("cannot build the lookup attribute")?;
+            let finished = position.is_none();
+            let position = position.unwrap_or_default();
+            streams.push(Stream {
+                attribute,
+                page_token: position.next_token,
+                buffer: VecDeque::new(),
+                consumed: 0,
+                skip_first: position.skip,
+                fetched: finished,
+                next_token: None,
+            });
+        }
+        let query = Query {
+            client: client(config).await?,
+            limiter: Arc::new(RateLimiter::new(config.tps)),
+            start: config.window.start.map(sdk_time),
+            end: config.window.end.map(sdk_time),
+            category: config.insight.then_some(EventCategory::Insight),
+        };
+        Ok(Merge { query, streams, seen: HashSet::new(), seen_time: None })
+    }
+
+    async fn run(mut self, config: &ApiConfig, sink: &mut dyn Sink) -> Result<Outcome> {
+        let merged = self.streams.len() > 1;
+        let mut outcome = Outcome::default();
+        loop {
+            let wanted: Vec<usize> = (0..self.streams.len()).filter(|&i| self.streams[i].needs_page()).collect();
+            if !wanted.is_empty() {
+                sink.flush()?;
+                self.fetch(&wanted, config).await?;
+                continue;
+            }
+            // The stream whose next event is newest (the first on a tie).
+            let Some(index) = (0..self.streams.len())
+                .filter_map(|i| self.streams[i].head_time().map(|t| (i, t)))
+                .fold(None, |best: Option<(usize, Option<SdkDateTime>)>, (i, t)| match best {
+                    Some((_, bt)) if bt >= t => best,
+                    _ => Some((i, t)),
+                })
+                .map(|(i, _)| i)
+            else {
+                sink.flush()?;
+                return Ok(outcome);
+            };
+            let stream = &mut self.streams[index];
+            let sdk_event = stream.buffer.pop_front().expect("a head event");
+            stream.consumed += 1;
+            if merged && !self.first_sighting(&sdk_event) {
+                continue;
+            }
+            let Some(event) = convert(sdk_event, sink, &mut outcome) else { continue };
             if sink.event(event)? == Flow::Stop {
                 sink.flush()?;
-                outcome.resume_token = if index + 1 < count {
-                    Some(Position { next_token: position.next_token.clone(), skip: index + 1 }.encode())
-                } else {
-                    next_token.map(|t| Position { next_token: Some(t), skip: 0 }.encode())
-                };
+                outcome.resume_token = self.resume_token();
                 return Ok(outcome);
             }
         }
-        sink.flush()?;
-        match next_token {
-            Some(token) => position = Position { next_token: Some(token), skip: 0 },
-            None => return Ok(outcome),
+    }
+
+    /// Records the event's ID; false if another lookup already produced it.
+    fn first_sighting(&mut self, event: &sdk::Event) -> bool {
+        if event.event_time != self.seen_time {
+            self.seen.clear();
+            self.seen_time = event.event_time;
         }
+        self.seen.insert(event.event_id.clone().unwrap_or_default())
+    }
+
+    /// The token that continues after the last event handed out; None when nothing is left.
+    fn resume_token(&mut self) -> Option<String> {
+        // Duplicates of events already handed out count as consumed, or a resumed run would print them.
+        for stream in &mut self.streams {
+            while let Some(head) = stream.buffer.front() {
+                let duplicate = head.event_time == self.seen_time
+                    && self.seen.contains(head.event_id.as_deref().unwrap_or_default());
+                if !duplicate {
+                    break;
+                }
+                stream.buffer.pop_front();
+                stream.consumed += 1;
+            }
+        }
+        let positions: Vec<Option<Position>> = self.streams.iter().map(Stream::position).collect();
+        positions.iter().any(Option::is_some).then(|| token::encode(&positions))
+    }
+
+    /// Fetches the next page of each wanted stream, concurrently, each request waiting its turn.
+    async fn fetch(&mut self, wanted: &[usize], config: &ApiConfig) -> Result<()> {
+        let mut requests = JoinSet::new();
+        for &i in wanted {
+            let stream = &self.streams[i];
+            let token = if stream.fetched { stream.next_token.clone() } else { stream.page_token.clone() };
+            let query = self.query.clone();
+            let attribute = stream.attribute.clone();
+            requests.spawn(async move { (i, query.page(attribute, token).await) });
+        }
+        let mut failure = None;
+        while let Some(joined) = requests.join_next().await {
+            let (i, result) = joined.context("a LookupEvents request task failed")?;
+            match result {
+                Ok(page) => self.streams[i].take_page(page),
+                Err(err) if failure.is_none() => failure = Some(err),
+                Err(_) => {}
+            }
+        }
+        match failure {
+            None => Ok(()),
+            Some(err) => {
+                let positions: Vec<Option<Position>> = self.streams.iter().map(Stream::position).collect();
+                let resumable = config.starting_token.is_some() || self.streams.iter().any(|s| s.fetched);
+                Err(describe_error(err, config, resumable.then(|| token::encode(&positions))))
+            }
+        }
+    }
+}
+
+impl Query {
+    async fn page(
+        &self,
+        attribute: Option<LookupAttribute>,
+        token: Option<String>,
+    ) -> Result<LookupEventsOutput, SdkError<LookupEventsError, HttpResponse>> {
+        self.limiter.acquire().await;
+        self.client
+            .lookup_events()
+            .set_lookup_attributes(attribute.map(|a| vec![a]))
+            .set_start_time(self.start)
+            .set_end_time(self.end)
+            .set_event_category(self.category.clone())
+            .max_results(PAGE_SIZE)
+            .set_next_token(token)
+            .send()
+            .await
     }
 }
 
@@ -103,13 +277,18 @@ fn sdk_time(t: DateTime<Utc>) -> SdkDateTime {
     SdkDateTime::from_millis(t.timestamp_millis())
 }
 
-/// One API event into ctlookup's form; a CloudTrailEvent that is not JSON is warned about and counted.
-fn convert(event: sdk::Event, outcome: &mut Outcome) -> Option<Event> {
-    let id = event.event_id.clone().unwrap_or_default();
-    let raw = one_line(event.cloud_trail_event.as_deref().unwrap_or_default());
+/// One API event into ctlookup's form, unless the prefilter rules it out; a CloudTrailEvent that is not
+/// JSON is warned about and counted.
+fn convert(event: sdk::Event, sink: &mut dyn Sink, outcome: &mut Outcome) -> Option<Event> {
+    let text = event.cloud_trail_event.as_deref().unwrap_or_default();
+    if !sink.may_match(text, false) {
+        return None;
+    }
+    let raw = one_line(text);
     let record = match serde_json::from_str(&raw) {
         Ok(record) => record,
         Err(err) => {
+            let id = event.event_id.as_deref().unwrap_or("?");
             warn(format_args!("event {id}: CloudTrailEvent is not valid JSON ({err}); skipped"));
             outcome.unreadable += 1;
             return None;
@@ -154,22 +333,16 @@ fn causes(err: &(dyn std::error::Error + 'static)) -> String {
     parts.join(": ")
 }
 
-/// One line that says what failed and, where it helps, what to do.
-fn describe_error<E>(
-    err: SdkError<E, aws_sdk_cloudtrail::config::http::HttpResponse>,
+/// One line that says what failed and, where it helps, what to do; `resume` is the token that
+/// continues after the last event printed.
+fn describe_error(
+    err: SdkError<LookupEventsError, HttpResponse>,
     config: &ApiConfig,
-    position: &Position,
-) -> anyhow::Error
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    SdkError<E, aws_sdk_cloudtrail::config::http::HttpResponse>: std::error::Error + 'static,
-{
-    let resume = |message: String| {
-        if position.next_token.is_some() || position.skip > 0 {
-            format!("{message}; to resume, run again with the same options and --starting-token {}", position.encode())
-        } else {
-            message
-        }
+    resume: Option<String>,
+) -> anyhow::Error {
+    let resumable = |message: String| match &resume {
+        Some(token) => format!("{message}; to resume, run again with the same options and --starting-token {token}"),
+        None => message,
     };
     if let SdkError::ServiceError(service) = &err {
         let e = service.err();
@@ -185,7 +358,7 @@ where
             "AccessDeniedException" => " (your identity needs cloudtrail:LookupEvents)",
             _ => "",
         };
-        return anyhow!(resume(format!("LookupEvents failed: {code}: {message}{hint}")));
+        return anyhow!(resumable(format!("LookupEvents failed: {code}: {message}{hint}")));
     }
     let detail = causes(&err);
     if detail.contains("credential") {
@@ -201,5 +374,5 @@ where
         );
     }
     let target = config.endpoint_url.as_deref().unwrap_or("the CloudTrail endpoint");
-    anyhow!(resume(format!("cannot reach {target}: {detail}")))
+    anyhow!(resumable(format!("cannot reach {target}: {detail}")))
 }

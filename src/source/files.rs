@@ -6,10 +6,13 @@ use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
+use std::borrow::Cow;
+
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use flate2::read::MultiGzDecoder;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
 
@@ -176,31 +179,37 @@ impl Reader<'_> {
             if text.is_empty() {
                 continue;
             }
-            let value: Value = match serde_json::from_str(text) {
-                Ok(value) => value,
-                Err(err) => {
-                    self.bad_record(name, Place::Line(number), format_args!("not JSON ({err})"));
-                    continue;
-                }
-            };
-            let shape = if value.get("CloudTrailEvent").is_some() { Shape::LookupEvent } else { Shape::Record };
-            self.element(name, Place::Line(number), shape, text, value)?;
+            // Saved lookup events carry the record as a string field.
+            let shape = if text.contains("\"CloudTrailEvent\"") { Shape::LookupEvent } else { Shape::Record };
+            self.element(name, Place::Line(number), shape, text)?;
             if self.stopped {
                 return Ok(());
             }
         }
     }
 
-    /// Turns one parsed element into an event and hands it on.
-    fn element(&mut self, name: &str, place: Place, shape: Shape, raw: &str, value: Value) -> Result<()> {
+    /// Turns one element's JSON text into an event (unless the prefilter rules it out) and hands it on.
+    fn element(&mut self, name: &str, place: Place, shape: Shape, raw: &str) -> Result<()> {
         let event = match shape {
-            Shape::Record if value.is_object() => Event::from_record(one_line(raw), value),
             Shape::Record => {
-                self.bad_record(name, place, "not a JSON object");
-                return Ok(());
+                if !self.sink.may_match(raw, true) {
+                    return Ok(());
+                }
+                match serde_json::from_str::<Value>(raw) {
+                    Ok(value) if value.is_object() => Event::from_record(one_line(raw), value),
+                    Ok(_) => {
+                        self.bad_record(name, place, "not a JSON object");
+                        return Ok(());
+                    }
+                    Err(err) => {
+                        self.bad_record(name, place, format_args!("not JSON ({err})"));
+                        return Ok(());
+                    }
+                }
             }
-            Shape::LookupEvent => match lookup_event(value) {
-                Ok(event) => event,
+            Shape::LookupEvent => match lookup_event(raw, &mut *self.sink) {
+                Ok(Some(event)) => event,
+                Ok(None) => return Ok(()),
                 Err(problem) => {
                     self.bad_record(name, place, problem);
                     return Ok(());
@@ -243,46 +252,75 @@ fn first_key(head: &[u8]) -> Option<String> {
     rest.split_once('"').map(|(key, _)| key.to_owned())
 }
 
-/// An element of `{"Events":[…]}`: the envelope as given, the record parsed from its string.
-fn lookup_event(value: Value) -> Result<Event, String> {
-    let Value::Object(mut fields) = value else { return Err("not a JSON object".to_owned()) };
-    let text = |v: Option<Value>| match v {
-        Some(Value::String(s)) => Some(s),
-        _ => None,
-    };
-    let id = fields.get("EventId").and_then(Value::as_str).unwrap_or("?").to_owned();
-    let raw = text(fields.shift_remove("CloudTrailEvent")).ok_or("CloudTrailEvent is not a string")?;
+/// An element of `{"Events":[…]}` as saved by the aws CLI, borrowed from the text where it can be.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct SavedLookupEvent<'a> {
+    #[serde(borrow, default)]
+    event_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    event_name: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    read_only: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    access_key_id: Option<Cow<'a, str>>,
+    /// ISO 8601 from aws CLI v2, epoch seconds from v1.
+    #[serde(default)]
+    event_time: Option<Value>,
+    #[serde(borrow, default)]
+    event_source: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    username: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    resources: Option<Vec<SavedResource<'a>>>,
+    #[serde(borrow, rename = "CloudTrailEvent")]
+    cloud_trail_event: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct SavedResource<'a> {
+    #[serde(borrow, default)]
+    resource_type: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    resource_name: Option<Cow<'a, str>>,
+}
+
+/// A saved lookup event: the envelope as given, the record parsed from its string unless the prefilter
+/// rules it out (`Ok(None)`).
+fn lookup_event(raw: &str, sink: &mut dyn Sink) -> Result<Option<Event>, String> {
+    let saved: SavedLookupEvent = serde_json::from_str(raw).map_err(|err| format!("not a lookup event ({err})"))?;
+    let id = saved.event_id.as_deref().unwrap_or("?");
+    let text = saved.cloud_trail_event.as_deref().ok_or_else(|| format!("event {id}: no CloudTrailEvent"))?;
+    if !sink.may_match(text, false) {
+        return Ok(None);
+    }
     let record: Value =
-        serde_json::from_str(&raw).map_err(|err| format!("event {id}: CloudTrailEvent is not valid JSON ({err})"))?;
-    let event_time = match fields.shift_remove("EventTime") {
+        serde_json::from_str(text).map_err(|err| format!("event {id}: CloudTrailEvent is not valid JSON ({err})"))?;
+    let owned = |c: Option<Cow<str>>| c.map(Cow::into_owned);
+    let event_time = match saved.event_time {
         Some(Value::String(s)) => DateTime::parse_from_rfc3339(&s).ok().map(|t| t.with_timezone(&Utc)),
         Some(Value::Number(n)) => {
             n.as_f64().and_then(|secs| DateTime::from_timestamp_millis((secs * 1000.0).round() as i64))
         }
         _ => None,
     };
-    let resources = fields.shift_remove("Resources").and_then(|r| match r {
-        Value::Array(list) => Some(
-            list.into_iter()
-                .map(|mut r| Resource {
-                    resource_type: r.get_mut("ResourceType").map(Value::take).and_then(|v| text(Some(v))),
-                    resource_name: r.get_mut("ResourceName").map(Value::take).and_then(|v| text(Some(v))),
-                })
-                .collect(),
-        ),
-        _ => None,
-    });
+    let raw = one_line(text);
     let envelope = Envelope {
-        event_id: text(fields.shift_remove("EventId")),
-        event_name: text(fields.shift_remove("EventName")),
-        read_only: text(fields.shift_remove("ReadOnly")),
-        access_key_id: text(fields.shift_remove("AccessKeyId")),
+        event_id: owned(saved.event_id),
+        event_name: owned(saved.event_name),
+        read_only: owned(saved.read_only),
+        access_key_id: owned(saved.access_key_id),
         event_time,
-        event_source: text(fields.shift_remove("EventSource")),
-        username: text(fields.shift_remove("Username")),
-        resources,
+        event_source: owned(saved.event_source),
+        username: owned(saved.username),
+        resources: saved.resources.map(|list| {
+            list.into_iter()
+                .map(|r| Resource { resource_type: owned(r.resource_type), resource_name: owned(r.resource_name) })
+                .collect()
+        }),
     };
-    Ok(Event { envelope, raw: one_line(&raw), record })
+    Ok(Some(Event { envelope, raw, record }))
 }
 
 struct DocumentVisitor<'r, 's> {
@@ -340,14 +378,7 @@ impl<'de> Visitor<'de> for ArraySeed<'_, '_> {
         while let Some(raw) = seq.next_element::<Box<RawValue>>()? {
             let place = Place::Element(self.array, index);
             index += 1;
-            let value: Value = match serde_json::from_str(raw.get()) {
-                Ok(value) => value,
-                Err(err) => {
-                    self.reader.bad_record(self.name, place, format_args!("not JSON ({err})"));
-                    continue;
-                }
-            };
-            if let Err(failure) = self.reader.element(self.name, place, self.shape, raw.get(), value) {
+            if let Err(failure) = self.reader.element(self.name, place, self.shape, raw.get()) {
                 self.reader.failure = Some(failure);
                 return Err(de::Error::custom("stopped"));
             }

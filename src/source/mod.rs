@@ -3,6 +3,7 @@
 
 mod api;
 mod files;
+mod limiter;
 pub mod token;
 
 use anyhow::Result;
@@ -19,6 +20,9 @@ pub enum Flow {
 
 /// The consumer side of a source: the filter and the writer.
 pub trait Sink {
+    /// Asked before a record's JSON text is parsed: false means it cannot match and is skipped.
+    /// `envelope_from_record`: the envelope will be derived from this text (trail records).
+    fn may_match(&mut self, text: &str, envelope_from_record: bool) -> bool;
     fn event(&mut self, event: Event) -> Result<Flow>;
     /// A page (or file) is complete: make what was written so far visible.
     fn flush(&mut self) -> Result<()>;

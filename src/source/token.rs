@@ -34,6 +34,31 @@ impl Position {
     }
 }
 
+/// Where each of several merged lookups stands; `None` for one that is finished.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Merged {
+    #[serde(rename = "ctlookup_lookups")]
+    lookups: Vec<Option<Position>>,
+}
+
+/// The token for a plan's lookups: the aws CLI's format for one lookup, ctlookup's own for several.
+pub fn encode(positions: &[Option<Position>]) -> String {
+    match positions {
+        [Some(one)] => one.encode(),
+        many => STANDARD.encode(serde_json::to_vec(&Merged { lookups: many.to_vec() }).expect("positions serialize")),
+    }
+}
+
+/// Reads a token for a plan of `count` lookups; a token of another plan is refused.
+pub fn decode(token: &str, count: usize) -> Result<Vec<Option<Position>>, String> {
+    let merged = STANDARD.decode(token.trim()).ok().and_then(|bytes| serde_json::from_slice::<Merged>(&bytes).ok());
+    match (merged, count) {
+        (Some(merged), n) if merged.lookups.len() == n => Ok(merged.lookups),
+        (None, 1) => Ok(vec![Some(Position::decode(token))]),
+        _ => Err("--starting-token belongs to another query: repeat the options of the run that printed it".to_owned()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -48,5 +73,14 @@ mod tests {
         let first_page = STANDARD.encode(br#"{"boto_truncate_amount": 7}"#);
         assert_eq!(Position::decode(&first_page), Position { next_token: None, skip: 7 });
         assert_eq!(Position::decode("raw-api-token"), Position { next_token: Some("raw-api-token".into()), skip: 0 });
+    }
+
+    #[test]
+    fn several_lookups() {
+        let positions = vec![Some(Position { next_token: Some("a".into()), skip: 2 }), None];
+        let token = encode(&positions);
+        assert_eq!(decode(&token, 2), Ok(positions));
+        assert!(decode(&token, 1).is_err());
+        assert!(decode(&encode(&[Some(Position::default())]), 2).is_err());
     }
 }

@@ -1,0 +1,174 @@
+//! The end-of-run warning for field paths that no event had: a typo must not silently match nothing.
+
+use std::collections::BTreeSet;
+
+use memchr::memmem::Finder;
+use serde_json::Value;
+
+use super::eval::exists;
+use super::expr::{Expr, Path, Target};
+
+/// Misses whose neighbouring keys are collected for suggestions; enough to see every usual field.
+const SAMPLES: usize = 500;
+
+pub struct FieldWatch {
+    pending: Vec<Watched>,
+    examined: u64,
+}
+
+struct Watched {
+    path: Path,
+    /// `"lastKey"`: a text without it cannot have the field, so skipped texts need not be parsed to tell.
+    key: Finder<'static>,
+    /// Real paths beside the point where the walk failed, for "did you mean".
+    neighbours: BTreeSet<String>,
+    samples: usize,
+}
+
+impl FieldWatch {
+    pub fn new(expr: &Expr) -> FieldWatch {
+        let mut paths = Vec::new();
+        collect(expr, &mut paths);
+        let pending = paths
+            .into_iter()
+            .filter_map(|path| {
+                let key = Finder::new(format!("\"{}\"", path.segments.last()?).as_bytes()).into_owned();
+                Some(Watched { path, key, neighbours: BTreeSet::new(), samples: 0 })
+            })
+            .collect();
+        FieldWatch { pending, examined: 0 }
+    }
+
+    /// A parsed record: paths it has are no longer in question.
+    pub fn observe(&mut self, record: &Value) {
+        self.examined += 1;
+        if self.pending.is_empty() {
+            return;
+        }
+        self.pending.retain_mut(|w| {
+            if exists(record, &w.path.segments) {
+                return false;
+            }
+            if w.samples < SAMPLES {
+                w.samples += 1;
+                neighbours(record, &w.path.segments, String::new(), &mut w.neighbours);
+            }
+            true
+        });
+    }
+
+    /// A record skipped unparsed: if its text names the field's key, the field may well be there.
+    pub fn observe_unparsed(&mut self, text: &[u8]) {
+        self.examined += 1;
+        self.pending.retain(|w| w.key.find(text).is_none());
+    }
+
+    /// One warning per path no examined event had, with the nearest real path.
+    pub fn warnings(&self) -> Vec<String> {
+        if self.examined == 0 {
+            return Vec::new();
+        }
+        self.pending
+            .iter()
+            .map(|w| {
+                let wanted = w.path.to_string();
+                let hint = nearest(&wanted, &w.neighbours).map(|n| format!(" (did you mean {n}?)")).unwrap_or_default();
+                format!("no event examined ({}) had the field {wanted}{hint}", self.examined)
+            })
+            .collect()
+    }
+}
+
+fn collect(expr: &Expr, paths: &mut Vec<Path>) {
+    match expr {
+        Expr::And(parts) | Expr::Or(parts) => parts.iter().for_each(|p| collect(p, paths)),
+        Expr::Not(inner) => collect(inner, paths),
+        Expr::Pred(predicate) => {
+            if let Target::Record(path) = &predicate.target {
+                if !paths.contains(path) {
+                    paths.push(path.clone());
+                }
+            }
+        }
+    }
+}
+
+/// Walks as far as the path goes and records the keys found where it stopped, as full paths.
+fn neighbours(value: &Value, path: &[String], prefix: String, out: &mut BTreeSet<String>) {
+    let value = match value {
+        Value::Array(items) => match items.iter().find(|i| i.is_object()) {
+            Some(item) => item,
+            None => return,
+        },
+        other => other,
+    };
+    let (Value::Object(map), Some((key, rest))) = (value, path.split_first()) else { return };
+    match map.get(key.as_str()) {
+        Some(next) if !next.is_null() => neighbours(next, rest, join(&prefix, key), out),
+        _ => out.extend(map.keys().map(|k| join(&prefix, k))),
+    }
+}
+
+fn join(prefix: &str, key: &str) -> String {
+    let segment = Path::new([key]).to_string();
+    if prefix.is_empty() {
+        segment
+    } else {
+        format!("{prefix}.{segment}")
+    }
+}
+
+/// The same name in another case, or the closest by Jaro-Winkler similarity.
+fn nearest(wanted: &str, candidates: &BTreeSet<String>) -> Option<String> {
+    if let Some(same) = candidates.iter().find(|c| c.eq_ignore_ascii_case(wanted)) {
+        return Some(same.clone());
+    }
+    candidates
+        .iter()
+        .map(|c| (strsim::jaro_winkler(&wanted.to_ascii_lowercase(), &c.to_ascii_lowercase()), c))
+        .filter(|(score, _)| *score >= 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::query::expr::{Predicate, Test};
+    use serde_json::json;
+
+    fn exists_expr(path: &str) -> Expr {
+        Expr::Pred(Predicate { target: Target::Record(Path::new(path.split('.'))), test: Test::Exists })
+    }
+
+    #[test]
+    fn suggests_the_real_name() {
+        let expr = Expr::and(vec![
+            exists_expr("errorcode"),
+            exists_expr("userIdentity.sessionContext.sessionIssuer.usrName"),
+            exists_expr("eventName"),
+        ]);
+        let mut watch = FieldWatch::new(&expr);
+        let issuer = json!({"type": "Role", "userName": "AdminRole"});
+        watch.observe(
+            &json!({"eventName": "A", "errorCode": "X", "userIdentity": {"sessionContext": {"sessionIssuer": issuer}}}),
+        );
+        watch.observe(&json!({"eventName": "B"}));
+        assert_eq!(
+            watch.warnings(),
+            [
+                "no event examined (2) had the field errorcode (did you mean errorCode?)",
+                "no event examined (2) had the field userIdentity.sessionContext.sessionIssuer.usrName \
+                 (did you mean userIdentity.sessionContext.sessionIssuer.userName?)",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_skipped_text_naming_the_key_clears_it() {
+        let mut watch = FieldWatch::new(&exists_expr("errorCode"));
+        watch.observe(&json!({"eventName": "A"}));
+        watch.observe_unparsed(br#"{"errorCode":"X"}"#);
+        assert!(watch.warnings().is_empty());
+    }
+}
