@@ -104,7 +104,7 @@ fn derive_username(identity: Option<&Value>) -> Option<String> {
 /// Puts a JSON text on one line by dropping the whitespace between tokens; the text inside strings, and
 /// so every value, is untouched. Records are normally compact already and are then returned as is.
 pub fn one_line(raw: &str) -> String {
-    if !raw.contains(['\n', '\r']) {
+    if memchr::memchr2(b'\n', b'\r', raw.as_bytes()).is_none() {
         return raw.to_owned();
     }
     let mut out = String::with_capacity(raw.len());

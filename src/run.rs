@@ -8,7 +8,7 @@ use crate::config::{Config, SourceConfig};
 use crate::error::warn;
 use crate::event::Event;
 use crate::output::{self, EventWriter};
-use crate::query::{FieldWatch, Filter};
+use crate::query::{FieldWatch, Filter, TextKind};
 use crate::source::{self, Flow, Sink};
 
 pub fn run(config: Config) -> Result<()> {
@@ -53,10 +53,10 @@ struct Pipeline<'a> {
 }
 
 impl Sink for Pipeline<'_> {
-    fn may_match(&mut self, text: &str, envelope_from_record: bool) -> bool {
-        let may = self.filter.may_match(text.as_bytes(), envelope_from_record);
+    fn may_match(&mut self, text: &str, kind: TextKind) -> bool {
+        let may = self.filter.may_match(text.as_bytes(), kind);
         if !may {
-            self.watch.observe_unparsed(text.as_bytes());
+            self.watch.observe_unparsed(text.as_bytes(), kind);
         }
         may
     }

@@ -143,7 +143,7 @@ fn bad_records_are_warned_counted_and_skipped() {
     assert!(!got.is_empty() && got.len() < 20, "{} events before the cut", got.len());
     assert_eq!(got, fx.records[..got.len()].iter().map(event_id).collect::<Vec<_>>());
     let stderr = String::from_utf8(out.stderr).unwrap();
-    assert!(stderr.contains("cut.json.gz: truncated or invalid JSON"), "{stderr}");
+    assert!(stderr.contains("cut.json.gz: truncated"), "{stderr}");
 
     // A CloudTrailEvent that is not JSON inside saved aws output.
     let mut doc: Value = serde_json::from_slice(&std::fs::read(fx.sb.path("lookup-events.json")).unwrap()).unwrap();

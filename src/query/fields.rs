@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use super::eval::exists;
 use super::expr::{Expr, Path, Target};
+use super::TextKind;
 
 /// Misses whose neighbouring keys are collected for suggestions; enough to see every usual field.
 const SAMPLES: usize = 500;
@@ -20,6 +21,8 @@ struct Watched {
     path: Path,
     /// `"lastKey"`: a text without it cannot have the field, so skipped texts need not be parsed to tell.
     key: Finder<'static>,
+    /// `lastKey`, for records held inside an escaped string (saved lookup events).
+    bare_key: Finder<'static>,
     /// Real paths beside the point where the walk failed, for "did you mean".
     neighbours: BTreeSet<String>,
     samples: usize,
@@ -32,8 +35,10 @@ impl FieldWatch {
         let pending = paths
             .into_iter()
             .filter_map(|path| {
-                let key = Finder::new(format!("\"{}\"", path.segments.last()?).as_bytes()).into_owned();
-                Some(Watched { path, key, neighbours: BTreeSet::new(), samples: 0 })
+                let last = path.segments.last()?;
+                let key = Finder::new(format!("\"{last}\"").as_bytes()).into_owned();
+                let bare_key = Finder::new(last.as_bytes()).into_owned();
+                Some(Watched { path, key, bare_key, neighbours: BTreeSet::new(), samples: 0 })
             })
             .collect();
         FieldWatch { pending, examined: 0 }
@@ -58,9 +63,10 @@ impl FieldWatch {
     }
 
     /// A record skipped unparsed: if its text names the field's key, the field may well be there.
-    pub fn observe_unparsed(&mut self, text: &[u8]) {
+    pub fn observe_unparsed(&mut self, text: &[u8], kind: TextKind) {
         self.examined += 1;
-        self.pending.retain(|w| w.key.find(text).is_none());
+        let escaped = kind == TextKind::SavedLookupEvent;
+        self.pending.retain(|w| if escaped { &w.bare_key } else { &w.key }.find(text).is_none());
     }
 
     /// One warning per path no examined event had, with the nearest real path.
@@ -168,7 +174,7 @@ mod tests {
     fn a_skipped_text_naming_the_key_clears_it() {
         let mut watch = FieldWatch::new(&exists_expr("errorCode"));
         watch.observe(&json!({"eventName": "A"}));
-        watch.observe_unparsed(br#"{"errorCode":"X"}"#);
+        watch.observe_unparsed(br#"{"errorCode":"X"}"#, TextKind::Record);
         assert!(watch.warnings().is_empty());
     }
 }

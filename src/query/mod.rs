@@ -18,6 +18,7 @@ pub use plan::Plan;
 use crate::event::Event;
 use expr::Expr;
 use prefilter::Prefilter;
+pub use prefilter::TextKind;
 
 /// Inclusive time bounds; `None` is open.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -40,26 +41,24 @@ impl TimeWindow {
 pub struct Filter {
     pub expr: Expr,
     pub window: TimeWindow,
-    record_prefilter: Option<Prefilter>,
-    lookup_prefilter: Option<Prefilter>,
+    /// One prefilter per kind of text, indexed by `TextKind as usize`.
+    prefilters: [Option<Prefilter>; 3],
 }
 
 impl Filter {
     pub fn new(expr: Expr, window: TimeWindow) -> Filter {
-        let record_prefilter = Prefilter::new(&expr, true);
-        let lookup_prefilter = Prefilter::new(&expr, false);
-        Filter { expr, window, record_prefilter, lookup_prefilter }
+        let prefilters = [TextKind::Record, TextKind::LookupRecord, TextKind::SavedLookupEvent]
+            .map(|kind| Prefilter::new(&expr, kind));
+        Filter { expr, window, prefilters }
     }
 
     pub fn matches(&self, event: &Event) -> bool {
         self.window.contains(event.envelope.event_time) && eval::eval(&self.expr, event)
     }
 
-    /// False when the record's JSON text cannot match, so it need not be parsed. `envelope_from_record`:
-    /// the envelope will be derived from this text (trail records), rather than given beside it.
-    pub fn may_match(&self, text: &[u8], envelope_from_record: bool) -> bool {
-        let prefilter = if envelope_from_record { &self.record_prefilter } else { &self.lookup_prefilter };
-        prefilter.as_ref().is_none_or(|p| p.may_match(text))
+    /// False when the JSON text cannot hold a matching event, so it need not be parsed.
+    pub fn may_match(&self, text: &[u8], kind: TextKind) -> bool {
+        self.prefilters[kind as usize].as_ref().is_none_or(|p| p.may_match(text))
     }
 }
 

@@ -18,11 +18,20 @@ pub struct Prefilter {
 static UNICODE_ESCAPE: std::sync::LazyLock<Finder<'static>> = std::sync::LazyLock::new(|| Finder::new(b"\\u"));
 static SLASH_ESCAPE: std::sync::LazyLock<Finder<'static>> = std::sync::LazyLock::new(|| Finder::new(b"\\/"));
 
+/// What a text tested by the prefilter holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextKind {
+    /// A record whose envelope is derived from it (trail logs, JSON Lines of records).
+    Record,
+    /// A record whose envelope comes beside it (the API's CloudTrailEvent).
+    LookupRecord,
+    /// A whole saved lookup event: envelope fields, and the record inside as an escaped JSON string.
+    SavedLookupEvent,
+}
+
 impl Prefilter {
-    /// `envelope_from_record`: whether envelope fields are derived from this same text (trail records),
-    /// so that their values appear in it; the API's and saved aws output's envelopes come separately.
-    pub fn new(expr: &Expr, envelope_from_record: bool) -> Option<Prefilter> {
-        let literals = required(expr, envelope_from_record)?;
+    pub fn new(expr: &Expr, kind: TextKind) -> Option<Prefilter> {
+        let literals = required(expr, kind)?;
         let slash = literals.iter().any(|l| l.contains('/'));
         let alternatives = literals.into_iter().map(|l| Finder::new(l.as_bytes()).into_owned()).collect();
         Some(Prefilter { alternatives, slash })
@@ -42,18 +51,18 @@ impl Prefilter {
 }
 
 /// Literals one of which every matching record's text contains, or None when there is no such set.
-fn required(expr: &Expr, envelope_from_record: bool) -> Option<Vec<String>> {
+fn required(expr: &Expr, kind: TextKind) -> Option<Vec<String>> {
     match expr {
-        Expr::Pred(predicate) => predicate_literals(predicate, envelope_from_record),
+        Expr::Pred(predicate) => predicate_literals(predicate, kind),
         // Any conjunct's set will do: take the one that rules out most, judged by its shortest literal.
         Expr::And(parts) => parts
             .iter()
-            .filter_map(|p| required(p, envelope_from_record))
+            .filter_map(|p| required(p, kind))
             .max_by_key(|set| (set.iter().map(String::len).min().unwrap_or(0), std::cmp::Reverse(set.len()))),
         Expr::Or(parts) => {
             let mut all = Vec::new();
             for part in parts {
-                all.extend(required(part, envelope_from_record)?);
+                all.extend(required(part, kind)?);
             }
             (!all.is_empty()).then_some(all)
         }
@@ -61,16 +70,18 @@ fn required(expr: &Expr, envelope_from_record: bool) -> Option<Vec<String>> {
     }
 }
 
-fn predicate_literals(predicate: &Predicate, envelope_from_record: bool) -> Option<Vec<String>> {
+fn predicate_literals(predicate: &Predicate, kind: TextKind) -> Option<Vec<String>> {
     if let Target::Envelope(attribute) = predicate.target {
-        // Derived envelope values are copied from string fields of the record, except ReadOnly, which
-        // compares without case.
-        if !envelope_from_record || attribute == Attribute::ReadOnly {
+        // Envelope values are in the text when it is derived from the record (copied from its string
+        // fields) or saved beside it; ReadOnly compares without case.
+        if kind == TextKind::LookupRecord || attribute == Attribute::ReadOnly {
             return None;
         }
     }
     let literals = match &predicate.test {
         Test::Exists => match &predicate.target {
+            // Inside an escaped string the key's quotes are written `\"`.
+            Target::Record(path) if kind == TextKind::SavedLookupEvent => vec![path.segments.last()?.clone()],
             Target::Record(path) => vec![format!("\"{}\"", path.segments.last()?)],
             Target::Envelope(_) => return None,
         },
@@ -121,7 +132,7 @@ mod tests {
 
     #[test]
     fn literals_follow_the_logic() {
-        let lits = |e: &Expr| Prefilter::new(e, true).map(|p| p.literals());
+        let lits = |e: &Expr| Prefilter::new(e, TextKind::Record).map(|p| p.literals());
         assert_eq!(lits(&eq("errorCode", "AccessDenied")), Some(vec!["AccessDenied".to_owned()]));
         assert_eq!(lits(&pred("errorCode", Test::Exists)), Some(vec!["\"errorCode\"".to_owned()]));
         let and = Expr::and(vec![eq("eventSource", "ec2.amazonaws.com"), eq("errorCode", "AccessDenied")]);
@@ -137,11 +148,11 @@ mod tests {
 
     #[test]
     fn escapes_are_never_ruled_out() {
-        let p = Prefilter::new(&eq("errorCode", "AccessDenied"), true).unwrap();
+        let p = Prefilter::new(&eq("errorCode", "AccessDenied"), TextKind::Record).unwrap();
         assert!(p.may_match(br#"{"errorCode":"AccessDenied"}"#));
         assert!(!p.may_match(br#"{"errorCode":"Throttling"}"#));
         assert!(p.may_match(br#"{"errorCode":"\u0041ccessDenied"}"#));
-        let slash = Prefilter::new(&eq("userAgent", "aws-cli/2.15"), true).unwrap();
+        let slash = Prefilter::new(&eq("userAgent", "aws-cli/2.15"), TextKind::Record).unwrap();
         assert!(slash.may_match(br#"{"userAgent":"aws-cli\/2.15"}"#));
         assert!(!slash.may_match(br#"{"userAgent":"Boto3"}"#));
     }
@@ -152,7 +163,20 @@ mod tests {
             target: Target::Envelope(Attribute::Username),
             test: Test::Compare(CompareOp::Eq, Literal::String("alice".into())),
         });
-        assert!(Prefilter::new(&user, true).is_some());
-        assert!(Prefilter::new(&user, false).is_none());
+        assert!(Prefilter::new(&user, TextKind::Record).is_some());
+        assert!(Prefilter::new(&user, TextKind::SavedLookupEvent).is_some());
+        assert!(Prefilter::new(&user, TextKind::LookupRecord).is_none());
+    }
+
+    #[test]
+    fn saved_lookup_events_hold_the_record_escaped() {
+        let exists = pred("errorCode", Test::Exists);
+        let p = Prefilter::new(&exists, TextKind::SavedLookupEvent).unwrap();
+        assert_eq!(p.literals(), ["errorCode"]);
+        let saved = br#"{"EventId": "1", "CloudTrailEvent": "{"errorCode":"AccessDenied"}"}"#;
+        assert!(p.may_match(saved));
+        let p = Prefilter::new(&eq("errorCode", "AccessDenied"), TextKind::SavedLookupEvent).unwrap();
+        assert!(p.may_match(saved));
+        assert!(!p.may_match(br#"{"EventId": "1", "CloudTrailEvent": "{"eventName":"X"}"}"#));
     }
 }

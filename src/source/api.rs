@@ -23,6 +23,7 @@ use super::{Flow, Outcome, Sink};
 use crate::config::ApiConfig;
 use crate::error::{usage, warn};
 use crate::event::{one_line, Envelope, Event, Resource};
+use crate::query::TextKind;
 
 /// The API's page size limit; asking for fewer only costs more requests.
 const PAGE_SIZE: i32 = 50;
@@ -281,7 +282,7 @@ fn sdk_time(t: DateTime<Utc>) -> SdkDateTime {
 /// JSON is warned about and counted.
 fn convert(event: sdk::Event, sink: &mut dyn Sink, outcome: &mut Outcome) -> Option<Event> {
     let text = event.cloud_trail_event.as_deref().unwrap_or_default();
-    if !sink.may_match(text, false) {
+    if !sink.may_match(text, TextKind::LookupRecord) {
         return None;
     }
     let raw = one_line(text);

@@ -11,16 +11,16 @@ use std::borrow::Cow;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use flate2::read::MultiGzDecoder;
-use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
-use serde_json::value::RawValue;
 use serde_json::Value;
 
+use super::split::{split_arrays, Next};
 use super::{Flow, Outcome, Sink};
 use crate::cli::EventCategoryArg;
 use crate::config::{FilesConfig, Input};
 use crate::error::warn;
 use crate::event::{one_line, Envelope, Event, Resource};
+use crate::query::TextKind;
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 const BUFFER: usize = 256 * 1024;
@@ -34,8 +34,7 @@ pub fn read(config: &FilesConfig, sink: &mut dyn Sink) -> Result<Outcome> {
             Input::Path(path) => expand(path, &mut files)?,
         }
     }
-    let mut reader =
-        Reader { sink, category: config.category, outcome: Outcome::default(), stopped: false, failure: None };
+    let mut reader = Reader { sink, category: config.category, outcome: Outcome::default(), stopped: false };
     for file in files {
         let name = file.as_ref().map_or_else(|| "<stdin>".to_owned(), |p| p.display().to_string());
         let stream: Box<dyn BufRead> = match &file {
@@ -111,8 +110,6 @@ struct Reader<'s> {
     category: Option<EventCategoryArg>,
     outcome: Outcome,
     stopped: bool,
-    /// An error from the sink (a closed stdout…), carried out of the serde visitor.
-    failure: Option<anyhow::Error>,
 }
 
 impl Reader<'_> {
@@ -136,20 +133,17 @@ impl Reader<'_> {
 
     /// `{"Records":[…]}` or `{"Events":[…]}`, one element at a time.
     fn read_document(&mut self, name: &str, stream: Box<dyn BufRead>) -> Result<()> {
-        let mut deserializer = serde_json::Deserializer::from_reader(stream);
-        let result = de::Deserializer::deserialize_map(&mut deserializer, DocumentVisitor { reader: self, name });
-        if let Some(failure) = self.failure.take() {
-            return Err(failure);
-        }
-        match result {
-            Ok(()) if !self.stopped => {
-                if let Err(err) = deserializer.end() {
-                    self.bad_file(name, format_args!("unexpected data after the document ({err})"));
-                }
+        let result = split_arrays(stream, &["Records", "Events"], |array, index, bytes| {
+            let place = Place::Element(array, index);
+            let shape = if array == "Records" { Shape::Record } else { Shape::LookupEvent };
+            match std::str::from_utf8(bytes) {
+                Ok(text) => self.element(name, place, shape, text)?,
+                Err(_) => self.bad_record(name, place, "not UTF-8 text"),
             }
-            Ok(()) => {}
-            Err(_) if self.stopped => {}
-            Err(err) => self.bad_file(name, format_args!("truncated or invalid JSON ({err})")),
+            Ok::<_, anyhow::Error>(if self.stopped { Next::Stop } else { Next::Continue })
+        })?;
+        if let Err(err) = result {
+            self.bad_file(name, err);
         }
         Ok(())
     }
@@ -192,7 +186,7 @@ impl Reader<'_> {
     fn element(&mut self, name: &str, place: Place, shape: Shape, raw: &str) -> Result<()> {
         let event = match shape {
             Shape::Record => {
-                if !self.sink.may_match(raw, true) {
+                if !self.sink.may_match(raw, TextKind::Record) {
                     return Ok(());
                 }
                 match serde_json::from_str::<Value>(raw) {
@@ -289,10 +283,13 @@ struct SavedResource<'a> {
 /// A saved lookup event: the envelope as given, the record parsed from its string unless the prefilter
 /// rules it out (`Ok(None)`).
 fn lookup_event(raw: &str, sink: &mut dyn Sink) -> Result<Option<Event>, String> {
+    if !sink.may_match(raw, TextKind::SavedLookupEvent) {
+        return Ok(None);
+    }
     let saved: SavedLookupEvent = serde_json::from_str(raw).map_err(|err| format!("not a lookup event ({err})"))?;
     let id = saved.event_id.as_deref().unwrap_or("?");
     let text = saved.cloud_trail_event.as_deref().ok_or_else(|| format!("event {id}: no CloudTrailEvent"))?;
-    if !sink.may_match(text, false) {
+    if !sink.may_match(text, TextKind::LookupRecord) {
         return Ok(None);
     }
     let record: Value =
@@ -321,73 +318,6 @@ fn lookup_event(raw: &str, sink: &mut dyn Sink) -> Result<Option<Event>, String>
         }),
     };
     Ok(Some(Event { envelope, raw, record }))
-}
-
-struct DocumentVisitor<'r, 's> {
-    reader: &'r mut Reader<'s>,
-    name: &'r str,
-}
-
-impl<'de> Visitor<'de> for DocumentVisitor<'_, '_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str(r#"a JSON object with "Records" or "Events""#)
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while let Some(key) = map.next_key::<String>()? {
-            let shape = match key.as_str() {
-                "Records" => Shape::Record,
-                "Events" => Shape::LookupEvent,
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                    continue;
-                }
-            };
-            map.next_value_seed(ArraySeed { reader: &mut *self.reader, name: self.name, array: key.as_str(), shape })?;
-        }
-        Ok(())
-    }
-}
-
-struct ArraySeed<'r, 's> {
-    reader: &'r mut Reader<'s>,
-    name: &'r str,
-    array: &'r str,
-    shape: Shape,
-}
-
-impl<'de> DeserializeSeed<'de> for ArraySeed<'_, '_> {
-    type Value = ();
-
-    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_seq(self)
-    }
-}
-
-impl<'de> Visitor<'de> for ArraySeed<'_, '_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "an array of {}", self.array)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        let mut index = 0u64;
-        while let Some(raw) = seq.next_element::<Box<RawValue>>()? {
-            let place = Place::Element(self.array, index);
-            index += 1;
-            if let Err(failure) = self.reader.element(self.name, place, self.shape, raw.get()) {
-                self.reader.failure = Some(failure);
-                return Err(de::Error::custom("stopped"));
-            }
-            if self.reader.stopped {
-                return Err(de::Error::custom("stopped"));
-            }
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]

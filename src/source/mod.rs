@@ -4,12 +4,14 @@
 mod api;
 mod files;
 mod limiter;
+mod split;
 pub mod token;
 
 use anyhow::Result;
 
 use crate::config::SourceConfig;
 use crate::event::Event;
+use crate::query::TextKind;
 
 /// What the consumer wants after an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,9 +22,8 @@ pub enum Flow {
 
 /// The consumer side of a source: the filter and the writer.
 pub trait Sink {
-    /// Asked before a record's JSON text is parsed: false means it cannot match and is skipped.
-    /// `envelope_from_record`: the envelope will be derived from this text (trail records).
-    fn may_match(&mut self, text: &str, envelope_from_record: bool) -> bool;
+    /// Asked before a JSON text is parsed: false means it cannot match and is skipped.
+    fn may_match(&mut self, text: &str, kind: TextKind) -> bool;
     fn event(&mut self, event: Event) -> Result<Flow>;
     /// A page (or file) is complete: make what was written so far visible.
     fn flush(&mut self) -> Result<()>;
