@@ -116,9 +116,29 @@ pub struct Cli {
     #[arg(long, help_heading = "What to match")]
     pub no_pushdown: bool,
 
-    /// Output format (default: jsonl)
+    /// Output format (default: table on a terminal, else jsonl)
     #[arg(short, long, value_name = "FORMAT", help_heading = "How to print")]
     pub output: Option<OutputArg>,
+
+    /// Columns for csv, tsv and table: dotted paths into the record, plus `user` and `resources`
+    #[arg(long, value_name = "LIST", help_heading = "How to print")]
+    pub columns: Option<String>,
+
+    /// Run this jq program on each matching record and print its outputs, one compact JSON per line
+    #[arg(long, value_name = "FILTER", help_heading = "How to print")]
+    pub jq: Option<String>,
+
+    /// Start CSV/TSV with a UTF-8 byte-order mark, so that Excel reads UTF-8 (Japanese text) correctly
+    #[arg(long, help_heading = "How to print")]
+    pub bom: bool,
+
+    /// Do not prefix cells starting with = + - @ with a quote in CSV/TSV (the formula guard)
+    #[arg(long, help_heading = "How to print")]
+    pub no_csv_guard: bool,
+
+    /// Colour in the table: auto (a terminal and NO_COLOR unset), always, never
+    #[arg(long, value_name = "WHEN", default_value = "auto", help_heading = "How to print")]
+    pub color: ColorArg,
 
     /// Say more on stderr: the query plan (which attribute went to the API, what stays local)
     #[arg(short, long, action = ArgAction::Count, help_heading = "How to print")]
@@ -140,4 +160,17 @@ pub enum OutputArg {
     Jsonl,
     /// One document shaped like `aws cloudtrail lookup-events --output json`
     Json,
+    /// Comma separated values (RFC 4180) for spreadsheets
+    Csv,
+    /// Tab separated values, tabs and newlines escaped
+    Tsv,
+    /// Aligned columns fitted to the terminal
+    Table,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorArg {
+    Auto,
+    Always,
+    Never,
 }

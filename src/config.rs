@@ -5,8 +5,10 @@ use std::path::PathBuf;
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 
-use crate::cli::{Cli, EventCategoryArg, OutputArg};
+use crate::cli::{Cli, ColorArg, EventCategoryArg, OutputArg};
 use crate::error::usage;
+use crate::jq::JqProgram;
+use crate::output::columns::{self, Column};
 use crate::query::attribute::{self, parse_lookup_attribute};
 use crate::query::expr::{CompareOp, Expr, Literal, Member, Path, Predicate, Target, Test};
 use crate::query::{parse, Attribute, Filter, Plan, TimeWindow};
@@ -17,9 +19,45 @@ pub struct Config {
     pub source: SourceConfig,
     pub filter: Filter,
     pub max_items: Option<u64>,
-    pub output: OutputFormat,
+    pub print: PrintConfig,
     pub zone: Zone,
     pub verbose: u8,
+}
+
+/// Facts about the process's surroundings that change defaults; gathered once in `main`.
+#[derive(Debug, Clone)]
+pub struct Environment {
+    pub now: DateTime<Utc>,
+    pub stdout_is_terminal: bool,
+    /// The terminal's columns, or `COLUMNS`.
+    pub width: Option<usize>,
+    /// NO_COLOR set to anything but the empty string (no-color.org).
+    pub no_color: bool,
+}
+
+impl Environment {
+    pub fn detect() -> Environment {
+        use std::io::IsTerminal;
+        let stdout_is_terminal = std::io::stdout().is_terminal();
+        let width = terminal_size::terminal_size_of(std::io::stdout())
+            .map(|(w, _)| usize::from(w.0))
+            .or_else(|| std::env::var("COLUMNS").ok()?.trim().parse().ok());
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        Environment { now: Utc::now(), stdout_is_terminal, width, no_color }
+    }
+}
+
+/// How matched events are printed.
+#[derive(Debug)]
+pub struct PrintConfig {
+    pub format: OutputFormat,
+    pub columns: Vec<Column>,
+    pub bom: bool,
+    pub formula_guard: bool,
+    pub color: bool,
+    /// Table width; `usize::MAX` when not printing to a terminal and COLUMNS is unset.
+    pub width: usize,
+    pub jq: Option<JqProgram>,
 }
 
 #[derive(Debug)]
@@ -57,12 +95,17 @@ pub enum Input {
 pub enum OutputFormat {
     Jsonl,
     Json,
+    Csv,
+    Tsv,
+    Table,
 }
 
 impl Config {
     /// Lowers the raw command line into a config, or a usage error naming the bad value.
-    pub fn from_cli(cli: Cli, now: DateTime<Utc>) -> Result<Config> {
+    pub fn from_cli(cli: Cli, env: &Environment) -> Result<Config> {
+        let now = env.now;
         let zone: Zone = cli.tz.parse().map_err(usage)?;
+        let print = print_config(&cli, env)?;
         let time = |value: &Option<String>, option: &str| -> Result<Option<DateTime<Utc>>> {
             value
                 .as_deref()
@@ -130,11 +173,6 @@ impl Config {
         if cli.max_items == Some(0) {
             return Err(usage("--max-items must be at least 1"));
         }
-        let output = match cli.output.unwrap_or(OutputArg::Jsonl) {
-            OutputArg::Jsonl => OutputFormat::Jsonl,
-            OutputArg::Json => OutputFormat::Json,
-        };
-
         let source = if cli.input.is_empty() {
             if cli.region.len() > 1 {
                 return Err(usage("querying several regions at once is not supported yet: run once per --region"));
@@ -175,8 +213,40 @@ impl Config {
         };
 
         let filter = Filter::new(expr, window);
-        Ok(Config { source, filter, max_items: cli.max_items, output, zone, verbose: cli.verbose })
+        Ok(Config { source, filter, max_items: cli.max_items, print, zone, verbose: cli.verbose })
     }
+}
+
+fn print_config(cli: &Cli, env: &Environment) -> Result<PrintConfig> {
+    let jq = cli.jq.as_deref().map(|program| JqProgram::compile(program).map_err(|e| usage(format!("--jq: {e}"))));
+    let jq = jq.transpose()?;
+    let default = if env.stdout_is_terminal && jq.is_none() { OutputArg::Table } else { OutputArg::Jsonl };
+    let format = match cli.output.unwrap_or(default) {
+        OutputArg::Jsonl => OutputFormat::Jsonl,
+        OutputArg::Json => OutputFormat::Json,
+        OutputArg::Csv => OutputFormat::Csv,
+        OutputArg::Tsv => OutputFormat::Tsv,
+        OutputArg::Table => OutputFormat::Table,
+    };
+    if jq.is_some() && format != OutputFormat::Jsonl {
+        return Err(usage("--jq prints one JSON value per line; it cannot be combined with -o other than jsonl"));
+    }
+    let tabular = matches!(format, OutputFormat::Csv | OutputFormat::Tsv | OutputFormat::Table);
+    if cli.columns.is_some() && !tabular {
+        return Err(usage("--columns applies to -o csv, tsv and table"));
+    }
+    if cli.bom && !matches!(format, OutputFormat::Csv | OutputFormat::Tsv) {
+        return Err(usage("--bom applies to -o csv and tsv"));
+    }
+    let default_columns = if format == OutputFormat::Table { columns::TABLE_DEFAULT } else { columns::CSV_DEFAULT };
+    let columns = Column::parse_list(cli.columns.as_deref().unwrap_or(default_columns)).map_err(usage)?;
+    let color = match cli.color {
+        ColorArg::Always => true,
+        ColorArg::Never => false,
+        ColorArg::Auto => env.stdout_is_terminal && !env.no_color,
+    };
+    let width = env.width.unwrap_or(usize::MAX);
+    Ok(PrintConfig { format, columns, bom: cli.bom, formula_guard: !cli.no_csv_guard, color, width, jq })
 }
 
 fn equals(target: Target, value: String) -> Expr {

@@ -4,6 +4,7 @@ mod cli;
 mod config;
 mod error;
 mod event;
+mod jq;
 mod output;
 mod query;
 mod run;
@@ -19,7 +20,7 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(err) => return error::report_clap(err),
     };
-    match config::Config::from_cli(cli, chrono::Utc::now()).and_then(run::run) {
+    match config::Config::from_cli(cli, &config::Environment::detect()).and_then(run::run) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => error::report(&err),
     }

@@ -21,7 +21,7 @@ pub fn run(config: Config) -> Result<()> {
     let out = BufWriter::with_capacity(64 * 1024, stdout.lock());
     let mut pipeline = Pipeline {
         filter: &config.filter,
-        writer: output::writer(config.output, config.zone, out),
+        writer: output::writer(&config.print, config.zone, out),
         max_items: config.max_items,
         matched: 0,
         watch: FieldWatch::new(&config.filter.expr),
@@ -32,6 +32,7 @@ pub fn run(config: Config) -> Result<()> {
     let finished = pipeline.writer.finish(resume_token.as_deref());
     let outcome = result?;
     finished?;
+    let failures = pipeline.writer.failures();
     for warning in pipeline.watch.warnings() {
         warn(warning);
     }
@@ -40,6 +41,9 @@ pub fn run(config: Config) -> Result<()> {
     }
     if outcome.unreadable > 0 {
         eprintln!("ctlookup: {} unreadable events or records were skipped (see warnings above)", outcome.unreadable);
+    }
+    if failures > 0 {
+        return Err(anyhow::anyhow!("--jq failed on {failures} events (see warnings above)"));
     }
     Ok(())
 }
@@ -53,10 +57,10 @@ struct Pipeline<'a> {
 }
 
 impl Sink for Pipeline<'_> {
-    fn may_match(&mut self, text: &str, kind: TextKind) -> bool {
-        let may = self.filter.may_match(text.as_bytes(), kind);
+    fn may_match(&mut self, text: &[u8], kind: TextKind) -> bool {
+        let may = self.filter.may_match(text, kind);
         if !may {
-            self.watch.observe_unparsed(text.as_bytes(), kind);
+            self.watch.observe_unparsed(text, kind);
         }
         may
     }

@@ -40,6 +40,15 @@ impl Zone {
         fixed.to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
     }
 
+    /// `2024-07-22 09:00:00` in this zone: what spreadsheets and eyes read as a time.
+    pub fn format_plain(&self, t: DateTime<Utc>) -> String {
+        let format = "%Y-%m-%d %H:%M:%S";
+        match self {
+            Zone::Local => t.with_timezone(&chrono::Local).format(format).to_string(),
+            Zone::Named(tz) => t.with_timezone(tz).format(format).to_string(),
+        }
+    }
+
     fn resolve(&self, naive: NaiveDateTime) -> LocalResult<DateTime<Utc>> {
         match self {
             Zone::Local => chrono::Local.from_local_datetime(&naive).map(|t| t.with_timezone(&Utc)),

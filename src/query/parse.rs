@@ -234,7 +234,7 @@ impl Parser<'_> {
             }
             None => Err(self.error(
                 self.pos,
-                format!("unbalanced parenthesis: missing ')' to close the '(' at column {}", open + 1),
+                format!("unbalanced parenthesis: missing ')' for the '(' of column {}", open + 1),
             )),
             Some(_) => Err(self.unexpected("expected 'and', 'or' or ')'")),
         }
@@ -447,7 +447,7 @@ impl Parser<'_> {
                 None => {
                     return Err(self.error(
                         self.pos,
-                        format!("unbalanced parenthesis: missing ')' to close the list opened at column {}", open + 1),
+                        format!("unbalanced parenthesis: missing ')' for the list opened in column {}", open + 1),
                     ))
                 }
                 Some(_) => return Err(self.unexpected("expected ',' or ')' after a value in the list")),
@@ -916,7 +916,7 @@ mod tests {
                 "expected an operator (= != =~ !~ contains < <= > >= in exists) after errorCode at column 11: errorCode <-- HERE AccessDenied",
             ),
             ("errorCode", "expected an operator (= != =~ !~ contains < <= > >= in exists) after errorCode", 10, "expected an operator (= != =~ !~ contains < <= > >= in exists) after errorCode at column 10: errorCode <-- HERE"),
-            ("(a = 1", "unbalanced parenthesis: missing ')' to close the '(' at column 1", 7, "unbalanced parenthesis: missing ')' to close the '(' at column 1 at column 7: (a = 1 <-- HERE"),
+            ("(a = 1", "unbalanced parenthesis: missing ')' for the '(' of column 1", 7, "unbalanced parenthesis: missing ')' for the '(' of column 1 at column 7: (a = 1 <-- HERE"),
             ("a = 1)", "unbalanced parenthesis: this ')' has no matching '('", 6, "unbalanced parenthesis: this ')' has no matching '(' at column 6: a = 1 <-- HERE )"),
             ("a exists and )", "unbalanced parenthesis: this ')' has no matching '('", 14, "unbalanced parenthesis: this ')' has no matching '(' at column 14: a exists and <-- HERE )"),
             ("()", "empty parentheses: expected an expression", 2, "empty parentheses: expected an expression at column 2: ( <-- HERE )"),
@@ -944,7 +944,7 @@ mod tests {
             ("a in ()", "empty list: 'in ( )' needs at least one value", 7, "empty list: 'in ( )' needs at least one value at column 7: a in ( <-- HERE )"),
             ("a in ( ", "expected a value after '('", 8, "expected a value after '(' at column 8: a in ( <-- HERE"),
             ("a in (1,)", "expected a value after ',', found ')'", 9, "expected a value after ',', found ')' at column 9: a in (1, <-- HERE )"),
-            ("a in (1", "unbalanced parenthesis: missing ')' to close the list opened at column 6", 8, "unbalanced parenthesis: missing ')' to close the list opened at column 6 at column 8: a in (1 <-- HERE"),
+            ("a in (1", "unbalanced parenthesis: missing ')' for the list opened in column 6", 8, "unbalanced parenthesis: missing ')' for the list opened in column 6 at column 8: a in (1 <-- HERE"),
             ("a in (1 2)", "unexpected '2': expected ',' or ')' after a value in the list", 9, "unexpected '2': expected ',' or ')' after a value in the list at column 9: a in (1 <-- HERE 2)"),
             ("a in 1", "expected '(' after 'in', as in a in (10.0.0.0/8, 203.0.113.5)", 6, "expected '(' after 'in', as in a in (10.0.0.0/8, 203.0.113.5) at column 6: a in <-- HERE 1"),
             ("a =~ (?i)x", REGEX_NEEDS_QUOTES, 6, "quote a regex that contains parentheses, commas, quotes or spaces, as in '^(Get|List)' at column 6: a =~ <-- HERE (?i)x"),

@@ -282,7 +282,7 @@ fn sdk_time(t: DateTime<Utc>) -> SdkDateTime {
 /// JSON is warned about and counted.
 fn convert(event: sdk::Event, sink: &mut dyn Sink, outcome: &mut Outcome) -> Option<Event> {
     let text = event.cloud_trail_event.as_deref().unwrap_or_default();
-    if !sink.may_match(text, TextKind::LookupRecord) {
+    if !sink.may_match(text.as_bytes(), TextKind::LookupRecord) {
         return None;
     }
     let raw = one_line(text);

@@ -5,16 +5,18 @@ use std::fmt;
 use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 
 use std::borrow::Cow;
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use flate2::read::MultiGzDecoder;
+use memchr::memmem;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::split::{split_arrays, Next};
+use super::split::split_arrays;
 use super::{Flow, Outcome, Sink};
 use crate::cli::EventCategoryArg;
 use crate::config::{FilesConfig, Input};
@@ -37,7 +39,7 @@ pub fn read(config: &FilesConfig, sink: &mut dyn Sink) -> Result<Outcome> {
     let mut reader = Reader { sink, category: config.category, outcome: Outcome::default(), stopped: false };
     for file in files {
         let name = file.as_ref().map_or_else(|| "<stdin>".to_owned(), |p| p.display().to_string());
-        let stream: Box<dyn BufRead> = match &file {
+        let stream: Box<dyn BufRead + Send> = match &file {
             None => Box::new(BufReader::with_capacity(BUFFER, io::stdin())),
             Some(path) => {
                 let f = File::open(path).with_context(|| format!("cannot read input {name}"))?;
@@ -105,6 +107,28 @@ enum Shape {
     LookupEvent,
 }
 
+/// Elements split off a document, handed from the splitting thread to the filtering one.
+#[derive(Default)]
+struct Batch {
+    bytes: Vec<u8>,
+    /// (from "Records" rather than "Events", index in its array, where its text is in `bytes`)
+    elements: Vec<(bool, u64, std::ops::Range<usize>)>,
+}
+
+impl Batch {
+    fn push(&mut self, records: bool, index: u64, text: &[u8]) {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(text);
+        self.elements.push((records, index, start..self.bytes.len()));
+    }
+}
+
+/// The filtering side stopped (enough events, or an error): the splitter ends quietly.
+struct ConsumerGone;
+
+const BATCH_BYTES: usize = 256 * 1024;
+const BATCHES_IN_FLIGHT: usize = 4;
+
 struct Reader<'s> {
     sink: &'s mut dyn Sink,
     category: Option<EventCategoryArg>,
@@ -113,7 +137,7 @@ struct Reader<'s> {
 }
 
 impl Reader<'_> {
-    fn read_stream(&mut self, name: &str, mut stream: Box<dyn BufRead>) -> Result<()> {
+    fn read_stream(&mut self, name: &str, mut stream: Box<dyn BufRead + Send>) -> Result<()> {
         let head = stream.fill_buf().with_context(|| format!("cannot read input {name}"))?;
         if head.starts_with(&GZIP_MAGIC) {
             stream = Box::new(BufReader::with_capacity(BUFFER, MultiGzDecoder::new(stream)));
@@ -131,25 +155,48 @@ impl Reader<'_> {
         }
     }
 
-    /// `{"Records":[…]}` or `{"Events":[…]}`, one element at a time.
-    fn read_document(&mut self, name: &str, stream: Box<dyn BufRead>) -> Result<()> {
-        let result = split_arrays(stream, &["Records", "Events"], |array, index, bytes| {
-            let place = Place::Element(array, index);
-            let shape = if array == "Records" { Shape::Record } else { Shape::LookupEvent };
-            match std::str::from_utf8(bytes) {
-                Ok(text) => self.element(name, place, shape, text)?,
-                Err(_) => self.bad_record(name, place, "not UTF-8 text"),
+    /// `{"Records":[…]}` or `{"Events":[…]}`, one element at a time. Finding where elements end takes
+    /// as long as parsing the few that pass the prefilter, so a second thread splits while this one
+    /// filters; batches keep the hand-over cheap and the memory bounded.
+    fn read_document(&mut self, name: &str, stream: Box<dyn BufRead + Send>) -> Result<()> {
+        let (sender, receiver) = mpsc::sync_channel::<Batch>(BATCHES_IN_FLIGHT);
+        std::thread::scope(|scope| {
+            let splitter = scope.spawn(move || {
+                let mut batch = Batch::default();
+                let result = split_arrays(stream, &["Records", "Events"], |array, index, bytes| {
+                    batch.push(array == "Records", index, bytes);
+                    if batch.bytes.len() >= BATCH_BYTES {
+                        sender.send(std::mem::take(&mut batch)).map_err(|_| ConsumerGone)?;
+                    }
+                    Ok::<_, ConsumerGone>(())
+                });
+                // A closed channel means the consumer stopped; what is left is not wanted.
+                let _ = sender.send(batch);
+                result
+            });
+            let mut consumed = Ok(());
+            'batches: for batch in receiver.iter() {
+                for (records, index, range) in &batch.elements {
+                    let (array, shape) =
+                        if *records { ("Records", Shape::Record) } else { ("Events", Shape::LookupEvent) };
+                    consumed = self.element(name, Place::Element(array, *index), shape, &batch.bytes[range.clone()]);
+                    if consumed.is_err() || self.stopped {
+                        break 'batches;
+                    }
+                }
             }
-            Ok::<_, anyhow::Error>(if self.stopped { Next::Stop } else { Next::Continue })
-        })?;
-        if let Err(err) = result {
-            self.bad_file(name, err);
-        }
-        Ok(())
+            drop(receiver);
+            match splitter.join() {
+                Ok(Ok(Err(err))) if consumed.is_ok() && !self.stopped => self.bad_file(name, err),
+                Ok(_) => {}
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+            consumed
+        })
     }
 
     /// JSON Lines: each line is a record or a lookup event; a bad line is skipped with a warning.
-    fn read_lines(&mut self, name: &str, mut stream: Box<dyn BufRead>) -> Result<()> {
+    fn read_lines(&mut self, name: &str, mut stream: Box<dyn BufRead + Send>) -> Result<()> {
         let mut line = Vec::new();
         let mut number = 0u64;
         loop {
@@ -163,18 +210,13 @@ impl Reader<'_> {
                 }
             }
             number += 1;
-            let text = match std::str::from_utf8(&line) {
-                Ok(text) => text.trim(),
-                Err(_) => {
-                    self.bad_record(name, Place::Line(number), "not UTF-8 text");
-                    continue;
-                }
-            };
+            let text = line.trim_ascii();
             if text.is_empty() {
                 continue;
             }
             // Saved lookup events carry the record as a string field.
-            let shape = if text.contains("\"CloudTrailEvent\"") { Shape::LookupEvent } else { Shape::Record };
+            let shape =
+                if memmem::find(text, b"\"CloudTrailEvent\"").is_some() { Shape::LookupEvent } else { Shape::Record };
             self.element(name, Place::Line(number), shape, text)?;
             if self.stopped {
                 return Ok(());
@@ -183,24 +225,30 @@ impl Reader<'_> {
     }
 
     /// Turns one element's JSON text into an event (unless the prefilter rules it out) and hands it on.
-    fn element(&mut self, name: &str, place: Place, shape: Shape, raw: &str) -> Result<()> {
+    fn element(&mut self, name: &str, place: Place, shape: Shape, bytes: &[u8]) -> Result<()> {
+        let kind = match shape {
+            Shape::Record => TextKind::Record,
+            Shape::LookupEvent => TextKind::SavedLookupEvent,
+        };
+        if !self.sink.may_match(bytes, kind) {
+            return Ok(());
+        }
+        let Ok(raw) = std::str::from_utf8(bytes) else {
+            self.bad_record(name, place, "not UTF-8 text");
+            return Ok(());
+        };
         let event = match shape {
-            Shape::Record => {
-                if !self.sink.may_match(raw, TextKind::Record) {
+            Shape::Record => match serde_json::from_str::<Value>(raw) {
+                Ok(value) if value.is_object() => Event::from_record(one_line(raw), value),
+                Ok(_) => {
+                    self.bad_record(name, place, "not a JSON object");
                     return Ok(());
                 }
-                match serde_json::from_str::<Value>(raw) {
-                    Ok(value) if value.is_object() => Event::from_record(one_line(raw), value),
-                    Ok(_) => {
-                        self.bad_record(name, place, "not a JSON object");
-                        return Ok(());
-                    }
-                    Err(err) => {
-                        self.bad_record(name, place, format_args!("not JSON ({err})"));
-                        return Ok(());
-                    }
+                Err(err) => {
+                    self.bad_record(name, place, format_args!("not JSON ({err})"));
+                    return Ok(());
                 }
-            }
+            },
             Shape::LookupEvent => match lookup_event(raw, &mut *self.sink) {
                 Ok(Some(event)) => event,
                 Ok(None) => return Ok(()),
@@ -283,13 +331,10 @@ struct SavedResource<'a> {
 /// A saved lookup event: the envelope as given, the record parsed from its string unless the prefilter
 /// rules it out (`Ok(None)`).
 fn lookup_event(raw: &str, sink: &mut dyn Sink) -> Result<Option<Event>, String> {
-    if !sink.may_match(raw, TextKind::SavedLookupEvent) {
-        return Ok(None);
-    }
     let saved: SavedLookupEvent = serde_json::from_str(raw).map_err(|err| format!("not a lookup event ({err})"))?;
     let id = saved.event_id.as_deref().unwrap_or("?");
     let text = saved.cloud_trail_event.as_deref().ok_or_else(|| format!("event {id}: no CloudTrailEvent"))?;
-    if !sink.may_match(text, TextKind::LookupRecord) {
+    if !sink.may_match(text.as_bytes(), TextKind::LookupRecord) {
         return Ok(None);
     }
     let record: Value =

@@ -23,7 +23,7 @@ pub enum Flow {
 /// The consumer side of a source: the filter and the writer.
 pub trait Sink {
     /// Asked before a JSON text is parsed: false means it cannot match and is skipped.
-    fn may_match(&mut self, text: &str, kind: TextKind) -> bool;
+    fn may_match(&mut self, text: &[u8], kind: TextKind) -> bool;
     fn event(&mut self, event: Event) -> Result<Flow>;
     /// A page (or file) is complete: make what was written so far visible.
     fn flush(&mut self) -> Result<()>;

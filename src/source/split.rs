@@ -7,12 +7,6 @@ use std::io::{self, Read};
 
 use memchr::memchr_iter;
 
-/// What the caller wants after an element.
-pub enum Next {
-    Continue,
-    Stop,
-}
-
 #[derive(Debug)]
 pub enum SplitError {
     /// The input ended inside the document.
@@ -39,11 +33,12 @@ impl fmt::Display for SplitError {
 const CHUNK: usize = 256 * 1024;
 
 /// Calls `on_element(key, index, text)` for each element of the arrays under `keys` of the top-level
-/// object; other keys are skipped. An `Err` from the callback stops the split and is returned as is.
+/// object; other keys are skipped. An `Err` from the callback stops the split and is returned as is
+/// (that is how a consumer that has had enough says so).
 pub fn split_arrays<E>(
     reader: impl Read,
     keys: &[&str],
-    mut on_element: impl FnMut(&str, u64, &[u8]) -> Result<Next, E>,
+    mut on_element: impl FnMut(&str, u64, &[u8]) -> Result<(), E>,
 ) -> Result<Result<(), SplitError>, E> {
     let mut s = Scanner { reader, buf: vec![0; CHUNK], pos: 0, end: 0, keep: None, discarded: 0 };
     macro_rules! scan {
@@ -78,9 +73,7 @@ pub fn split_arrays<E>(
                                     s.keep = Some(s.pos);
                                     scan!(s.skip_value());
                                     let start = s.keep.take().expect("kept start");
-                                    if let Next::Stop = on_element(array, index, &s.buf[start..s.pos])? {
-                                        return Ok(Ok(()));
-                                    }
+                                    on_element(array, index, &s.buf[start..s.pos])?;
                                     index += 1;
                                 }
                             }
@@ -287,12 +280,12 @@ mod tests {
         let result = if chunk_reader {
             split_arrays(Trickle(text.as_bytes()), &["Records", "Events"], |key, i, el| {
                 out.push(format!("{key}[{i}]={}", String::from_utf8_lossy(el)));
-                Ok::<_, ()>(Next::Continue)
+                Ok::<_, ()>(())
             })
         } else {
             split_arrays(text.as_bytes(), &["Records", "Events"], |key, i, el| {
                 out.push(format!("{key}[{i}]={}", String::from_utf8_lossy(el)));
-                Ok::<_, ()>(Next::Continue)
+                Ok::<_, ()>(())
             })
         };
         (out, result.unwrap().err().map(|e| e.to_string()))

@@ -1,0 +1,176 @@
+//! Columns of the csv, tsv and table outputs: dotted paths into the record, plus the derived `user` and
+//! `resources`. A cell is plain text; each writer escapes it its own way.
+
+use serde_json::Value;
+
+use crate::event::Event;
+use crate::query::expr::Path;
+use crate::time::Zone;
+
+/// What a troubleshooter reads first, in a terminal.
+pub const TABLE_DEFAULT: &str = "eventTime,user,eventName,eventSource,sourceIPAddress,errorCode";
+
+/// Enough to answer who, what, when, from where and why it failed, in a spreadsheet.
+pub const CSV_DEFAULT: &str = "eventTime,user,eventName,eventSource,awsRegion,sourceIPAddress,errorCode,errorMessage,\
+                               userAgent,userIdentity.type,userIdentity.accessKeyId,resources,eventID";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Column {
+    name: String,
+    kind: Kind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Kind {
+    /// `eventTime`, printed in the chosen zone.
+    EventTime,
+    User,
+    Resources,
+    Path(Path),
+}
+
+impl Column {
+    /// Reads `--columns`: names separated by commas; a name is `user`, `resources` or a dotted path.
+    pub fn parse_list(spec: &str) -> Result<Vec<Column>, String> {
+        let columns: Vec<Column> = spec
+            .split(',')
+            .map(str::trim)
+            .map(|name| {
+                if name.is_empty() {
+                    return Err(format!("--columns '{spec}': empty column name"));
+                }
+                let segments: Vec<&str> = name.split('.').collect();
+                if segments.iter().any(|s| s.is_empty()) {
+                    return Err(format!("--columns '{spec}': '{name}' is not a dotted path"));
+                }
+                let kind = match name {
+                    "eventTime" => Kind::EventTime,
+                    "user" => Kind::User,
+                    "resources" => Kind::Resources,
+                    _ => Kind::Path(Path::new(segments)),
+                };
+                Ok(Column { name: name.to_owned(), kind })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(columns)
+    }
+
+    pub fn header(&self) -> &str {
+        &self.name
+    }
+
+    /// The cell's text: strings as they are, numbers and booleans as JSON writes them, objects as
+    /// compact JSON, the values found through arrays joined with ", ", nothing for a missing field.
+    pub fn value(&self, event: &Event, zone: Zone) -> String {
+        match &self.kind {
+            Kind::EventTime => event.envelope.event_time.map(|t| zone.format_plain(t)).unwrap_or_default(),
+            Kind::User => user(&event.record),
+            Kind::Resources => event
+                .envelope
+                .resources()
+                .iter()
+                .map(|r| match (&r.resource_name, &r.resource_type) {
+                    (Some(name), Some(kind)) => format!("{name} ({kind})"),
+                    (Some(name), None) => name.clone(),
+                    (None, Some(kind)) => kind.clone(),
+                    (None, None) => String::new(),
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+            Kind::Path(path) => {
+                let mut parts = Vec::new();
+                collect(&event.record, &path.segments, &mut parts);
+                parts.join(", ")
+            }
+        }
+    }
+}
+
+fn collect(value: &Value, path: &[String], out: &mut Vec<String>) {
+    match (value, path.split_first()) {
+        (Value::Null, _) => {}
+        (Value::Array(items), _) => items.iter().for_each(|item| collect(item, path, out)),
+        (Value::String(s), None) => out.push(s.clone()),
+        (other, None) => out.push(other.to_string()),
+        (Value::Object(map), Some((key, rest))) => {
+            if let Some(next) = map.get(key.as_str()) {
+                collect(next, rest, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The best human name for the caller: the IAM user; role/session for an assumed role; `root`; the
+/// service that acted; else whatever identifies the principal.
+pub fn user(record: &Value) -> String {
+    let identity = &record["userIdentity"];
+    let get = |path: &[&str]| path.iter().try_fold(identity, |v, key| v.get(key)).and_then(Value::as_str);
+    let arn_tail = || get(&["arn"]).and_then(|arn| arn.rsplit('/').next());
+    let name = match get(&["type"]) {
+        Some("Root") => Some("root".to_owned()),
+        Some("AssumedRole") => {
+            let role = get(&["sessionContext", "sessionIssuer", "userName"]);
+            let session = arn_tail();
+            match (role, session) {
+                (Some(role), Some(session)) => Some(format!("{role}/{session}")),
+                (role, session) => role.or(session).map(str::to_owned),
+            }
+        }
+        Some("AWSService") => get(&["invokedBy"]).map(str::to_owned),
+        Some("FederatedUser") => arn_tail().map(str::to_owned),
+        _ => None,
+    };
+    name.or_else(|| get(&["userName"]).map(str::to_owned))
+        .or_else(|| arn_tail().map(str::to_owned))
+        .or_else(|| get(&["principalId"]).map(str::to_owned))
+        .or_else(|| get(&["invokedBy"]).map(str::to_owned))
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn event(record: Value) -> Event {
+        Event::from_record(record.to_string(), record)
+    }
+
+    #[test]
+    fn users() {
+        let who = |identity: Value| user(&json!({ "userIdentity": identity }));
+        assert_eq!(who(json!({"type": "IAMUser", "userName": "alice", "arn": "arn:aws:iam::1:user/alice"})), "alice");
+        assert_eq!(who(json!({"type": "Root", "arn": "arn:aws:iam::1:root"})), "root");
+        assert_eq!(
+            who(json!({"type": "AssumedRole", "arn": "arn:aws:sts::1:assumed-role/AdminRole/alice",
+                       "sessionContext": {"sessionIssuer": {"userName": "AdminRole"}}})),
+            "AdminRole/alice"
+        );
+        assert_eq!(who(json!({"type": "AWSService", "invokedBy": "lambda.amazonaws.com"})), "lambda.amazonaws.com");
+        assert_eq!(who(json!({"type": "FederatedUser", "arn": "arn:aws:sts::1:federated-user/carol"})), "carol");
+        assert_eq!(who(json!({"type": "AWSAccount", "principalId": "AIDAX:bob"})), "AIDAX:bob");
+        assert_eq!(user(&json!({})), "");
+    }
+
+    #[test]
+    fn cells() {
+        let e = event(json!({
+            "eventTime": "2024-07-22T00:00:00Z",
+            "requestParameters": {"tags": [{"key": "a"}, {"key": "b"}], "n": 2, "flag": true, "obj": {"x": [1]}},
+            "resources": [{"ARN": "arn:1", "type": "AWS::S3::Bucket"}],
+            "nothing": null
+        }));
+        let cell = |spec: &str| Column::parse_list(spec).unwrap()[0].value(&e, "Asia/Tokyo".parse().unwrap());
+        assert_eq!(cell("eventTime"), "2024-07-22 09:00:00");
+        assert_eq!(cell("requestParameters.tags.key"), "a, b");
+        assert_eq!(cell("requestParameters.n"), "2");
+        assert_eq!(cell("requestParameters.flag"), "true");
+        assert_eq!(cell("requestParameters.obj"), r#"{"x":[1]}"#);
+        assert_eq!(cell("nothing"), "");
+        assert_eq!(cell("missing.path"), "");
+        assert_eq!(cell("resources"), "arn:1 (AWS::S3::Bucket)");
+        assert!(Column::parse_list("a,,b").is_err());
+        assert!(Column::parse_list("a..b").is_err());
+    }
+}
