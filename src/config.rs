@@ -263,3 +263,26 @@ fn source_ip(text: &str) -> Result<Member> {
         usage(format!("--source-ip '{text}': expected an IP address or network, such as 203.0.113.7 or 10.0.0.0/8"))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn print(args: &[&str], terminal: bool, no_color: bool) -> Result<PrintConfig> {
+        let cli = Cli::try_parse_from(std::iter::once("ctlookup").chain(args.iter().copied())).unwrap();
+        let env = Environment { now: Utc::now(), stdout_is_terminal: terminal, width: Some(80), no_color };
+        print_config(&cli, &env)
+    }
+
+    #[test]
+    fn defaults_follow_the_terminal() {
+        assert_eq!(print(&[], true, false).unwrap().format, OutputFormat::Table);
+        assert_eq!(print(&[], false, false).unwrap().format, OutputFormat::Jsonl);
+        assert!(print(&[], true, false).unwrap().color);
+        assert!(!print(&[], true, true).unwrap().color, "NO_COLOR");
+        assert!(!print(&[], false, false).unwrap().color, "not a terminal");
+        assert!(print(&["--color", "always"], false, true).unwrap().color);
+        assert!(!print(&["--color", "never"], true, false).unwrap().color);
+    }
+}

@@ -55,6 +55,11 @@ impl Column {
         Ok(columns)
     }
 
+    /// Whether a table must never cut this column (a cut time reads as a different time).
+    pub fn keep_whole(&self) -> bool {
+        self.kind == Kind::EventTime
+    }
+
     pub fn header(&self) -> &str {
         &self.name
     }

@@ -65,7 +65,8 @@ impl<W: Write> TableWriter<W> {
             return Ok(());
         }
         let headers: Vec<String> = self.columns.iter().map(|c| escape(c.header())).collect();
-        let widths = self.widths.get_or_insert_with(|| choose_widths(&headers, &self.held, self.width));
+        let whole: Vec<bool> = self.columns.iter().map(Column::keep_whole).collect();
+        let widths = self.widths.get_or_insert_with(|| choose_widths(&headers, &whole, &self.held, self.width));
         let mut text = String::new();
         push_line(&mut text, &headers, widths, self.color.then_some(BOLD));
         for row in self.held.drain(..) {
@@ -142,9 +143,9 @@ fn text_width(s: &str) -> usize {
 }
 
 /// Each column as wide as its widest cell (header included); when the line is wider than the terminal,
-/// the widest columns give way first, down to `MIN_WIDTH` (or the header's width, when smaller). If even
-/// that does not fit, lines are left to overflow.
-fn choose_widths(headers: &[String], rows: &[Row], terminal: usize) -> Vec<usize> {
+/// the widest columns give way first, down to `MIN_WIDTH` (or the header's width, when smaller); columns
+/// marked `whole` (times) never shrink. If even that does not fit, lines are left to overflow.
+fn choose_widths(headers: &[String], whole: &[bool], rows: &[Row], terminal: usize) -> Vec<usize> {
     let mut widths: Vec<usize> = headers.iter().map(|h| text_width(h)).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(&row.cells) {
@@ -154,7 +155,12 @@ fn choose_widths(headers: &[String], rows: &[Row], terminal: usize) -> Vec<usize
     if terminal == 0 {
         return widths;
     }
-    let minimums: Vec<usize> = headers.iter().map(|h| text_width(h).min(MIN_WIDTH)).collect();
+    let minimums: Vec<usize> = headers
+        .iter()
+        .zip(whole)
+        .zip(&widths)
+        .map(|((h, &whole), &natural)| if whole { natural } else { text_width(h).min(MIN_WIDTH) })
+        .collect();
     let total = |widths: &[usize]| widths.iter().sum::<usize>() + GAP.len() * widths.len().saturating_sub(1);
     let mut excess = total(&widths).saturating_sub(terminal);
     while excess > 0 {
@@ -355,12 +361,12 @@ mod tests {
         let headers: Vec<String> = ["a", "b", "c"].map(String::from).into();
         let rows = [Row { cells: vec!["x".repeat(30), "y".repeat(20), "z".repeat(10)], error: false }];
         // 30 + 20 + 10 + 4 = 64; to 50: the 30 comes down to 20 first, then both 20s share the rest.
-        assert_eq!(choose_widths(&headers, &rows, 50), vec![18, 18, 10]);
-        assert_eq!(choose_widths(&headers, &rows, 40), vec![13, 13, 10]);
-        assert_eq!(choose_widths(&headers, &rows, 10), vec![2, 2, 2]);
-        assert_eq!(choose_widths(&headers, &rows, 3), vec![1, 1, 1]);
-        assert_eq!(choose_widths(&headers, &rows, 0), vec![30, 20, 10]);
-        assert_eq!(choose_widths(&headers, &rows, 64), vec![30, 20, 10]);
+        assert_eq!(choose_widths(&headers, &[false; 3], &rows, 50), vec![18, 18, 10]);
+        assert_eq!(choose_widths(&headers, &[false; 3], &rows, 40), vec![13, 13, 10]);
+        assert_eq!(choose_widths(&headers, &[false; 3], &rows, 10), vec![2, 2, 2]);
+        assert_eq!(choose_widths(&headers, &[false; 3], &rows, 3), vec![1, 1, 1]);
+        assert_eq!(choose_widths(&headers, &[false; 3], &rows, 0), vec![30, 20, 10]);
+        assert_eq!(choose_widths(&headers, &[false; 3], &rows, 64), vec![30, 20, 10]);
     }
 
     #[test]
