@@ -145,3 +145,76 @@ fn bad_output_options_are_usage_errors() {
         assert!(stderr.contains(expected) && stderr.lines().count() == 1, "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn jq_programs_print_what_jq_prints() {
+    let sb = Sandbox::new();
+    let programs = [
+        ".eventName",
+        "select(.errorCode != null) | {id: .eventID, error: .errorCode}",
+        r#".userIdentity.sessionContext.sessionIssuer.userName // "none""#,
+        "[.resources[]?.ARN]",
+        r#""\(.eventName) by \(.userIdentity.type)""#,
+        ".requestParameters | keys?",
+        r#".eventTime | split("T")[0]"#,
+        ".userAgent | ascii_downcase | test(\"aws-cli\")",
+    ];
+    let jq = std::path::Path::new("/usr/bin/jq");
+    let jsonl = run(&sb, &["-o", "jsonl"]);
+    for program in programs {
+        let ours = run(&sb, &["--jq", program]);
+        assert!(!ours.is_empty(), "{program} printed something");
+        for line in String::from_utf8(ours.clone()).unwrap().lines() {
+            serde_json::from_str::<Value>(line)
+                .unwrap_or_else(|e| panic!("{program}: not one JSON value: {line}: {e}"));
+        }
+        if jq.exists() {
+            let mut child = std::process::Command::new(jq)
+                .args(["-c", program])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            std::io::Write::write_all(child.stdin.as_mut().unwrap(), &jsonl).unwrap();
+            drop(child.stdin.take());
+            let theirs = child.wait_with_output().unwrap().stdout;
+            assert_eq!(String::from_utf8_lossy(&ours), String::from_utf8_lossy(&theirs), "--jq {program}");
+        }
+    }
+    let exact = run(&sb, &["--jq", "{name: .eventName, n: 1.5}", "--max-items", "1"]);
+    assert_eq!(String::from_utf8(exact).unwrap(), "{\"name\":\"LookupEvents\",\"n\":1.5}\n");
+}
+
+#[test]
+fn jq_errors() {
+    let sb = Sandbox::new();
+    let out = sb.ctlookup().args(["--input", EXAMPLE, "--jq", ".["]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.starts_with("ctlookup: --jq: ") && stderr.lines().count() == 1, "{stderr}");
+    // A runtime error names the event and goes on; the run then exits 1.
+    let out = sb
+        .ctlookup()
+        .args(["--input", EXAMPLE, "--jq", "if .errorCode then error(\"bad\") else .eventID end"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let records = example_records();
+    let failed = records.iter().filter(|r| r.get("errorCode").is_some()).count();
+    assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), records.len() - failed);
+    assert!(stderr.contains("--jq error on event ") && stderr.contains(&format!("--jq failed on {failed} events")));
+    // The program cannot end the process or read the environment.
+    let out = sb.ctlookup().args(["--input", EXAMPLE, "--jq", "halt", "--max-items", "1"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let out = sb
+        .ctlookup()
+        .env("AWS_SECRET_ACCESS_KEY", "do-not-print")
+        .args(["--input", EXAMPLE, "--jq", "env"])
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("do-not-print"));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("do-not-print"));
+    let out = sb.ctlookup().args(["--input", EXAMPLE, "--jq", ".", "-o", "csv"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}

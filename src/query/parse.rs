@@ -232,10 +232,10 @@ impl Parser<'_> {
                 self.prev = Some(")");
                 Ok(inner)
             }
-            None => Err(self.error(
-                self.pos,
-                format!("unbalanced parenthesis: missing ')' for the '(' of column {}", open + 1),
-            )),
+            None => {
+                Err(self
+                    .error(self.pos, format!("unbalanced parenthesis: missing ')' for the '(' of column {}", open + 1)))
+            }
             Some(_) => Err(self.unexpected("expected 'and', 'or' or ')'")),
         }
     }
