@@ -12,7 +12,8 @@ use clap::{ArgAction, Parser, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "ctlookup", version, about, long_about = None, max_term_width = 100)]
 pub struct Cli {
-    /// Region to query (default: AWS_REGION, the profile's region, CloudShell's region)
+    /// Region(s) to query, repeatable or comma separated; several are queried together and merged
+    /// newest first (default: AWS_REGION, the profile's region, CloudShell's region)
     #[arg(long, value_name = "REGION", value_delimiter = ',', help_heading = "Where events come from")]
     pub region: Vec<String>,
 
@@ -27,6 +28,10 @@ pub struct Cli {
     /// Requests per second at most, per region (LookupEvents allows 2)
     #[arg(long, value_name = "N", default_value_t = 2.0, help_heading = "Where events come from")]
     pub tps: f64,
+
+    /// Extra attempts of a request that failed for a passing reason (throttling, 5xx, broken connection)
+    #[arg(long, value_name = "N", default_value_t = 5, help_heading = "Where events come from")]
+    pub retries: u32,
 
     /// Read events from files instead of the API: saved lookup-events output, trail logs (.json,
     /// .json.gz), JSON Lines, or directories of those; `-` is stdin. Repeatable
@@ -139,6 +144,14 @@ pub struct Cli {
     /// Colour in the table: auto (a terminal and NO_COLOR unset), always, never
     #[arg(long, value_name = "WHEN", default_value = "auto", help_heading = "How to print")]
     pub color: ColorArg,
+
+    /// Show progress on stderr (default: when stderr is a terminal)
+    #[arg(long, overrides_with = "no_progress", help_heading = "How to print")]
+    pub progress: bool,
+
+    /// Show no progress on stderr
+    #[arg(long, help_heading = "How to print")]
+    pub no_progress: bool,
 
     /// Say more on stderr: the query plan (which attribute went to the API, what stays local)
     #[arg(short, long, action = ArgAction::Count, help_heading = "How to print")]

@@ -22,6 +22,8 @@ pub struct Config {
     pub print: PrintConfig,
     pub zone: Zone,
     pub verbose: u8,
+    /// Draw progress and print the summary on stderr.
+    pub progress: bool,
 }
 
 /// Facts about the process's surroundings that change defaults; gathered once in `main`.
@@ -33,6 +35,7 @@ pub struct Environment {
     pub width: Option<usize>,
     /// NO_COLOR set to anything but the empty string (no-color.org).
     pub no_color: bool,
+    pub stderr_is_terminal: bool,
 }
 
 impl Environment {
@@ -43,7 +46,8 @@ impl Environment {
             .map(|(w, _)| usize::from(w.0))
             .or_else(|| std::env::var("COLUMNS").ok()?.trim().parse().ok());
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-        Environment { now: Utc::now(), stdout_is_terminal, width, no_color }
+        let stderr_is_terminal = std::io::stderr().is_terminal();
+        Environment { now: Utc::now(), stdout_is_terminal, width, no_color, stderr_is_terminal }
     }
 }
 
@@ -68,7 +72,8 @@ pub enum SourceConfig {
 
 #[derive(Debug)]
 pub struct ApiConfig {
-    pub region: Option<String>,
+    /// Regions to query together; empty: the SDK's usual resolution (AWS_REGION, profile, CloudShell).
+    pub regions: Vec<String>,
     pub profile: Option<String>,
     pub endpoint_url: Option<String>,
     pub insight: bool,
@@ -76,6 +81,10 @@ pub struct ApiConfig {
     pub plan: Plan,
     pub starting_token: Option<String>,
     pub tps: f64,
+    /// Extra attempts of a request that failed for a passing reason (throttling, 5xx, a broken connection).
+    pub retries: u32,
+    /// The filter names a service that records its events in us-east-1 only.
+    pub names_global_service: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -174,8 +183,14 @@ impl Config {
             return Err(usage("--max-items must be at least 1"));
         }
         let source = if cli.input.is_empty() {
-            if cli.region.len() > 1 {
-                return Err(usage("querying several regions at once is not supported yet: run once per --region"));
+            let mut regions: Vec<String> = Vec::new();
+            for region in cli.region.iter().map(|r| r.trim()) {
+                if region.is_empty() || !region.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+                    return Err(usage(format!("--region '{region}': expected a region name such as us-east-1")));
+                }
+                if !regions.iter().any(|r| r == region) {
+                    regions.push(region.to_owned());
+                }
             }
             if let Some(url) = &cli.endpoint_url {
                 if !(url.starts_with("http://") || url.starts_with("https://")) {
@@ -184,7 +199,7 @@ impl Config {
             }
             let plan = Plan::new(&expr, explicit, !cli.no_pushdown);
             SourceConfig::Api(ApiConfig {
-                region: cli.region.into_iter().next(),
+                regions,
                 profile: cli.profile,
                 endpoint_url: cli.endpoint_url,
                 insight: cli.event_category == Some(EventCategoryArg::Insight),
@@ -192,6 +207,8 @@ impl Config {
                 plan,
                 starting_token: cli.starting_token,
                 tps: cli.tps,
+                retries: cli.retries,
+                names_global_service: names_global_service(&expr),
             })
         } else {
             for (given, option) in [
@@ -213,7 +230,8 @@ impl Config {
         };
 
         let filter = Filter::new(expr, window);
-        Ok(Config { source, filter, max_items: cli.max_items, print, zone, verbose: cli.verbose })
+        let progress = (cli.progress || env.stderr_is_terminal) && !cli.no_progress;
+        Ok(Config { source, filter, max_items: cli.max_items, print, zone, verbose: cli.verbose, progress })
     }
 }
 
@@ -249,6 +267,38 @@ fn print_config(cli: &Cli, env: &Environment) -> Result<PrintConfig> {
     Ok(PrintConfig { format, columns, bom: cli.bom, formula_guard: !cli.no_csv_guard, color, width, jq })
 }
 
+/// Services whose events Event history keeps in us-east-1 whatever region they were called from.
+pub const GLOBAL_EVENT_SOURCES: [&str; 6] = [
+    "iam.amazonaws.com",
+    "sts.amazonaws.com",
+    "signin.amazonaws.com",
+    "cloudfront.amazonaws.com",
+    "route53.amazonaws.com",
+    "organizations.amazonaws.com",
+];
+
+/// Whether some predicate asks for one of the global services' event source.
+fn names_global_service(expr: &Expr) -> bool {
+    let global =
+        |literal: &Literal| matches!(literal, Literal::String(s) if GLOBAL_EVENT_SOURCES.contains(&s.as_str()));
+    match expr {
+        Expr::And(parts) | Expr::Or(parts) => parts.iter().any(names_global_service),
+        Expr::Not(_) => false,
+        Expr::Pred(Predicate { target, test }) => {
+            let source = match target {
+                Target::Envelope(attribute) => *attribute == Attribute::EventSource,
+                Target::Record(path) => path.segments == ["eventSource"],
+            };
+            source
+                && match test {
+                    Test::Compare(CompareOp::Eq, literal) => global(literal),
+                    Test::In(members) => members.iter().any(|m| matches!(m, Member::Value(l) if global(l))),
+                    _ => false,
+                }
+        }
+    }
+}
+
 fn equals(target: Target, value: String) -> Expr {
     Expr::Pred(Predicate { target, test: Test::Compare(CompareOp::Eq, Literal::String(value)) })
 }
@@ -271,7 +321,13 @@ mod tests {
 
     fn print(args: &[&str], terminal: bool, no_color: bool) -> Result<PrintConfig> {
         let cli = Cli::try_parse_from(std::iter::once("ctlookup").chain(args.iter().copied())).unwrap();
-        let env = Environment { now: Utc::now(), stdout_is_terminal: terminal, width: Some(80), no_color };
+        let env = Environment {
+            now: Utc::now(),
+            stdout_is_terminal: terminal,
+            width: Some(80),
+            no_color,
+            stderr_is_terminal: false,
+        };
         print_config(&cli, &env)
     }
 

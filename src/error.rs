@@ -21,8 +21,22 @@ pub fn usage(message: impl Into<String>) -> anyhow::Error {
     UsageError(message.into()).into()
 }
 
+/// Ctrl-C stopped the run; the output was completed. The message says how to resume, where possible.
+#[derive(Debug)]
+pub struct Interrupted(pub String);
+
+impl fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
 pub const EXIT_FAILURE: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
+/// 128 + SIGINT, as shells report a process ended by Ctrl-C.
+pub const EXIT_INTERRUPTED: u8 = 130;
 
 /// Prints the error as one line on stderr (unless it is a closed stdout, which is not an error) and
 /// chooses the exit status.
@@ -30,7 +44,13 @@ pub fn report(err: &anyhow::Error) -> ExitCode {
     if is_broken_pipe(err) {
         return ExitCode::SUCCESS;
     }
-    let code = if err.chain().any(|e| e.is::<UsageError>()) { EXIT_USAGE } else { EXIT_FAILURE };
+    let code = if err.chain().any(|e| e.is::<UsageError>()) {
+        EXIT_USAGE
+    } else if err.chain().any(|e| e.is::<Interrupted>()) {
+        EXIT_INTERRUPTED
+    } else {
+        EXIT_FAILURE
+    };
     let message = format!("{err:#}").replace('\n', " ");
     eprintln!("ctlookup: {message}");
     ExitCode::from(code)

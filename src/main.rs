@@ -4,8 +4,10 @@ mod cli;
 mod config;
 mod error;
 mod event;
+mod interrupt;
 mod jq;
 mod output;
+mod progress;
 mod query;
 mod run;
 mod source;
@@ -20,6 +22,7 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(err) => return error::report_clap(err),
     };
+    interrupt::install();
     match config::Config::from_cli(cli, &config::Environment::detect()).and_then(run::run) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => error::report(&err),

@@ -8,6 +8,7 @@ use crate::config::{Config, SourceConfig};
 use crate::error::warn;
 use crate::event::Event;
 use crate::output::{self, EventWriter};
+use crate::progress::Progress;
 use crate::query::{FieldWatch, Filter, TextKind};
 use crate::source::{self, Flow, Sink};
 
@@ -17,6 +18,11 @@ pub fn run(config: Config) -> Result<()> {
             eprintln!("ctlookup: {}", api.plan.describe(&config.filter.expr));
         }
     }
+    let regions = match &config.source {
+        SourceConfig::Api(api) => api.regions.len().max(1),
+        SourceConfig::Files(_) => 0,
+    };
+    let progress = Progress::new(config.progress, config.filter.window, chrono::Utc::now(), config.zone, regions);
     let stdout = io::stdout();
     let out = BufWriter::with_capacity(64 * 1024, stdout.lock());
     let mut pipeline = Pipeline {
@@ -25,8 +31,10 @@ pub fn run(config: Config) -> Result<()> {
         max_items: config.max_items,
         matched: 0,
         watch: FieldWatch::new(&config.filter.expr),
+        progress: &progress,
     };
-    let result = source::run(&config.source, &mut pipeline);
+    let result = source::run(&config.source, &mut pipeline, &progress);
+    progress.finish();
     let resume_token = result.as_ref().ok().and_then(|o| o.resume_token.clone());
     // The document is completed even when the source failed, so that what was printed stays valid.
     let finished = pipeline.writer.finish(resume_token.as_deref());
@@ -54,6 +62,7 @@ struct Pipeline<'a> {
     max_items: Option<u64>,
     matched: u64,
     watch: FieldWatch,
+    progress: &'a Progress,
 }
 
 impl Sink for Pipeline<'_> {
@@ -72,6 +81,7 @@ impl Sink for Pipeline<'_> {
         }
         self.writer.write(&event)?;
         self.matched += 1;
+        self.progress.matched();
         Ok(if self.max_items.is_some_and(|max| self.matched >= max) { Flow::Stop } else { Flow::Continue })
     }
 

@@ -20,14 +20,16 @@ use super::split::split_arrays;
 use super::{Flow, Outcome, Sink};
 use crate::cli::EventCategoryArg;
 use crate::config::{FilesConfig, Input};
-use crate::error::warn;
+use crate::error::{warn, Interrupted};
 use crate::event::{one_line, Envelope, Event, Resource};
+use crate::interrupt;
+use crate::progress::Progress;
 use crate::query::TextKind;
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 const BUFFER: usize = 256 * 1024;
 
-pub fn read(config: &FilesConfig, sink: &mut dyn Sink) -> Result<Outcome> {
+pub fn read(config: &FilesConfig, sink: &mut dyn Sink, progress: &Progress) -> Result<Outcome> {
     // Every path is checked before anything is printed: a typo fails the run at once (exit 1).
     let mut files = Vec::new();
     for input in &config.inputs {
@@ -36,7 +38,7 @@ pub fn read(config: &FilesConfig, sink: &mut dyn Sink) -> Result<Outcome> {
             Input::Path(path) => expand(path, &mut files)?,
         }
     }
-    let mut reader = Reader { sink, category: config.category, outcome: Outcome::default(), stopped: false };
+    let mut reader = Reader { sink, progress, category: config.category, outcome: Outcome::default(), stopped: false };
     for file in files {
         let name = file.as_ref().map_or_else(|| "<stdin>".to_owned(), |p| p.display().to_string());
         let stream: Box<dyn BufRead + Send> = match &file {
@@ -131,6 +133,7 @@ const BATCHES_IN_FLIGHT: usize = 4;
 
 struct Reader<'s> {
     sink: &'s mut dyn Sink,
+    progress: &'s Progress,
     category: Option<EventCategoryArg>,
     outcome: Outcome,
     stopped: bool,
@@ -226,6 +229,10 @@ impl Reader<'_> {
 
     /// Turns one element's JSON text into an event (unless the prefilter rules it out) and hands it on.
     fn element(&mut self, name: &str, place: Place, shape: Shape, bytes: &[u8]) -> Result<()> {
+        self.progress.scanned(None);
+        if interrupt::interrupted() {
+            return Err(Interrupted("interrupted".to_owned()).into());
+        }
         let kind = match shape {
             Shape::Record => TextKind::Record,
             Shape::LookupEvent => TextKind::SavedLookupEvent,

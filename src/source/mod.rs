@@ -11,6 +11,7 @@ use anyhow::Result;
 
 use crate::config::SourceConfig;
 use crate::event::Event;
+use crate::progress::Progress;
 use crate::query::TextKind;
 
 /// What the consumer wants after an event.
@@ -39,9 +40,9 @@ pub struct Outcome {
     pub unreadable: u64,
 }
 
-pub fn run(config: &SourceConfig, sink: &mut dyn Sink) -> Result<Outcome> {
+pub fn run(config: &SourceConfig, sink: &mut dyn Sink, progress: &Progress) -> Result<Outcome> {
     match config {
-        SourceConfig::Api(api) => api::lookup(api, sink),
-        SourceConfig::Files(files) => files::read(files, sink),
+        SourceConfig::Api(api) => api::lookup(api, sink, progress),
+        SourceConfig::Files(files) => files::read(files, sink, progress),
     }
 }

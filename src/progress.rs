@@ -1,0 +1,123 @@
+//! Progress on stderr while a scan runs (pages, events scanned and matched, request rate, how far back
+//! the scan has reached), and a one-line summary at the end.
+
+use std::cell::Cell;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::query::TimeWindow;
+use crate::time::Zone;
+
+/// How far back Event history goes, for the percentage of a scan with no start time.
+const HISTORY_DAYS: i64 = 90;
+
+pub struct Progress {
+    bar: Option<ProgressBar>,
+    started: Instant,
+    /// Newest-first scans cover `newest` down to `oldest`; the time reached gives the fraction done.
+    newest: DateTime<Utc>,
+    oldest: DateTime<Utc>,
+    zone: Zone,
+    requests: Cell<u64>,
+    pages: Cell<u64>,
+    scanned: Cell<u64>,
+    matched: Cell<u64>,
+    reached: Cell<Option<DateTime<Utc>>>,
+    regions: usize,
+}
+
+impl Progress {
+    /// `shown`: draw the bar and print the summary (stderr is a terminal, or --progress).
+    pub fn new(shown: bool, window: TimeWindow, now: DateTime<Utc>, zone: Zone, regions: usize) -> Progress {
+        let bar = shown.then(|| {
+            let bar = ProgressBar::with_draw_target(Some(1000), ProgressDrawTarget::stderr_with_hz(8));
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} [{bar:20}] {percent:>3}% {msg}")
+                    .expect("a valid template")
+                    .progress_chars("=> "),
+            );
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bar
+        });
+        let newest = window.end.unwrap_or(now).min(now);
+        let oldest = window.start.unwrap_or(now - chrono::Duration::days(HISTORY_DAYS));
+        Progress {
+            bar,
+            started: Instant::now(),
+            newest,
+            oldest,
+            zone,
+            requests: Cell::new(0),
+            pages: Cell::new(0),
+            scanned: Cell::new(0),
+            matched: Cell::new(0),
+            reached: Cell::new(None),
+            regions,
+        }
+    }
+
+    /// A request was sent (retries included).
+    pub fn request(&self) {
+        self.requests.set(self.requests.get() + 1);
+    }
+
+    pub fn page(&self) {
+        self.pages.set(self.pages.get() + 1);
+        self.redraw();
+    }
+
+    /// An event or record was read; `time` is how far back the (newest-first) scan has reached.
+    pub fn scanned(&self, time: Option<DateTime<Utc>>) {
+        self.scanned.set(self.scanned.get() + 1);
+        if time.is_some() {
+            self.reached.set(time);
+        }
+        if self.scanned.get() % 1024 == 0 {
+            self.redraw();
+        }
+    }
+
+    pub fn matched(&self) {
+        self.matched.set(self.matched.get() + 1);
+    }
+
+    fn redraw(&self) {
+        let Some(bar) = &self.bar else { return };
+        let span = (self.newest - self.oldest).num_seconds().max(1);
+        if let Some(reached) = self.reached.get() {
+            let done = (self.newest - reached).num_seconds().clamp(0, span);
+            bar.set_position((done * 1000 / span) as u64);
+        }
+        let rate = self.requests.get() as f64 / self.started.elapsed().as_secs_f64().max(0.001);
+        let back = self.reached.get().map(|t| format!(" · back to {}", self.zone.format_plain(t))).unwrap_or_default();
+        bar.set_message(format!(
+            "{} pages · {} scanned · {} matched · {rate:.1} req/s{back}",
+            self.pages.get(),
+            self.scanned.get(),
+            self.matched.get()
+        ));
+    }
+
+    /// Clears the bar and, when shown, prints the summary line.
+    pub fn finish(&self) {
+        let Some(bar) = &self.bar else { return };
+        bar.finish_and_clear();
+        let pages = match self.pages.get() {
+            0 => String::new(),
+            n => format!(" · {n} pages"),
+        };
+        let regions = match self.regions {
+            0 => String::new(),
+            1 => " · 1 region".to_owned(),
+            n => format!(" · {n} regions"),
+        };
+        eprintln!(
+            "ctlookup: {} matched of {} scanned{pages}{regions} · {:.1} s",
+            self.matched.get(),
+            self.scanned.get(),
+            self.started.elapsed().as_secs_f64()
+        );
+    }
+}
