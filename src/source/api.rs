@@ -370,13 +370,9 @@ fn classify(err: &SdkError<LookupEventsError, HttpResponse>, answered: bool) -> 
             }
         }
         SdkError::TimeoutError(_) | SdkError::ResponseError(_) => Failure::Passing,
-        SdkError::DispatchFailure(dispatch) if dispatch.is_io() || dispatch.is_timeout() => {
-            if answered {
-                Failure::Passing
-            } else {
-                Failure::Final
-            }
-        }
+        // A kept-alive connection closed by the server is "other", not "io": only the caller's own
+        // mistakes (`user`) are final once the endpoint has answered.
+        SdkError::DispatchFailure(dispatch) if answered && !dispatch.is_user() => Failure::Passing,
         _ => Failure::Final,
     }
 }
