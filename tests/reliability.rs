@@ -173,3 +173,59 @@ fn progress_ends_with_a_summary_line() {
     let out = run_ok(sb.ctlookup().args(["--endpoint-url", &server.url(), "--tps", "50"]));
     assert_eq!(String::from_utf8(out.stderr).unwrap(), "", "no progress when stderr is not a terminal");
 }
+
+#[test]
+fn several_regions_are_merged_newest_first_and_resume_together() {
+    let sb = Sandbox::new();
+    let records = records(300, 66, fixed_newest());
+    let server = serve(&records);
+    server.set_partition_by_region(true);
+    let url = server.url();
+    let in_regions = |regions: &[&str]| -> Vec<String> {
+        records.iter().filter(|r| regions.contains(&r["awsRegion"].as_str().unwrap())).map(event_id).collect()
+    };
+    let both = in_regions(&["us-east-1", "us-west-2"]);
+    assert!(both.len() > in_regions(&["us-east-1"]).len() && !in_regions(&["us-west-2"]).is_empty());
+
+    let out = run_ok(sb.ctlookup().args(["--endpoint-url", &url, "--tps", "50", "--region", "us-east-1,us-west-2"]));
+    assert_eq!(jsonl_ids(&out.stdout), both);
+    let regions: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["awsRegion"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(regions.iter().any(|r| r == "us-west-2") && regions.iter().any(|r| r == "us-east-1"));
+
+    // Page through both regions with one token.
+    let mut collected = Vec::new();
+    let mut token: Option<String> = None;
+    let mut first_token = None;
+    loop {
+        let mut cmd = sb.ctlookup();
+        cmd.args(["--endpoint-url", &url, "--tps", "50", "--region", "us-east-1", "--region", "us-west-2"]);
+        cmd.args(["--max-items", "40"]);
+        if let Some(t) = &token {
+            cmd.args(["--starting-token", t]);
+        }
+        let out = run_ok(&mut cmd);
+        collected.extend(jsonl_ids(&out.stdout));
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        match stderr.split("--starting-token ").nth(1) {
+            Some(t) => token = Some(t.trim().to_owned()),
+            None => break,
+        }
+        first_token.get_or_insert_with(|| token.clone().unwrap());
+        assert!(collected.len() <= both.len());
+    }
+    assert_eq!(collected, both);
+    // A token of the two-region query does not fit a one-region query.
+    let requests = server.requests().len();
+    let out = sb
+        .ctlookup()
+        .args(["--endpoint-url", &url, "--region", "us-east-1", "--starting-token", &first_token.unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8(out.stderr).unwrap().contains("belongs to another query"));
+    assert_eq!(server.requests().len(), requests);
+}
