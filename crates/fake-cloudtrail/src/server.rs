@@ -3,13 +3,23 @@
 //! fail, drop connections and delay on demand to exercise the client's reliability code.
 //!
 //! Behaviour worth knowing:
-//! * Checks run in this order: dropped connection, method/path, SigV4 `Authorization` header, target,
-//!   rate limit, injected fault, then the request itself. The signature is never verified.
+//! * Checks run in this order: dropped connection, method/path, SigV4 `Authorization` header (and, when
+//!   partitioned by region, its credential scope), target, rate limit, injected fault, then the request
+//!   itself. The signature is never verified.
 //! * `NextToken` is base64 of `{"q":<canonical query>,"p":<position>}`; it only works with the same
-//!   lookup attribute, times and category it was issued for (`MaxResults` may change between pages).
+//!   lookup attribute, times and category it was issued for (`MaxResults` may change between pages),
+//!   and, when partitioned by region, in the same region.
 //! * Events never change while the server runs, so paging to the end yields every match exactly once.
+//! * Region partition (off by default, [`FakeCloudTrail::set_partition_by_region`]): like the service,
+//!   where each region has its own Event history and its own rate limit, a request then sees only the
+//!   events whose record's `awsRegion` is the region it was signed for, and each region has its own
+//!   token bucket. The region is read from the credential scope of the `Authorization` header
+//!   (`Credential=AKID/20240722/us-west-2/cloudtrail/aws4_request`).
 
+use std::collections::HashMap;
+use std::io::Write;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -45,6 +55,9 @@ pub struct RecordedRequest {
     pub target: String,
     /// Whether an `Authorization: AWS4-HMAC-SHA256 …` header was present.
     pub signed: bool,
+    /// The region of the signature's credential scope, when it could be read (whether or not the
+    /// server is partitioned by region).
+    pub region: Option<String>,
     /// The request body as JSON (`Value::Null` when it was not JSON).
     pub body: Value,
     /// The HTTP status answered; 0 when the connection was dropped on purpose.
@@ -59,25 +72,35 @@ pub struct RecordedRequest {
 struct Stored {
     time: f64,
     insight: bool,
+    /// The record's `awsRegion`, which decides who sees the event when partitioned by region.
+    region: Option<String>,
     value: Value,
 }
 
 struct Shared {
     /// Newest first (stable for equal times), which is the order answers use.
     events: Vec<Stored>,
+    /// Read once per request, before its answer is worked out; hence outside the lock.
+    partition_by_region: AtomicBool,
+    /// When the server started: the time origin of the request log.
+    started: Instant,
     state: Mutex<State>,
 }
 
 /// Everything that changes at run time. One lock keeps the recorded order equal to the decision order.
 #[derive(Default)]
 struct State {
-    bucket: Option<Bucket>,
+    /// Requests per second allowed (None = unlimited), per region when partitioned.
+    rate: Option<f64>,
+    /// Token buckets by region ("" for the single bucket when not partitioned by region).
+    buckets: HashMap<String, Bucket>,
     fault_every: Option<u32>,
     faults_seen: u32,
     drop_every: Option<u32>,
     drops_seen: u32,
     latency: Duration,
     requests: Vec<RecordedRequest>,
+    log: Option<Box<dyn Write + Send>>,
 }
 
 /// Token bucket of capacity `rate` (at least one token) refilled continuously; starts full.
@@ -129,7 +152,12 @@ impl FakeCloudTrail {
     pub fn start_on(events: Vec<Value>, port: u16) -> std::io::Result<FakeCloudTrail> {
         let mut stored: Vec<Stored> = events.into_iter().map(store).collect();
         stored.sort_by(|a, b| b.time.total_cmp(&a.time));
-        let shared = Arc::new(Shared { events: stored, state: Mutex::new(State::default()) });
+        let shared = Arc::new(Shared {
+            events: stored,
+            partition_by_region: AtomicBool::new(false),
+            started: Instant::now(),
+            state: Mutex::new(State::default()),
+        });
 
         let listener = std::net::TcpListener::bind(("127.0.0.1", port))?;
         listener.set_nonblocking(true)?;
@@ -171,9 +199,34 @@ impl FakeCloudTrail {
     }
 
     /// Limits LookupEvents to `per_second` requests per second (None = unlimited); over it the answer
-    /// is `ThrottlingException` (HTTP 400). Setting it refills the bucket.
+    /// is `ThrottlingException` (HTTP 400). When partitioned by region, the limit applies to each
+    /// region separately, as the service's does. Setting it refills the buckets.
     pub fn set_rate_limit(&self, per_second: Option<f64>) {
-        self.state().bucket = per_second.filter(|r| *r > 0.0).map(Bucket::new);
+        let mut state = self.state();
+        state.rate = per_second.filter(|r| *r > 0.0);
+        state.buckets.clear();
+    }
+
+    /// Partitions the events by region (off by default): a request then sees only the events whose
+    /// CloudTrail record has an `awsRegion` equal to the region of its SigV4 credential scope, a
+    /// `NextToken` only works in the region that issued it, each region has its own rate limit, and a
+    /// request whose region cannot be read is answered 400 `InvalidSignatureException`. Switching
+    /// refills the rate-limit buckets.
+    pub fn set_partition_by_region(&self, on: bool) {
+        let mut state = self.state();
+        self.shared.partition_by_region.store(on, Ordering::SeqCst);
+        state.buckets.clear();
+    }
+
+    /// Writes one JSON line per request to `log` (None stops logging), in the order the server decided
+    /// on them: `{"ms":…,"region":…,"target":…,"status":…,"error":…,"events":…}`, with `ms` the
+    /// arrival time in milliseconds since the server started, `region` the signing region (or null),
+    /// `status` 0 for a connection dropped on purpose, `error` the `__type` of an error answer (or
+    /// null), and `events` the number of events in a successful answer (or null). Each line is
+    /// written with one `write_all` call; give an unbuffered writer (a `File`) to have every line out
+    /// even if the process is killed. Write errors stop the logging.
+    pub fn set_request_log(&self, log: Option<Box<dyn Write + Send>>) {
+        self.state().log = log;
     }
 
     /// Answers every n-th LookupEvents request (counted from now, among those not throttled) with
@@ -220,12 +273,12 @@ fn store(mut value: Value) -> Stored {
         None => panic!("fake CloudTrail event without EventTime: {value}"),
     };
     value["EventTime"] = epoch_value(time);
-    let insight = value
-        .get("CloudTrailEvent")
-        .and_then(Value::as_str)
-        .and_then(|s| serde_json::from_str::<Value>(s).ok())
-        .is_some_and(|record| record.get("eventCategory").and_then(Value::as_str) == Some("Insight"));
-    Stored { time, insight, value }
+    let record =
+        value.get("CloudTrailEvent").and_then(Value::as_str).and_then(|s| serde_json::from_str::<Value>(s).ok());
+    let field = |name: &str| record.as_ref().and_then(|r| r.get(name)).and_then(Value::as_str);
+    let insight = field("eventCategory") == Some("Insight");
+    let region = field("awsRegion").map(str::to_string);
+    Stored { time, insight, region, value }
 }
 
 async fn serve_connection(shared: Arc<Shared>, stream: tokio::net::TcpStream) {
@@ -241,33 +294,71 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
     let at = Instant::now();
     let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     let target = header("x-amz-target");
-    let signed = header("authorization").starts_with("AWS4-HMAC-SHA256 ");
+    let authorization = header("authorization");
+    let signed = authorization.starts_with("AWS4-HMAC-SHA256 ");
+    let region = signing_region(&authorization);
+    let partitioned = shared.partition_by_region.load(Ordering::SeqCst);
     let right_place = request.method() == hyper::Method::POST && request.uri().path() == "/";
     let bytes = request.into_body().collect().await.map_err(std::io::Error::other)?.to_bytes();
     let body: Option<Value> =
         if bytes.iter().all(u8::is_ascii_whitespace) { Some(json!({})) } else { serde_json::from_slice(&bytes).ok() };
 
-    // Work the answer out before taking the lock; events never change, so this is safe.
-    let answer = match &body {
-        Some(Value::Object(b)) => lookup(&shared.events, b),
+    // Work the answer out before taking the lock; events never change, so this is safe. Partitioned, a
+    // request whose region cannot be read is answered by `decide` and never looked up.
+    let partition = match (partitioned, &region) {
+        (false, _) => Partition::All,
+        (true, Some(region)) => Partition::Region(region),
+        (true, None) => Partition::Unreadable,
+    };
+    let answer = match (&partition, &body) {
+        // Never sent: `decide` refuses the request first (unless it drops the connection).
+        (Partition::Unreadable, _) => Err(bad("InvalidSignatureException", "no region")),
+        (Partition::Region(r), Some(Value::Object(b))) => lookup(&shared.events, b, Some(*r)),
+        (Partition::All, Some(Value::Object(b))) => lookup(&shared.events, b, None),
         _ => Err(bad("SerializationException", "Request body is not a JSON object")),
+    };
+    let bucket_key = match &partition {
+        Partition::Region(r) => r,
+        _ => "",
+    };
+    let check = Checks {
+        right_place,
+        signed,
+        region_readable: !matches!(partition, Partition::Unreadable),
+        target: &target,
+        bucket_key,
     };
 
     let (answer, latency) = {
         let mut state = shared.state.lock().unwrap_or_else(|e| e.into_inner());
-        let answer = decide(&mut state, Instant::now(), right_place, signed, &target, answer);
+        let answer = decide(&mut state, Instant::now(), &check, answer);
+        let status = answer.as_ref().map_or(0, |r| match r {
+            Ok(_) => 200,
+            Err(e) => e.status,
+        });
+        let error_type = match &answer {
+            Some(Err(e)) => Some(e.code.to_string()),
+            _ => None,
+        };
+        if let Some(log) = &mut state.log {
+            let events = match &answer {
+                Some(Ok(body)) => body.get("Events").and_then(Value::as_array).map(Vec::len),
+                _ => None,
+            };
+            let ms = at.saturating_duration_since(shared.started).as_secs_f64() * 1000.0;
+            let line = json!({"ms": (ms * 1000.0).round() / 1000.0, "region": region, "target": target,
+                              "status": status, "error": error_type, "events": events});
+            if log.write_all(format!("{line}\n").as_bytes()).is_err() {
+                state.log = None;
+            }
+        }
         state.requests.push(RecordedRequest {
             target,
             signed,
+            region,
             body: body.unwrap_or(Value::Null),
-            status: answer.as_ref().map_or(0, |r| match r {
-                Ok(_) => 200,
-                Err(e) => e.status,
-            }),
-            error_type: match &answer {
-                Some(Err(e)) => Some(e.code.to_string()),
-                _ => None,
-            },
+            status,
+            error_type,
             at,
         });
         (answer, state.latency)
@@ -289,13 +380,53 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
         .expect("valid response"))
 }
 
+/// Which events a request may see.
+enum Partition<'a> {
+    /// Not partitioned by region: every event.
+    All,
+    /// Partitioned: the events of this region only.
+    Region(&'a str),
+    /// Partitioned, but the request's region could not be read.
+    Unreadable,
+}
+
+/// What the protocol checks in [`decide`] look at, besides the state.
+struct Checks<'a> {
+    right_place: bool,
+    signed: bool,
+    region_readable: bool,
+    target: &'a str,
+    /// The token bucket the request draws from.
+    bucket_key: &'a str,
+}
+
+/// The region of a SigV4 `Authorization` header's credential scope
+/// (`Credential=AKID/20240722/us-west-2/cloudtrail/aws4_request`), if it has a well-formed one.
+fn signing_region(authorization: &str) -> Option<String> {
+    let rest = authorization.strip_prefix("AWS4-HMAC-SHA256 ")?;
+    let credential = rest.split(',').map(str::trim).find_map(|part| part.strip_prefix("Credential="))?;
+    let scope: Vec<&str> = credential.split('/').collect();
+    // The access key id cannot contain '/', so the scope is exactly five parts.
+    match scope.as_slice() {
+        [key, date, region, service, "aws4_request"]
+            if !key.is_empty()
+                && date.len() == 8
+                && date.bytes().all(|b| b.is_ascii_digit())
+                && !service.is_empty()
+                && !region.is_empty()
+                && region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') =>
+        {
+            Some(region.to_string())
+        }
+        _ => None,
+    }
+}
+
 /// Applies the switches and protocol checks in order; None means "drop the connection".
 fn decide(
     state: &mut State,
     now: Instant,
-    right_place: bool,
-    signed: bool,
-    target: &str,
+    check: &Checks<'_>,
     answer: Result<Value, ApiError>,
 ) -> Option<Result<Value, ApiError>> {
     if let Some(n) = state.drop_every {
@@ -305,20 +436,27 @@ fn decide(
             return None;
         }
     }
-    if !right_place {
+    if !check.right_place {
         return Some(Err(ApiError {
             status: 404,
             code: "UnknownOperationException",
             message: "Only POST / is served".into(),
         }));
     }
-    if !signed {
+    if !check.signed {
         return Some(Err(bad("MissingAuthenticationTokenException", "Missing Authentication Token")));
     }
+    if !check.region_readable {
+        let message = "Credential should be scoped to a valid region: \
+                       Credential=<access key>/<yyyymmdd>/<region>/cloudtrail/aws4_request";
+        return Some(Err(bad("InvalidSignatureException", message)));
+    }
+    let target = check.target;
     if target != TARGET && target != BOTOCORE_TARGET {
         return Some(Err(bad("UnknownOperationException", format!("Unknown operation {target:?}"))));
     }
-    if let Some(bucket) = &mut state.bucket {
+    if let Some(rate) = state.rate {
+        let bucket = state.buckets.entry(check.bucket_key.to_string()).or_insert_with(|| Bucket::new(rate));
         if !bucket.take(now) {
             return Some(Err(bad("ThrottlingException", "Rate exceeded")));
         }
@@ -334,8 +472,9 @@ fn decide(
     Some(answer)
 }
 
-/// One LookupEvents call against the events (newest first): validate, filter, page.
-fn lookup(events: &[Stored], body: &Map<String, Value>) -> Result<Value, ApiError> {
+/// One LookupEvents call against the events (newest first): validate, filter, page. With a region,
+/// only that region's events are seen and the token is bound to the region.
+fn lookup(events: &[Stored], body: &Map<String, Value>, region: Option<&str>) -> Result<Value, ApiError> {
     let attribute = lookup_attribute(body.get("LookupAttributes"))?;
     let start = time_field(body, "StartTime")?;
     let end = time_field(body, "EndTime")?;
@@ -356,8 +495,13 @@ fn lookup(events: &[Stored], body: &Map<String, Value>) -> Result<Value, ApiErro
             _ => return Err(bad("InvalidMaxResultsException", "MaxResults must be between 1 and 50")),
         },
     };
-    // The token is bound to everything that selects events, so it cannot be reused with another query.
-    let query = json!({"a": attribute, "s": start, "e": end, "c": insight}).to_string();
+    // The token is bound to everything that selects events, so it cannot be reused with another query
+    // (or, partitioned, in another region).
+    let mut query = json!({"a": attribute, "s": start, "e": end, "c": insight});
+    if let Some(region) = region {
+        query["r"] = json!(region);
+    }
+    let query = query.to_string();
 
     // Events are newest first: skip those after the window, stop at the first one before it.
     let mut position = end.map_or(0, |e| events.partition_point(|ev| ev.time > e));
@@ -371,8 +515,9 @@ fn lookup(events: &[Stored], body: &Map<String, Value>) -> Result<Value, ApiErro
         if start.is_some_and(|s| event.time < s) {
             break;
         }
-        let matches =
-            event.insight == insight && attribute.as_ref().is_none_or(|(k, v)| attribute_matches(&event.value, k, v));
+        let matches = event.insight == insight
+            && region.is_none_or(|r| event.region.as_deref() == Some(r))
+            && attribute.as_ref().is_none_or(|(k, v)| attribute_matches(&event.value, k, v));
         if matches {
             if page.len() == max {
                 next = Some(i);

@@ -3,6 +3,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use fake_cloudtrail::server::{load_aws_cli_events, FakeCloudTrail};
@@ -46,13 +47,18 @@ impl Client {
     }
 
     fn send(&mut self, target: Option<&str>, signed: bool, body: &str) -> std::io::Result<Answer> {
+        self.send_with(target, signed.then_some(AUTH), body)
+    }
+
+    /// Sends with this `Authorization` header (None = unsigned).
+    fn send_with(&mut self, target: Option<&str>, authorization: Option<&str>, body: &str) -> std::io::Result<Answer> {
         let mut request = String::from("POST / HTTP/1.1\r\nHost: 127.0.0.1\r\n");
         request += "Content-Type: application/x-amz-json-1.1\r\n";
         if let Some(target) = target {
             request += &format!("X-Amz-Target: {target}\r\n");
         }
-        if signed {
-            request += &format!("Authorization: {AUTH}\r\nX-Amz-Date: 20240722T000000Z\r\n");
+        if let Some(authorization) = authorization {
+            request += &format!("Authorization: {authorization}\r\nX-Amz-Date: 20240722T000000Z\r\n");
         }
         request += &format!("Content-Length: {}\r\n\r\n{body}", body.len());
         self.reader.get_mut().write_all(request.as_bytes())?;
@@ -83,6 +89,33 @@ impl Client {
     fn lookup(&mut self, body: Value) -> Answer {
         self.send(Some(TARGET), true, &body.to_string()).unwrap()
     }
+
+    /// A lookup signed for `region`, as the SDK signs it.
+    fn lookup_in(&mut self, region: &str, body: Value) -> Answer {
+        self.send_with(Some(TARGET), Some(&auth_for(region)), &body.to_string()).unwrap()
+    }
+
+    /// Every event ID of a lookup in `region`, following NextToken to the end.
+    fn all_ids_in(&mut self, region: &str, mut body: Value) -> Vec<String> {
+        let mut ids = Vec::new();
+        loop {
+            let answer = self.lookup_in(region, body.clone());
+            assert_eq!(answer.status, 200, "{region}: {}", answer.body);
+            ids.extend(answer.event_ids());
+            match answer.body.get("NextToken") {
+                Some(token) => body["NextToken"] = token.clone(),
+                None => return ids,
+            }
+        }
+    }
+}
+
+/// An `Authorization` header signed for `region`.
+fn auth_for(region: &str) -> String {
+    format!(
+        "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20240722/{region}/cloudtrail/aws4_request, \
+         SignedHeaders=host;x-amz-date;x-amz-target, Signature=0123abcd"
+    )
 }
 
 /// An API-shaped management event `n` seconds after T0.
@@ -374,4 +407,247 @@ fn aws_cli_output_loads_with_epoch_times() {
     let server = FakeCloudTrail::start(events);
     let answer = Client::connect(&server).lookup(json!({"StartTime": T0, "EndTime": T0 as f64 + 1.5}));
     assert_eq!(answer.event_ids(), ["b", "a"]);
+}
+
+/// An API-shaped event `n` seconds after T0 whose record is in `region` (None: no awsRegion at all).
+fn regional_event(n: i64, region: Option<&str>) -> Value {
+    let mut record = json!({"eventVersion": "1.09", "eventTime": n, "eventName": "DescribeInstances"});
+    if let Some(region) = region {
+        record["awsRegion"] = json!(region);
+    }
+    json!({"EventId": format!("{}-{n:03}", region.unwrap_or("none")), "EventName": "DescribeInstances",
+           "ReadOnly": "true", "EventTime": T0 + n, "EventSource": "ec2.amazonaws.com",
+           "CloudTrailEvent": record.to_string()})
+}
+
+/// 60 events in us-east-1 and 45 in us-west-2, interleaved in time, and 2 without a region.
+fn regional_events() -> Vec<Value> {
+    let mut events: Vec<Value> = (0..105)
+        .map(|n| regional_event(n, Some(if n % 7 < 4 { "us-east-1" } else { "us-west-2" })))
+        .chain([regional_event(200, None), regional_event(201, None)])
+        .collect();
+    fastrand::Rng::with_seed(3).shuffle(&mut events);
+    events
+}
+
+/// The IDs `regional_events` puts in `region`, newest first.
+fn expected_ids(region: &str) -> Vec<String> {
+    let mut ids: Vec<(i64, String)> = regional_events()
+        .iter()
+        .filter(|e| e["CloudTrailEvent"].as_str().unwrap().contains(&format!("\"awsRegion\":\"{region}\"")))
+        .map(|e| (e["EventTime"].as_i64().unwrap(), e["EventId"].as_str().unwrap().to_string()))
+        .collect();
+    ids.sort_by_key(|(time, _)| std::cmp::Reverse(*time));
+    ids.into_iter().map(|(_, id)| id).collect()
+}
+
+#[test]
+fn region_partition_is_off_by_default() {
+    let server = FakeCloudTrail::start(regional_events());
+    let mut client = Client::connect(&server);
+    for region in ["us-east-1", "us-west-2", "eu-west-1"] {
+        assert_eq!(client.all_ids_in(region, json!({})).len(), 107, "{region} sees every event");
+    }
+    // Without the partition, a signature whose region cannot be read is still accepted.
+    let answer = client.send_with(Some(TARGET), Some("AWS4-HMAC-SHA256 Signature=0123abcd"), "{}").unwrap();
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let regions: Vec<Option<String>> = server.requests().into_iter().map(|r| r.region).collect();
+    assert_eq!(regions[0].as_deref(), Some("us-east-1"), "the signing region is recorded");
+    assert_eq!(regions.last().unwrap(), &None);
+}
+
+#[test]
+fn region_partition_shows_each_region_only_its_own_events() {
+    let server = FakeCloudTrail::start(regional_events());
+    server.set_partition_by_region(true);
+    let mut client = Client::connect(&server);
+    let east = client.all_ids_in("us-east-1", json!({}));
+    let west = client.all_ids_in("us-west-2", json!({}));
+    assert_eq!((east.len(), west.len()), (60, 45));
+    assert_eq!(east, expected_ids("us-east-1"), "every us-east-1 event once, newest first");
+    assert_eq!(west, expected_ids("us-west-2"));
+    assert_eq!(client.all_ids_in("eu-west-1", json!({})), Vec::<String>::new(), "a region without events");
+    // Pages are full although the region's events are spread among the others'.
+    let first = client.lookup_in("us-west-2", json!({"MaxResults": 20}));
+    assert_eq!(first.event_ids(), expected_ids("us-west-2")[..20]);
+    // Attributes and time bounds still apply, within the region.
+    let window = json!({"StartTime": T0 + 10, "EndTime": T0 + 20,
+                        "LookupAttributes": [{"AttributeKey": "EventName", "AttributeValue": "DescribeInstances"}]});
+    let east_window = ["us-east-1-017", "us-east-1-016", "us-east-1-015", "us-east-1-014", "us-east-1-010"];
+    assert_eq!(client.all_ids_in("us-east-1", window), east_window);
+    // Switched off again, every region sees everything.
+    server.set_partition_by_region(false);
+    assert_eq!(client.all_ids_in("us-east-1", json!({})).len(), 107);
+}
+
+#[test]
+fn region_partition_binds_the_next_token_to_its_region() {
+    let server = FakeCloudTrail::start(regional_events());
+    server.set_partition_by_region(true);
+    let mut client = Client::connect(&server);
+    let token = client.lookup_in("us-east-1", json!({"MaxResults": 10})).body["NextToken"].clone();
+    assert!(token.is_string());
+    for region in ["us-west-2", "eu-west-1"] {
+        let answer = client.lookup_in(region, json!({"MaxResults": 10, "NextToken": token}));
+        assert_eq!((answer.status, answer.error_type()), (400, "InvalidNextTokenException"), "{region}");
+    }
+    let same = client.lookup_in("us-east-1", json!({"MaxResults": 10, "NextToken": token}));
+    assert_eq!(same.event_ids(), expected_ids("us-east-1")[10..20]);
+    // Tokens of the unpartitioned server are not valid in a region, nor the other way round.
+    server.set_partition_by_region(false);
+    let unpartitioned = client.lookup_in("us-east-1", json!({"MaxResults": 10})).body["NextToken"].clone();
+    let answer = client.lookup_in("us-east-1", json!({"MaxResults": 10, "NextToken": token}));
+    assert_eq!(answer.error_type(), "InvalidNextTokenException");
+    server.set_partition_by_region(true);
+    let answer = client.lookup_in("us-east-1", json!({"MaxResults": 10, "NextToken": unpartitioned}));
+    assert_eq!(answer.error_type(), "InvalidNextTokenException");
+}
+
+#[test]
+fn region_partition_refuses_requests_without_a_readable_region() {
+    let server = FakeCloudTrail::start(regional_events());
+    server.set_partition_by_region(true);
+    let mut client = Client::connect(&server);
+    for authorization in [
+        "AWS4-HMAC-SHA256 SignedHeaders=host, Signature=0123abcd",
+        "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20240722//cloudtrail/aws4_request, Signature=0123abcd",
+        "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20240722/cloudtrail/aws4_request, Signature=0123abcd",
+        "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20240722/us-east-1/cloudtrail, Signature=0123abcd",
+        "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/yesterday/us-east-1/cloudtrail/aws4_request, Signature=0",
+        "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20240722/US East/cloudtrail/aws4_request, Signature=0",
+    ] {
+        let answer = client.send_with(Some(TARGET), Some(authorization), "{}").unwrap();
+        assert_eq!((answer.status, answer.error_type()), (400, "InvalidSignatureException"), "{authorization}");
+        assert!(answer.body["message"].as_str().unwrap().contains("region"));
+    }
+    // Checked after the signature's presence and before the target.
+    let unsigned = client.send_with(Some(TARGET), None, "{}").unwrap();
+    assert_eq!(unsigned.error_type(), "MissingAuthenticationTokenException");
+    let both = client.send_with(None, Some("AWS4-HMAC-SHA256 Signature=0"), "{}").unwrap();
+    assert_eq!(both.error_type(), "InvalidSignatureException");
+    // The botocore header form (no space after the commas) is read too.
+    let compact = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20240722/us-west-2/cloudtrail/aws4_request,\
+                   SignedHeaders=host;x-amz-date,Signature=0123abcd";
+    let answer = client.send_with(Some(BOTOCORE_TARGET), Some(compact), r#"{"MaxResults":50}"#).unwrap();
+    assert_eq!(answer.event_ids(), expected_ids("us-west-2"));
+}
+
+#[test]
+fn region_partition_gives_each_region_its_own_rate_limit() {
+    let server = FakeCloudTrail::start(regional_events());
+    server.set_rate_limit(Some(2.0));
+    server.set_partition_by_region(true);
+    let mut client = Client::connect(&server);
+    let codes = |client: &mut Client, region: &str| -> Vec<String> {
+        (0..3).map(|_| client.lookup_in(region, json!({"MaxResults": 1})).error_type().to_string()).collect()
+    };
+    assert_eq!(codes(&mut client, "us-east-1"), ["", "", "ThrottlingException"]);
+    assert_eq!(codes(&mut client, "us-west-2"), ["", "", "ThrottlingException"], "a bucket of its own");
+    // Unpartitioned, all regions share one bucket again (switching refills it).
+    server.set_partition_by_region(false);
+    let mixed: Vec<String> = ["us-east-1", "us-west-2", "eu-west-1"]
+        .iter()
+        .map(|region| client.lookup_in(region, json!({"MaxResults": 1})).error_type().to_string())
+        .collect();
+    assert_eq!(mixed, ["", "", "ThrottlingException"]);
+}
+
+/// A `Write` the test can read back while the server holds it.
+#[derive(Clone, Default)]
+struct SharedLog(Arc<Mutex<Vec<u8>>>);
+
+impl Write for SharedLog {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl SharedLog {
+    fn lines(&self) -> Vec<Value> {
+        let text = String::from_utf8(self.0.lock().unwrap().clone()).unwrap();
+        text.lines().map(|line| serde_json::from_str(line).unwrap()).collect()
+    }
+}
+
+#[test]
+fn request_log_has_one_json_line_per_request() {
+    let server = FakeCloudTrail::start(regional_events());
+    let log = SharedLog::default();
+    server.set_request_log(Some(Box::new(log.clone())));
+    server.set_rate_limit(Some(2.0));
+    server.set_partition_by_region(true);
+    let mut client = Client::connect(&server);
+    client.lookup_in("us-west-2", json!({"MaxResults": 7}));
+    client.lookup_in("us-west-2", json!({"MaxResults": 50}));
+    client.lookup_in("us-west-2", json!({}));
+    client.send_with(Some(TARGET), Some("AWS4-HMAC-SHA256 Signature=0"), "{}").unwrap();
+    server.set_drop_every(Some(1));
+    let dropped = client.send_with(Some(TARGET), Some(&auth_for("us-east-1")), "{}");
+    assert!(dropped.is_err(), "the connection was dropped");
+    let lines = log.lines();
+    assert_eq!(lines.len(), 5, "{lines:?}");
+    let summary: Vec<(Value, Value, Value, Value)> = lines
+        .iter()
+        .map(|l| (l["region"].clone(), l["status"].clone(), l["error"].clone(), l["events"].clone()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (json!("us-west-2"), json!(200), json!(null), json!(7)),
+            (json!("us-west-2"), json!(200), json!(null), json!(45)),
+            (json!("us-west-2"), json!(400), json!("ThrottlingException"), json!(null)),
+            (json!(null), json!(400), json!("InvalidSignatureException"), json!(null)),
+            (json!("us-east-1"), json!(0), json!(null), json!(null)),
+        ]
+    );
+    assert!(lines.iter().all(|l| l["target"] == TARGET));
+    let times: Vec<f64> = lines.iter().map(|l| l["ms"].as_f64().unwrap()).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+    server.set_request_log(None);
+    client = Client::connect(&server);
+    server.set_drop_every(None);
+    client.lookup_in("us-east-1", json!({}));
+    assert_eq!(log.lines().len(), 5, "logging stopped");
+}
+
+#[test]
+fn the_binary_partitions_by_region_and_logs_requests() {
+    let dir = std::env::temp_dir().join(format!("fake-cloudtrail-bin-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let events = dir.join("events.json");
+    std::fs::write(&events, json!({"Events": regional_events()}).to_string()).unwrap();
+    let log = dir.join("requests.jsonl");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_fake-cloudtrail"))
+        .arg("--events")
+        .arg(&events)
+        .args(["--partition-by-region", "--rate-limit", "2", "--log-requests"])
+        .arg(&log)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut url = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut url).unwrap();
+    let address = url.trim().trim_start_matches("http://").to_string();
+    let stream = TcpStream::connect(address).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut client = Client { reader: BufReader::new(stream) };
+    let west = client.lookup_in("us-west-2", json!({}));
+    let east = client.lookup_in("us-east-1", json!({}));
+    let throttled = client.lookup_in("us-east-1", json!({})).error_type().to_string();
+    let refused = client.lookup_in("us-east-1", json!({})).error_type().to_string();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let logged = std::fs::read_to_string(&log).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    assert_eq!(west.event_ids(), expected_ids("us-west-2"));
+    assert_eq!(east.event_ids(), expected_ids("us-east-1")[..50]);
+    assert_eq!((throttled.as_str(), refused.as_str()), ("", "ThrottlingException"));
+    let errors: Vec<Value> =
+        logged.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()["error"].clone()).collect();
+    assert_eq!(errors, [json!(null), json!(null), json!(null), json!("ThrottlingException")]);
 }

@@ -1,5 +1,9 @@
 //! `fake-cloudtrail`: serves a saved `aws cloudtrail lookup-events --output json` capture as a local
 //! LookupEvents endpoint, for trying ctlookup (or the aws CLI) by hand without an AWS account.
+//!
+//! `--partition-by-region` gives each region (the SigV4 signing region) only the events whose record's
+//! `awsRegion` is that region, with its own rate limit. `--log-requests FILE` writes one JSON line per
+//! request (`{"ms","region","target","status","error","events"}`), e.g. to count ThrottlingExceptions.
 
 use std::io::Write as _;
 use std::time::Duration;
@@ -7,7 +11,7 @@ use std::time::Duration;
 use fake_cloudtrail::server::{load_aws_cli_events, FakeCloudTrail};
 
 const USAGE: &str = "usage: fake-cloudtrail --events FILE [--port N] [--rate-limit RPS] [--fault-every N] \
-                     [--drop-every N] [--latency-ms MS]";
+                     [--drop-every N] [--latency-ms MS] [--partition-by-region] [--log-requests FILE]";
 
 #[derive(Default)]
 struct Args {
@@ -17,9 +21,13 @@ struct Args {
     fault_every: Option<u32>,
     drop_every: Option<u32>,
     latency_ms: u64,
+    partition_by_region: bool,
+    log_requests: Option<String>,
 }
 
-const FLAGS: [&str; 6] = ["--events", "--port", "--rate-limit", "--fault-every", "--drop-every", "--latency-ms"];
+/// Options that take a value.
+const FLAGS: [&str; 7] =
+    ["--events", "--port", "--rate-limit", "--fault-every", "--drop-every", "--latency-ms", "--log-requests"];
 
 /// Hand-rolled parsing keeps this test tool free of a CLI dependency; accepts `--flag value` and `--flag=value`.
 fn parse_args() -> Result<Args, String> {
@@ -29,6 +37,10 @@ fn parse_args() -> Result<Args, String> {
         if arg == "-h" || arg == "--help" {
             println!("{USAGE}");
             std::process::exit(0);
+        }
+        if arg == "--partition-by-region" {
+            args.partition_by_region = true;
+            continue;
         }
         let (flag, inline) = match arg.split_once('=') {
             Some((f, v)) => (f.to_string(), Some(v.to_string())),
@@ -44,6 +56,7 @@ fn parse_args() -> Result<Args, String> {
             "--rate-limit" => args.rate_limit = Some(number(&flag, &value)?),
             "--fault-every" => args.fault_every = Some(number(&flag, &value)?),
             "--drop-every" => args.drop_every = Some(number(&flag, &value)?),
+            "--log-requests" => args.log_requests = Some(value),
             _ => args.latency_ms = number(&flag, &value)?,
         }
     }
@@ -76,6 +89,12 @@ fn main() {
     server.set_fault_every(args.fault_every);
     server.set_drop_every(args.drop_every);
     server.set_latency(Duration::from_millis(args.latency_ms));
+    server.set_partition_by_region(args.partition_by_region);
+    if let Some(path) = &args.log_requests {
+        // Unbuffered: every line is out as soon as it is decided, even if this process is killed.
+        let file = std::fs::File::create(path).unwrap_or_else(|e| fail(&format!("{path}: {e}"), 2));
+        server.set_request_log(Some(Box::new(file)));
+    }
 
     let mut stdout = std::io::stdout();
     let _ = writeln!(stdout, "{}", server.url());
