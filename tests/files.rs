@@ -9,12 +9,6 @@ use fake_cloudtrail::generate;
 use flate2::write::GzEncoder;
 use serde_json::Value;
 
-fn run_ok(cmd: &mut assert_cmd::Command) -> std::process::Output {
-    let out = cmd.output().expect("run ctlookup");
-    assert!(out.status.success(), "exit {:?}, stderr: {}", out.status.code(), String::from_utf8_lossy(&out.stderr));
-    out
-}
-
 fn sorted(mut ids: Vec<String>) -> Vec<String> {
     ids.sort();
     ids

@@ -10,16 +10,6 @@ fn time_of(record: &Value) -> DateTime<Utc> {
     record["eventTime"].as_str().unwrap().parse().unwrap()
 }
 
-fn ids_where(records: &[Value], keep: impl Fn(&Value) -> bool) -> Vec<String> {
-    records.iter().filter(|r| keep(r)).map(event_id).collect()
-}
-
-fn run_ok(cmd: &mut assert_cmd::Command) -> std::process::Output {
-    let out = cmd.output().expect("run ctlookup");
-    assert!(out.status.success(), "exit {:?}, stderr: {}", out.status.code(), String::from_utf8_lossy(&out.stderr));
-    out
-}
-
 #[test]
 fn the_whole_history_comes_back_once_newest_first() {
     let sb = Sandbox::new();

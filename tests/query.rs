@@ -7,16 +7,6 @@ use common::*;
 use proptest::prelude::*;
 use serde_json::Value;
 
-fn run_ok(cmd: &mut assert_cmd::Command) -> std::process::Output {
-    let out = cmd.output().expect("run ctlookup");
-    assert!(out.status.success(), "exit {:?}, stderr: {}", out.status.code(), String::from_utf8_lossy(&out.stderr));
-    out
-}
-
-fn ids_where(records: &[Value], keep: impl Fn(&Value) -> bool) -> Vec<String> {
-    records.iter().filter(|r| keep(r)).map(event_id).collect()
-}
-
 fn str_at<'a>(record: &'a Value, path: &str) -> Option<&'a str> {
     path.split('.').try_fold(record, |v, key| v.get(key)).and_then(Value::as_str)
 }

@@ -15,17 +15,12 @@ fn all_ids(records: &[Value]) -> Vec<String> {
     records.iter().map(event_id).collect()
 }
 
-fn run_ok(cmd: &mut assert_cmd::Command) -> std::process::Output {
-    let out = cmd.output().expect("run ctlookup");
-    assert!(out.status.success(), "exit {:?}, stderr: {}", out.status.code(), String::from_utf8_lossy(&out.stderr));
-    out
-}
-
 #[test]
 fn throttling_faults_broken_connections_and_latency_lose_nothing() {
     let sb = Sandbox::new();
     let records = records(260, 60, fixed_newest());
-    let cases: [(&str, &dyn Fn(&fake_cloudtrail::server::FakeCloudTrail), &[&str]); 4] = [
+    type Setup<'a> = &'a dyn Fn(&fake_cloudtrail::server::FakeCloudTrail);
+    let cases: [(&str, Setup, &[&str]); 4] = [
         // Asking faster than the server allows: throttled, slowed down, retried.
         ("throttling", &|s| s.set_rate_limit(Some(2.0)), &["--tps", "20"]),
         ("5xx every 3rd request", &|s| s.set_fault_every(Some(3)), &["--tps", "50"]),

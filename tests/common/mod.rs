@@ -108,3 +108,15 @@ pub fn write(path: &Path, text: &str) {
 pub fn envelope(record: &Value) -> Value {
     generate::api_event(record)
 }
+
+/// Runs to completion and insists on success, showing stderr when it fails.
+pub fn run_ok(cmd: &mut assert_cmd::Command) -> std::process::Output {
+    let out = cmd.output().expect("run ctlookup");
+    assert!(out.status.success(), "exit {:?}, stderr: {}", out.status.code(), String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+/// The eventIDs of the records that `keep` accepts, in order.
+pub fn ids_where(records: &[Value], keep: impl Fn(&Value) -> bool) -> Vec<String> {
+    records.iter().filter(|r| keep(r)).map(event_id).collect()
+}
