@@ -100,6 +100,19 @@ impl Progress {
         ));
     }
 
+    /// Runs `f` with the bar hidden, so that output written to the same terminal does not mix with it.
+    /// Called at page ends, it also brings the figures up to date.
+    pub fn suspend<R>(&self, f: impl FnOnce() -> R) -> R {
+        match &self.bar {
+            Some(bar) => {
+                let result = bar.suspend(f);
+                self.redraw();
+                result
+            }
+            None => f(),
+        }
+    }
+
     /// Clears the bar and, when shown, prints the summary line.
     pub fn finish(&self) {
         let Some(bar) = &self.bar else { return };

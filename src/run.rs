@@ -24,7 +24,8 @@ pub fn run(config: Config) -> Result<()> {
     };
     let progress = Progress::new(config.progress, config.filter.window, chrono::Utc::now(), config.zone, regions);
     let stdout = io::stdout();
-    let out = BufWriter::with_capacity(64 * 1024, stdout.lock());
+    // A page of 50 records fits, so that output reaches a terminal at page ends, clear of the progress bar.
+    let out = BufWriter::with_capacity(256 * 1024, stdout.lock());
     let mut pipeline = Pipeline {
         filter: &config.filter,
         writer: output::writer(&config.print, config.zone, out),
@@ -86,6 +87,7 @@ impl Sink for Pipeline<'_> {
     }
 
     fn flush(&mut self) -> Result<()> {
-        Ok(self.writer.flush()?)
+        let writer = &mut self.writer;
+        Ok(self.progress.suspend(|| writer.flush())?)
     }
 }
