@@ -256,8 +256,13 @@ fn print_config(cli: &Cli, env: &Environment) -> Result<PrintConfig> {
     if cli.bom && !matches!(format, OutputFormat::Csv | OutputFormat::Tsv) {
         return Err(usage("--bom applies to -o csv and tsv"));
     }
-    let default_columns = if format == OutputFormat::Table { columns::TABLE_DEFAULT } else { columns::CSV_DEFAULT };
-    let columns = Column::parse_list(cli.columns.as_deref().unwrap_or(default_columns)).map_err(usage)?;
+    let default_columns = match format {
+        // Rows from several regions say which one they come from.
+        OutputFormat::Table if cli.region.len() > 1 => format!("{},awsRegion", columns::TABLE_DEFAULT),
+        OutputFormat::Table => columns::TABLE_DEFAULT.to_owned(),
+        _ => columns::CSV_DEFAULT.to_owned(),
+    };
+    let columns = Column::parse_list(cli.columns.as_deref().unwrap_or(&default_columns)).map_err(usage)?;
     let color = match cli.color {
         ColorArg::Always => true,
         ColorArg::Never => false,
@@ -340,5 +345,14 @@ mod tests {
         assert!(!print(&[], false, false).unwrap().color, "not a terminal");
         assert!(print(&["--color", "always"], false, true).unwrap().color);
         assert!(!print(&["--color", "never"], true, false).unwrap().color);
+    }
+
+    #[test]
+    fn a_table_of_several_regions_shows_the_region() {
+        let headers = |args: &[&str]| -> Vec<String> {
+            print(args, true, false).unwrap().columns.iter().map(|c| c.header().to_owned()).collect()
+        };
+        assert!(!headers(&["--region", "us-east-1"]).contains(&"awsRegion".to_owned()));
+        assert_eq!(headers(&["--region", "us-east-1,us-west-2"]).last().map(String::as_str), Some("awsRegion"));
     }
 }
