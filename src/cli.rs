@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{ArgAction, Parser, ValueEnum};
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 /// Query AWS CloudTrail Event history (LookupEvents) with filters on any field.
 ///
@@ -11,7 +11,54 @@ use clap::{ArgAction, Parser, ValueEnum};
 /// files the same way (--input).
 #[derive(Debug, Parser)]
 #[command(name = "ctlookup", version, about, long_about = None, max_term_width = 100)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub lookup: LookupArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List AWS service prefixes and their CloudTrail event sources (from the AWS Service Reference)
+    Services(ReferenceArgs),
+    /// List the API actions (eventName values) of one service, or of every service
+    Actions {
+        /// A service prefix (ec2) or event source (ec2.amazonaws.com); none: every service (fetched
+        /// together, then cached, which also feeds "did you mean" for event names)
+        service: Option<String>,
+        #[command(flatten)]
+        reference: ReferenceArgs,
+    },
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish)
+    Completions { shell: clap_complete::Shell },
+}
+
+#[derive(Debug, Args)]
+pub struct ReferenceArgs {
+    /// Fetch the Service Reference again even if the cached copy is less than a day old
+    #[arg(long)]
+    pub refresh: bool,
+
+    /// Output format (default: table on a terminal, else jsonl)
+    #[arg(short, long, value_name = "FORMAT")]
+    pub output: Option<ListOutputArg>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListOutputArg {
+    Table,
+    #[value(alias = "ndjson")]
+    Jsonl,
+    Csv,
+    Tsv,
+}
+
+/// The main command: look up events.
+#[derive(Debug, Args)]
+pub struct LookupArgs {
     /// Region(s) to query, repeatable or comma separated; several are queried together and merged
     /// newest first (default: AWS_REGION, the profile's region, CloudShell's region)
     #[arg(long, value_name = "REGION", value_delimiter = ',', help_heading = "Where events come from")]

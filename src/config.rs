@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 
-use crate::cli::{Cli, ColorArg, EventCategoryArg, OutputArg};
+use crate::cli::{ColorArg, EventCategoryArg, LookupArgs, OutputArg};
 use crate::error::usage;
 use crate::jq::JqProgram;
 use crate::output::columns::{self, Column};
@@ -111,7 +111,7 @@ pub enum OutputFormat {
 
 impl Config {
     /// Lowers the raw command line into a config, or a usage error naming the bad value.
-    pub fn from_cli(cli: Cli, env: &Environment) -> Result<Config> {
+    pub fn from_cli(cli: LookupArgs, env: &Environment) -> Result<Config> {
         let now = env.now;
         let zone: Zone = cli.tz.parse().map_err(usage)?;
         let print = print_config(&cli, env)?;
@@ -235,7 +235,7 @@ impl Config {
     }
 }
 
-fn print_config(cli: &Cli, env: &Environment) -> Result<PrintConfig> {
+fn print_config(cli: &LookupArgs, env: &Environment) -> Result<PrintConfig> {
     let jq = cli.jq.as_deref().map(|program| JqProgram::compile(program).map_err(|e| usage(format!("--jq: {e}"))));
     let jq = jq.transpose()?;
     let default = if env.stdout_is_terminal && jq.is_none() { OutputArg::Table } else { OutputArg::Jsonl };
@@ -325,7 +325,8 @@ mod tests {
     use clap::Parser;
 
     fn print(args: &[&str], terminal: bool, no_color: bool) -> Result<PrintConfig> {
-        let cli = Cli::try_parse_from(std::iter::once("ctlookup").chain(args.iter().copied())).unwrap();
+        let cli =
+            crate::cli::Cli::try_parse_from(std::iter::once("ctlookup").chain(args.iter().copied())).unwrap().lookup;
         let env = Environment {
             now: Utc::now(),
             stdout_is_terminal: terminal,

@@ -2,6 +2,7 @@
 
 mod cli;
 mod config;
+mod discovery;
 mod error;
 mod event;
 mod interrupt;
@@ -9,6 +10,7 @@ mod jq;
 mod output;
 mod progress;
 mod query;
+mod reference;
 mod run;
 mod source;
 mod time;
@@ -22,8 +24,15 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(err) => return error::report_clap(err),
     };
-    interrupt::install();
-    match config::Config::from_cli(cli, &config::Environment::detect()).and_then(run::run) {
+    let env = config::Environment::detect();
+    let result = match cli.command {
+        Some(command) => discovery::run(command, &env),
+        None => {
+            interrupt::install();
+            config::Config::from_cli(cli.lookup, &env).and_then(run::run)
+        }
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => error::report(&err),
     }

@@ -5,11 +5,13 @@ use std::io::{self, BufWriter};
 use anyhow::Result;
 
 use crate::config::{Config, SourceConfig};
+use crate::discovery;
 use crate::error::warn;
 use crate::event::Event;
 use crate::output::{self, EventWriter};
 use crate::progress::Progress;
 use crate::query::{FieldWatch, Filter, TextKind};
+use crate::reference::Reference;
 use crate::source::{self, Flow, Sink};
 
 pub fn run(config: Config) -> Result<()> {
@@ -44,6 +46,14 @@ pub fn run(config: Config) -> Result<()> {
     let failures = pipeline.writer.failures();
     for warning in pipeline.watch.warnings() {
         warn(warning);
+    }
+    if pipeline.matched == 0 {
+        // A misspelt event name or source matches nothing, silently: name the nearest real ones.
+        if let Ok(dir) = discovery::cache_dir() {
+            for hint in discovery::did_you_mean(&config.filter.expr, &Reference::new(dir, false)) {
+                eprintln!("ctlookup: {hint}");
+            }
+        }
     }
     if let (Some(token), Some(max)) = (&outcome.resume_token, config.max_items) {
         eprintln!("ctlookup: stopped at --max-items {max}; to continue, run again with --starting-token {token}");

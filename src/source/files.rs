@@ -1,13 +1,12 @@
 //! Events from files: saved `aws cloudtrail lookup-events` output, trail log files (plain or gzip),
 //! JSON Lines, stdin, and directory trees of those. Large documents are streamed element by element.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
-
-use std::borrow::Cow;
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
