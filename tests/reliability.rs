@@ -22,7 +22,7 @@ fn throttling_faults_broken_connections_and_latency_lose_nothing() {
     type Setup<'a> = &'a dyn Fn(&fake_cloudtrail::server::FakeCloudTrail);
     let cases: [(&str, Setup, &[&str]); 4] = [
         // Asking faster than the server allows: throttled, slowed down, retried.
-        ("throttling", &|s| s.set_rate_limit(Some(2.0)), &["--tps", "20"]),
+        ("throttling", &|s| s.set_rate_limit(Some(2.0)), &["--tps", "20", "--retries", "10"]),
         ("5xx every 3rd request", &|s| s.set_fault_every(Some(3)), &["--tps", "50"]),
         ("broken connection every 4th request", &|s| s.set_drop_every(Some(4)), &["--tps", "50"]),
         ("latency", &|s| s.set_latency(Duration::from_millis(150)), &["--tps", "50"]),
