@@ -11,7 +11,7 @@ use crate::jq::JqProgram;
 use crate::output::columns::{self, Column};
 use crate::query::attribute::{self, parse_lookup_attribute};
 use crate::query::expr::{CompareOp, Expr, Literal, Member, Path, Predicate, Target, Test};
-use crate::query::{parse, Attribute, Filter, Plan, TimeWindow};
+use crate::query::{parse, AskedNames, Attribute, Filter, Plan, TimeWindow};
 use crate::time::{parse_time, Zone};
 
 #[derive(Debug)]
@@ -284,24 +284,7 @@ pub const GLOBAL_EVENT_SOURCES: [&str; 6] = [
 
 /// Whether some predicate asks for one of the global services' event source.
 fn names_global_service(expr: &Expr) -> bool {
-    let global =
-        |literal: &Literal| matches!(literal, Literal::String(s) if GLOBAL_EVENT_SOURCES.contains(&s.as_str()));
-    match expr {
-        Expr::And(parts) | Expr::Or(parts) => parts.iter().any(names_global_service),
-        Expr::Not(_) => false,
-        Expr::Pred(Predicate { target, test }) => {
-            let source = match target {
-                Target::Envelope(attribute) => *attribute == Attribute::EventSource,
-                Target::Record(path) => path.segments == ["eventSource"],
-            };
-            source
-                && match test {
-                    Test::Compare(CompareOp::Eq, literal) => global(literal),
-                    Test::In(members) => members.iter().any(|m| matches!(m, Member::Value(l) if global(l))),
-                    _ => false,
-                }
-        }
-    }
+    AskedNames::of(expr).event_sources.iter().any(|s| GLOBAL_EVENT_SOURCES.contains(&s.as_str()))
 }
 
 fn equals(target: Target, value: String) -> Expr {

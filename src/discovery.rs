@@ -10,8 +10,8 @@ use unicode_width::UnicodeWidthStr;
 
 use crate::cli::{Cli, Command, ListOutputArg, ReferenceArgs};
 use crate::config::Environment;
-use crate::query::expr::{CompareOp, Expr, Literal, Member, Predicate, Target, Test};
-use crate::query::Attribute;
+use crate::query::expr::Expr;
+use crate::query::AskedNames;
 use crate::reference::Reference;
 
 pub fn run(command: Command, env: &Environment) -> Result<()> {
@@ -100,9 +100,7 @@ fn print(headers: &[&str], rows: Vec<Vec<String>>, args: &ReferenceArgs, env: &E
 /// For a lookup that matched nothing: the event names and sources it asked for that the cached Service
 /// Reference does not know, each with the nearest known names. Reads the cache only, never the network.
 pub fn did_you_mean(expr: &Expr, reference: &Reference) -> Vec<String> {
-    let mut names = Vec::new();
-    let mut sources = Vec::new();
-    collect(expr, &mut names, &mut sources);
+    let AskedNames { event_names: names, event_sources: sources } = AskedNames::of(expr);
     let mut hints = Vec::new();
     let known_sources = reference.cached_event_sources();
     if !known_sources.is_empty() {
@@ -143,40 +141,5 @@ fn hint(what: &str, wanted: &str, known: &[String]) -> String {
             "nothing matched: '{wanted}' is not an {what} in the AWS Service Reference (did you mean {}?)",
             names.join(", ")
         ),
-    }
-}
-
-/// The literal event names and sources of the expression's equalities and `in` lists.
-fn collect(expr: &Expr, names: &mut Vec<String>, sources: &mut Vec<String>) {
-    match expr {
-        Expr::And(parts) | Expr::Or(parts) => parts.iter().for_each(|p| collect(p, names, sources)),
-        Expr::Not(_) => {}
-        Expr::Pred(Predicate { target, test }) => {
-            let list = match target {
-                Target::Envelope(Attribute::EventName) => &mut *names,
-                Target::Envelope(Attribute::EventSource) => &mut *sources,
-                Target::Record(path) if path.segments == ["eventName"] => &mut *names,
-                Target::Record(path) if path.segments == ["eventSource"] => &mut *sources,
-                _ => return,
-            };
-            let literals: Vec<&Literal> = match test {
-                Test::Compare(CompareOp::Eq, literal) => vec![literal],
-                Test::In(members) => members
-                    .iter()
-                    .filter_map(|m| match m {
-                        Member::Value(literal) => Some(literal),
-                        _ => None,
-                    })
-                    .collect(),
-                _ => Vec::new(),
-            };
-            for literal in literals {
-                if let Literal::String(s) = literal {
-                    if !list.contains(s) {
-                        list.push(s.clone());
-                    }
-                }
-            }
-        }
     }
 }

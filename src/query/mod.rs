@@ -62,6 +62,57 @@ impl Filter {
     }
 }
 
+/// The literal event names and sources an expression asks for with `=` or `in (…)`, outside any `not`:
+/// what the global-service hint and the "did you mean" look at.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct AskedNames {
+    pub event_names: Vec<String>,
+    pub event_sources: Vec<String>,
+}
+
+impl AskedNames {
+    pub fn of(expr: &Expr) -> AskedNames {
+        let mut asked = AskedNames::default();
+        asked.collect(expr);
+        asked
+    }
+
+    fn collect(&mut self, expr: &Expr) {
+        use expr::{CompareOp, Literal, Member, Predicate, Target, Test};
+        match expr {
+            Expr::And(parts) | Expr::Or(parts) => parts.iter().for_each(|p| self.collect(p)),
+            Expr::Not(_) => {}
+            Expr::Pred(Predicate { target, test }) => {
+                let list = match target {
+                    Target::Envelope(Attribute::EventName) => &mut self.event_names,
+                    Target::Envelope(Attribute::EventSource) => &mut self.event_sources,
+                    Target::Record(path) if path.segments == ["eventName"] => &mut self.event_names,
+                    Target::Record(path) if path.segments == ["eventSource"] => &mut self.event_sources,
+                    _ => return,
+                };
+                let literals: Vec<&Literal> = match test {
+                    Test::Compare(CompareOp::Eq, literal) => vec![literal],
+                    Test::In(members) => members
+                        .iter()
+                        .filter_map(|m| match m {
+                            Member::Value(literal) => Some(literal),
+                            _ => None,
+                        })
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                for literal in literals {
+                    if let expr::Literal::String(s) = literal {
+                        if !list.contains(s) {
+                            list.push(s.clone());
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 impl std::fmt::Debug for Filter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Filter").field("expr", &self.expr.to_string()).field("window", &self.window).finish()

@@ -137,6 +137,23 @@ impl Merge {
             None => vec![Some(Position::default()); count],
         }
         .into_iter();
+        let attributes = config
+            .plan
+            .lookups
+            .iter()
+            .map(|lookup| {
+                lookup
+                    .as_ref()
+                    .map(|(key, value)| {
+                        LookupAttribute::builder()
+                            .attribute_key(LookupAttributeKey::from(key.api_name()))
+                            .attribute_value(value)
+                            .build()
+                    })
+                    .transpose()
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .context("cannot build the lookup attribute")?;
         let mut queries = Vec::new();
         let mut streams = Vec::new();
         for region in regions {
@@ -151,17 +168,8 @@ impl Merge {
                 retries: config.retries,
                 answered: Arc::new(AtomicBool::new(false)),
             });
-            for lookup in &config.plan.lookups {
-                let attribute = lookup
-                    .as_ref()
-                    .map(|(key, value)| {
-                        LookupAttribute::builder()
-                            .attribute_key(LookupAttributeKey::from(key.api_name()))
-                            .attribute_value(value)
-                            .build()
-                    })
-                    .transpose()
-                    .context("cannot build the lookup attribute")?;
+            for attribute in &attributes {
+                let attribute = attribute.clone();
                 let position = positions.next().expect("one position per stream");
                 let finished = position.is_none();
                 let position = position.unwrap_or_default();
