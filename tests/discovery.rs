@@ -1,7 +1,6 @@
 //! `services`, `actions`, `completions` and the "did you mean" of a lookup that matched nothing, with a
 //! local HTTP server standing in for the AWS Service Reference.
 
-mod common;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
@@ -9,7 +8,7 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 /// Answers GET requests from a fixed table of paths, one connection at a time, until dropped.

@@ -1,8 +1,7 @@
 //! Bad input: one clear line on stderr, the right exit code, and no request sent for usage errors.
 
-mod common;
 
-use common::*;
+use crate::common::*;
 
 /// Runs and returns (exit code, stderr), checking that stderr is exactly one line and stdout is empty.
 fn fails(cmd: &mut assert_cmd::Command) -> (i32, String) {

@@ -1,10 +1,9 @@
 //! `--input`: saved aws output, trail log trees, JSON Lines and stdin give what the API gives.
 
-mod common;
 
 use std::io::Write;
 
-use common::*;
+use crate::common::*;
 use fake_cloudtrail::generate;
 use flate2::write::GzEncoder;
 use serde_json::Value;

@@ -1,9 +1,8 @@
 //! Looking up events through the real AWS SDK against the fake CloudTrail server, as a user runs it.
 
-mod common;
 
 use chrono::{DateTime, Duration, Utc};
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 fn time_of(record: &Value) -> DateTime<Utc> {

@@ -4,11 +4,10 @@
 //! `UPDATE_GOLDEN=1 cargo test --test outputs` rewrites the golden files after a deliberate change;
 //! review the diff before committing it.
 
-mod common;
 
 use std::path::PathBuf;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/lookup-events.json");

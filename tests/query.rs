@@ -1,9 +1,8 @@
 //! `--where` and the planner, through the built binary against the fake server: the right events, and
 //! pushdown visible in the requests the server saw.
 
-mod common;
 
-use common::*;
+use crate::common::*;
 use proptest::prelude::*;
 use serde_json::Value;
 

@@ -2,13 +2,12 @@
 //! answering, and Ctrl-C. Every case ends with every event exactly once, or with exit 1 (130 for Ctrl-C),
 //! a valid document, and a token that completes the set exactly.
 
-mod common;
 
 use std::io::Read;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 fn all_ids(records: &[Value]) -> Vec<String> {

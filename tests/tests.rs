@@ -1,0 +1,12 @@
+//! ctlookup's integration tests, one binary (as ripgrep lays them out): each module runs the built
+//! `ctlookup` as a user would, against the fake CloudTrail server or files, and asserts on what a user sees.
+
+mod common;
+
+mod discovery;
+mod errors;
+mod files;
+mod lookup;
+mod outputs;
+mod query;
+mod reliability;
