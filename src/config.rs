@@ -5,10 +5,12 @@ use std::path::PathBuf;
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 
-use crate::cli::{ColorArg, EventCategoryArg, LookupArgs, OutputArg};
+use crate::cli::{ColorArg, EventCategoryArg, ListOutputArg, LookupArgs, OutputArg};
 use crate::error::usage;
+use crate::event::EventCategory;
 use crate::jq::JqProgram;
 use crate::output::columns::{self, Column};
+use crate::output::{OutputFormat, PrintConfig};
 use crate::query::attribute::{self, parse_lookup_attribute};
 use crate::query::expr::{CompareOp, Expr, Literal, Member, Path, Predicate, Target, Test};
 use crate::query::{parse, AskedNames, Attribute, Filter, Plan, TimeWindow};
@@ -51,19 +53,6 @@ impl Environment {
     }
 }
 
-/// How matched events are printed.
-#[derive(Debug)]
-pub struct PrintConfig {
-    pub format: OutputFormat,
-    pub columns: Vec<Column>,
-    pub bom: bool,
-    pub formula_guard: bool,
-    pub color: bool,
-    /// Table width; `usize::MAX` when not printing to a terminal and COLUMNS is unset.
-    pub width: usize,
-    pub jq: Option<JqProgram>,
-}
-
 #[derive(Debug)]
 pub enum SourceConfig {
     Api(ApiConfig),
@@ -90,8 +79,6 @@ pub struct ApiConfig {
 #[derive(Debug, Clone)]
 pub struct FilesConfig {
     pub inputs: Vec<Input>,
-    /// Set only when --event-category was given: trail logs hold every category.
-    pub category: Option<EventCategoryArg>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,21 +87,12 @@ pub enum Input {
     Path(PathBuf),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OutputFormat {
-    Jsonl,
-    Json,
-    Csv,
-    Tsv,
-    Table,
-}
-
 impl Config {
     /// Lowers the raw command line into a config, or a usage error naming the bad value.
     pub fn from_cli(cli: LookupArgs, env: &Environment) -> Result<Config> {
         let now = env.now;
         let zone: Zone = cli.tz.parse().map_err(usage)?;
-        let print = print_config(&cli, env)?;
+        let print = print_config(&cli, env, zone)?;
         let time = |value: &Option<String>, option: &str| -> Result<Option<DateTime<Utc>>> {
             value
                 .as_deref()
@@ -226,16 +204,21 @@ impl Config {
                 .into_iter()
                 .map(|p| if p.as_os_str() == "-" { Input::Stdin } else { Input::Path(p) })
                 .collect();
-            SourceConfig::Files(FilesConfig { inputs, category: cli.event_category })
+            SourceConfig::Files(FilesConfig { inputs })
         };
 
-        let filter = Filter::new(expr, window);
+        // Set only when --event-category was given: trail logs hold every category.
+        let category = cli.event_category.map(|c| match c {
+            EventCategoryArg::Management => EventCategory::Management,
+            EventCategoryArg::Insight => EventCategory::Insight,
+        });
+        let filter = Filter::new(expr, window, category);
         let progress = (cli.progress || env.stderr_is_terminal) && !cli.no_progress;
         Ok(Config { source, filter, max_items: cli.max_items, print, zone, verbose: cli.verbose, progress })
     }
 }
 
-fn print_config(cli: &LookupArgs, env: &Environment) -> Result<PrintConfig> {
+fn print_config(cli: &LookupArgs, env: &Environment, zone: Zone) -> Result<PrintConfig> {
     let jq = cli.jq.as_deref().map(|program| JqProgram::compile(program).map_err(|e| usage(format!("--jq: {e}"))));
     let jq = jq.transpose()?;
     let default = if env.stdout_is_terminal && jq.is_none() { OutputArg::Table } else { OutputArg::Jsonl };
@@ -269,7 +252,29 @@ fn print_config(cli: &LookupArgs, env: &Environment) -> Result<PrintConfig> {
         ColorArg::Auto => env.stdout_is_terminal && !env.no_color,
     };
     let width = env.width.unwrap_or(usize::MAX);
-    Ok(PrintConfig { format, columns, bom: cli.bom, formula_guard: !cli.no_csv_guard, color, width, jq })
+    Ok(PrintConfig { format, columns, zone, bom: cli.bom, formula_guard: !cli.no_csv_guard, color, width, jq })
+}
+
+/// How `services` and `actions` print: a table on a terminal, else JSON Lines.
+pub fn list_print(output: Option<ListOutputArg>, env: &Environment) -> PrintConfig {
+    let default = if env.stdout_is_terminal { ListOutputArg::Table } else { ListOutputArg::Jsonl };
+    let format = match output.unwrap_or(default) {
+        ListOutputArg::Jsonl => OutputFormat::Jsonl,
+        ListOutputArg::Csv => OutputFormat::Csv,
+        ListOutputArg::Tsv => OutputFormat::Tsv,
+        ListOutputArg::Table => OutputFormat::Table,
+    };
+    PrintConfig {
+        format,
+        columns: Vec::new(),
+        zone: Zone::Local,
+        bom: false,
+        // Names of AWS services and actions hold no formulas; the listing prints them as they are.
+        formula_guard: false,
+        color: false,
+        width: 0,
+        jq: None,
+    }
 }
 
 /// Services whose events Event history keeps in us-east-1 whatever region they were called from.
@@ -317,7 +322,7 @@ mod tests {
             no_color,
             stderr_is_terminal: false,
         };
-        print_config(&cli, &env)
+        print_config(&cli, &env, Zone::Named(chrono_tz::UTC))
     }
 
     #[test]

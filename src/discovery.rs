@@ -6,10 +6,11 @@ use std::path::PathBuf;
 
 use anyhow::{anyhow, Result};
 use clap::CommandFactory;
-use unicode_width::UnicodeWidthStr;
+use serde_json::Value;
 
-use crate::cli::{Cli, Command, ListOutputArg, ReferenceArgs};
-use crate::config::Environment;
+use crate::cli::{Cli, Command, ReferenceArgs};
+use crate::config::{self, Environment};
+use crate::output::Layout;
 use crate::query::expr::Expr;
 use crate::query::AskedNames;
 use crate::reference::Reference;
@@ -50,50 +51,16 @@ pub fn cache_dir() -> Result<PathBuf> {
     Ok(base.join("ctlookup"))
 }
 
-/// A plain list in the chosen format: table on a terminal, else JSON Lines.
+/// A plain list in the chosen format, through the same row printers as every other listing.
 fn print(headers: &[&str], rows: Vec<Vec<String>>, args: &ReferenceArgs, env: &Environment) -> Result<()> {
-    let default = if env.stdout_is_terminal { ListOutputArg::Table } else { ListOutputArg::Jsonl };
+    let print = config::list_print(args.output, env);
     let mut out = BufWriter::new(io::stdout().lock());
-    match args.output.unwrap_or(default) {
-        ListOutputArg::Jsonl => {
-            for row in &rows {
-                let object: serde_json::Map<String, serde_json::Value> =
-                    headers.iter().zip(row).map(|(h, v)| (h.to_string(), v.clone().into())).collect();
-                writeln!(out, "{}", serde_json::Value::Object(object))?;
-            }
-        }
-        ListOutputArg::Csv => {
-            let mut writer = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(&mut out);
-            writer.write_record(headers)?;
-            for row in &rows {
-                writer.write_record(row)?;
-            }
-            writer.flush()?;
-        }
-        ListOutputArg::Tsv => {
-            writeln!(out, "{}", headers.join("\t"))?;
-            for row in &rows {
-                writeln!(out, "{}", row.join("\t"))?;
-            }
-        }
-        ListOutputArg::Table => {
-            let mut widths: Vec<usize> = headers.iter().map(|h| h.width()).collect();
-            for row in &rows {
-                for (w, cell) in widths.iter_mut().zip(row) {
-                    *w = (*w).max(cell.width());
-                }
-            }
-            let line = |cells: Vec<&str>| {
-                let padded: Vec<String> =
-                    cells.iter().zip(&widths).map(|(c, w)| format!("{c}{}", " ".repeat(w - c.width()))).collect();
-                padded.join("  ").trim_end().to_owned()
-            };
-            writeln!(out, "{}", line(headers.to_vec()))?;
-            for row in &rows {
-                writeln!(out, "{}", line(row.iter().map(String::as_str).collect()))?;
-            }
-        }
+    let mut writer = print.row_writer(headers, &vec![Layout::default(); headers.len()], &mut out);
+    for row in rows {
+        writer.row(&row.into_iter().map(Value::String).collect::<Vec<_>>())?;
     }
+    writer.finish()?;
+    drop(writer);
     Ok(out.flush()?)
 }
 
@@ -122,20 +89,7 @@ pub fn did_you_mean(expr: &Expr, reference: &Reference) -> Vec<String> {
 }
 
 fn hint(what: &str, wanted: &str, known: &[String]) -> String {
-    let lower = wanted.to_lowercase();
-    let mut scored: Vec<(f64, &String)> = known
-        .iter()
-        .map(|k| {
-            let k_lower = k.to_lowercase();
-            let score = if k_lower == lower { 2.0 } else { strsim::jaro_winkler(&lower, &k_lower) };
-            (score, k)
-        })
-        .filter(|(score, _)| *score >= 0.85)
-        .collect();
-    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));
-    scored.dedup_by(|a, b| a.1 == b.1);
-    let nearest: Vec<&str> = scored.iter().take(3).map(|(_, k)| k.as_str()).collect();
-    match nearest.as_slice() {
+    match crate::suggest::nearest(wanted, known.iter().map(String::as_str), 3).as_slice() {
         [] => format!("nothing matched: '{wanted}' is not an {what} in the AWS Service Reference"),
         names => format!(
             "nothing matched: '{wanted}' is not an {what} in the AWS Service Reference (did you mean {}?)",

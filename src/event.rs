@@ -17,6 +17,24 @@ pub struct Envelope {
     pub resources: Option<Vec<Resource>>,
 }
 
+/// Event history keeps management and Insights events apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventCategory {
+    Management,
+    Insight,
+}
+
+impl EventCategory {
+    /// The category of a record: Insights records say so in `eventCategory`.
+    pub fn of(record: &Value) -> EventCategory {
+        if record.get("eventCategory").and_then(Value::as_str) == Some("Insight") {
+            EventCategory::Insight
+        } else {
+            EventCategory::Management
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Resource {
     pub resource_type: Option<String>,

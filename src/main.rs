@@ -2,17 +2,20 @@
 
 mod cli;
 mod config;
+mod decode;
 mod discovery;
 mod error;
 mod event;
 mod interrupt;
 mod jq;
 mod output;
+mod path;
 mod progress;
 mod query;
 mod reference;
 mod run;
 mod source;
+mod suggest;
 mod time;
 
 use std::process::ExitCode;

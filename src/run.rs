@@ -5,14 +5,14 @@ use std::io::{self, BufWriter};
 use anyhow::Result;
 
 use crate::config::{Config, SourceConfig};
+use crate::decode::Decoder;
 use crate::discovery;
 use crate::error::warn;
-use crate::event::Event;
-use crate::output::{self, EventWriter};
+use crate::output::EventWriter;
 use crate::progress::Progress;
-use crate::query::{FieldWatch, Filter, TextKind};
+use crate::query::Filter;
 use crate::reference::Reference;
-use crate::source::{self, Flow, Sink};
+use crate::source::{self, Consumer, Flow, Origin, Raw};
 
 pub fn run(config: Config) -> Result<()> {
     if config.verbose > 0 {
@@ -30,10 +30,10 @@ pub fn run(config: Config) -> Result<()> {
     let out = BufWriter::with_capacity(256 * 1024, stdout.lock());
     let mut pipeline = Pipeline {
         filter: &config.filter,
-        writer: output::writer(&config.print, config.zone, out),
+        writer: config.print.event_writer(out),
         max_items: config.max_items,
         matched: 0,
-        watch: FieldWatch::new(&config.filter.expr),
+        decoder: Decoder::new(&config.filter),
         progress: &progress,
     };
     let result = source::run(&config.source, &mut pipeline, &progress);
@@ -44,7 +44,7 @@ pub fn run(config: Config) -> Result<()> {
     let outcome = result?;
     finished?;
     let failures = pipeline.writer.failures();
-    for warning in pipeline.watch.warnings() {
+    for warning in pipeline.decoder.field_warnings() {
         warn(warning);
     }
     if pipeline.matched == 0 {
@@ -58,8 +58,9 @@ pub fn run(config: Config) -> Result<()> {
     if let (Some(token), Some(max)) = (&outcome.resume_token, config.max_items) {
         eprintln!("ctlookup: stopped at --max-items {max}; to continue, run again with --starting-token {token}");
     }
-    if outcome.unreadable > 0 {
-        eprintln!("ctlookup: {} unreadable events or records were skipped (see warnings above)", outcome.unreadable);
+    let unreadable = pipeline.decoder.unreadable();
+    if unreadable > 0 {
+        eprintln!("ctlookup: {unreadable} unreadable events or records were skipped (see warnings above)");
     }
     if failures > 0 {
         return Err(anyhow::anyhow!("--jq failed on {failures} events (see warnings above)"));
@@ -67,26 +68,19 @@ pub fn run(config: Config) -> Result<()> {
     Ok(())
 }
 
+/// Decode → filter → writer, for every source alike.
 struct Pipeline<'a> {
     filter: &'a Filter,
     writer: Box<dyn EventWriter + 'a>,
     max_items: Option<u64>,
     matched: u64,
-    watch: FieldWatch,
+    decoder: Decoder<'a>,
     progress: &'a Progress,
 }
 
-impl Sink for Pipeline<'_> {
-    fn may_match(&mut self, text: &[u8], kind: TextKind) -> bool {
-        let may = self.filter.may_match(text, kind);
-        if !may {
-            self.watch.observe_unparsed(text, kind);
-        }
-        may
-    }
-
-    fn event(&mut self, event: Event) -> Result<Flow> {
-        self.watch.observe(&event.record);
+impl Consumer for Pipeline<'_> {
+    fn item(&mut self, raw: Raw<'_>, origin: Origin<'_>) -> Result<Flow> {
+        let Some(event) = self.decoder.decode(raw, origin) else { return Ok(Flow::Continue) };
         if !self.filter.matches(&event) {
             return Ok(Flow::Continue);
         }
@@ -94,6 +88,10 @@ impl Sink for Pipeline<'_> {
         self.matched += 1;
         self.progress.matched();
         Ok(if self.max_items.is_some_and(|max| self.matched >= max) { Flow::Stop } else { Flow::Continue })
+    }
+
+    fn problem(&mut self, file: &str, problem: &dyn std::fmt::Display) {
+        self.decoder.problem(file, problem);
     }
 
     fn flush(&mut self) -> Result<()> {

@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use crate::event::Event;
-use crate::query::expr::Path;
+use crate::path::{self, Path};
 use crate::time::Zone;
 
 /// What a troubleshooter reads first, in a terminal.
@@ -82,27 +82,15 @@ impl Column {
                 })
                 .collect::<Vec<_>>()
                 .join(", "),
-            Kind::Path(path) => {
-                let mut parts = Vec::new();
-                collect(&event.record, &path.segments, &mut parts);
-                parts.join(", ")
-            }
+            Kind::Path(field) => path::values(&event.record, &field.segments)
+                .into_iter()
+                .map(|v| match v {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
         }
-    }
-}
-
-fn collect(value: &Value, path: &[String], out: &mut Vec<String>) {
-    match (value, path.split_first()) {
-        (Value::Null, _) => {}
-        (Value::Array(items), _) => items.iter().for_each(|item| collect(item, path, out)),
-        (Value::String(s), None) => out.push(s.clone()),
-        (other, None) => out.push(other.to_string()),
-        (Value::Object(map), Some((key, rest))) => {
-            if let Some(next) = map.get(key.as_str()) {
-                collect(next, rest, out);
-            }
-        }
-        _ => {}
     }
 }
 

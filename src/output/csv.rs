@@ -17,47 +17,47 @@ pub enum Separator {
     Tab,
 }
 
-/// What every delimited writer shares.
-#[derive(Debug, Clone)]
-pub struct Delimited {
-    pub columns: Vec<Column>,
-    pub zone: Zone,
-    pub bom: bool,
-    pub formula_guard: bool,
-}
-
-pub struct CsvWriter<W: Write> {
-    out: CsvOut<W>,
-    settings: Delimited,
+/// Rows of text cells, comma or tab separated: the printer under the event CSV/TSV and every listing.
+pub struct Delimited<W: Write> {
+    out: DelimitedOut<W>,
+    headers: Vec<String>,
+    bom: bool,
+    formula_guard: bool,
     started: bool,
 }
 
 /// The csv crate does RFC 4180 quoting; TSV is simple enough to write directly.
-enum CsvOut<W: Write> {
+enum DelimitedOut<W: Write> {
     Csv(Box<csv::Writer<W>>),
     Tsv(W),
 }
 
-impl<W: Write> CsvWriter<W> {
-    pub fn new(out: W, separator: Separator, settings: Delimited) -> Self {
+impl<W: Write> Delimited<W> {
+    pub fn new(out: W, separator: Separator, headers: &[&str], bom: bool, formula_guard: bool) -> Self {
         let out = match separator {
-            Separator::Comma => CsvOut::Csv(Box::new(
+            Separator::Comma => DelimitedOut::Csv(Box::new(
                 csv::WriterBuilder::new()
                     .terminator(csv::Terminator::CRLF)
                     .quote_style(csv::QuoteStyle::Necessary)
                     .from_writer(out),
             )),
-            Separator::Tab => CsvOut::Tsv(out),
+            Separator::Tab => DelimitedOut::Tsv(out),
         };
-        CsvWriter { out, settings, started: false }
+        let headers = headers.iter().map(|h| (*h).to_owned()).collect();
+        Delimited { out, headers, bom, formula_guard, started: false }
     }
 
-    fn row<'a>(&mut self, cells: impl Iterator<Item = &'a str>) -> io::Result<()> {
-        let guard = self.settings.formula_guard;
+    pub fn push(&mut self, cells: &[&str]) -> io::Result<()> {
+        self.start()?;
+        self.line(cells.iter().copied())
+    }
+
+    fn line<'a>(&mut self, cells: impl Iterator<Item = &'a str>) -> io::Result<()> {
+        let guard = self.formula_guard;
         let cells = cells.map(|cell| if guard { guarded(cell) } else { cell.into() });
         match &mut self.out {
-            CsvOut::Csv(writer) => writer.write_record(cells.map(|c| c.into_owned())).map_err(io::Error::other),
-            CsvOut::Tsv(out) => {
+            DelimitedOut::Csv(writer) => writer.write_record(cells.map(|c| c.into_owned())).map_err(io::Error::other),
+            DelimitedOut::Tsv(out) => {
                 for (i, cell) in cells.enumerate() {
                     if i > 0 {
                         out.write_all(b"\t")?;
@@ -75,32 +75,55 @@ impl<W: Write> CsvWriter<W> {
             return Ok(());
         }
         self.started = true;
-        let mut headers: Vec<String> = self.settings.columns.iter().map(|c| c.header().to_owned()).collect();
-        if self.settings.bom {
+        let mut headers = std::mem::take(&mut self.headers);
+        if let (true, Some(first)) = (self.bom, headers.first_mut()) {
             // The mark is the file's first character; no quoting rule applies to it.
-            headers[0].insert(0, BOM);
+            first.insert(0, BOM);
         }
-        self.row(headers.iter().map(String::as_str))
+        self.line(headers.iter().map(String::as_str))
+    }
+
+    pub fn flush(&mut self) -> io::Result<()> {
+        match &mut self.out {
+            DelimitedOut::Csv(writer) => writer.flush(),
+            DelimitedOut::Tsv(out) => out.flush(),
+        }
+    }
+
+    pub fn finish(&mut self) -> io::Result<()> {
+        self.start()?;
+        self.flush()
+    }
+}
+
+/// Events as rows of the chosen columns.
+pub struct CsvWriter<W: Write> {
+    rows: Delimited<W>,
+    columns: Vec<Column>,
+    zone: Zone,
+}
+
+impl<W: Write> CsvWriter<W> {
+    pub fn new(out: W, separator: Separator, columns: Vec<Column>, zone: Zone, bom: bool, formula_guard: bool) -> Self {
+        let headers: Vec<&str> = columns.iter().map(Column::header).collect();
+        let rows = Delimited::new(out, separator, &headers, bom, formula_guard);
+        CsvWriter { rows, columns, zone }
     }
 }
 
 impl<W: Write> EventWriter for CsvWriter<W> {
     fn write(&mut self, event: &Event) -> io::Result<()> {
-        self.start()?;
-        let cells: Vec<String> = self.settings.columns.iter().map(|c| c.value(event, self.settings.zone)).collect();
-        self.row(cells.iter().map(String::as_str))
+        let cells: Vec<String> = self.columns.iter().map(|c| c.value(event, self.zone)).collect();
+        let cells: Vec<&str> = cells.iter().map(String::as_str).collect();
+        self.rows.push(&cells)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        match &mut self.out {
-            CsvOut::Csv(writer) => writer.flush(),
-            CsvOut::Tsv(out) => out.flush(),
-        }
+        self.rows.flush()
     }
 
     fn finish(&mut self, _next_token: Option<&str>) -> io::Result<()> {
-        self.start()?;
-        self.flush()
+        self.rows.finish()
     }
 }
 
@@ -137,14 +160,9 @@ mod tests {
     use serde_json::json;
 
     fn render(separator: Separator, bom: bool, guard: bool, records: &[serde_json::Value]) -> String {
-        let settings = Delimited {
-            columns: Column::parse_list("eventName,userAgent,requestParameters.description").unwrap(),
-            zone: "UTC".parse().unwrap(),
-            bom,
-            formula_guard: guard,
-        };
+        let columns = Column::parse_list("eventName,userAgent,requestParameters.description").unwrap();
         let mut out = Vec::new();
-        let mut writer = CsvWriter::new(&mut out, separator, settings);
+        let mut writer = CsvWriter::new(&mut out, separator, columns, "UTC".parse().unwrap(), bom, guard);
         for record in records {
             writer.write(&Event::from_record(record.to_string(), record.clone())).unwrap();
         }

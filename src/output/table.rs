@@ -26,13 +26,19 @@ const BOLD: &str = "\x1b[1m";
 const RED: &str = "\x1b[31m";
 const RESET: &str = "\x1b[0m";
 
-pub struct TableWriter<W> {
+/// Rows of text cells fitted to the terminal: the printer under the event table and every listing.
+pub struct Table<W> {
     out: W,
-    columns: Vec<Column>,
-    zone: Zone,
+    headers: Vec<String>,
+    /// Columns never cut (times: a cut time reads as a different time).
+    whole: Vec<bool>,
+    /// Columns aligned to the right (counts).
+    right: Vec<bool>,
     /// The terminal's columns; 0 means unknown, and then nothing is shrunk.
     width: usize,
     color: bool,
+    /// Rows held at most before the widths are chosen; None: all of them (a finite listing).
+    hold: Option<usize>,
     /// Rows waiting for the widths to be chosen.
     held: Vec<Row>,
     /// Chosen once, when the header is printed.
@@ -42,52 +48,48 @@ pub struct TableWriter<W> {
 struct Row {
     /// Escaped cells, ready to measure.
     cells: Vec<String>,
-    /// The record has an errorCode.
+    /// Shown in red when colour is on (a failed call).
     error: bool,
 }
 
-impl<W: Write> TableWriter<W> {
-    /// `width`: the terminal's columns; `color`: whether to use ANSI colours (the caller has already
-    /// applied NO_COLOR / --color).
-    pub fn new(out: W, columns: Vec<Column>, zone: Zone, width: usize, color: bool) -> Self {
-        TableWriter { out, columns, zone, width, color, held: Vec::new(), widths: None }
-    }
-
-    fn row(&self, event: &Event) -> Row {
-        let cells = self.columns.iter().map(|c| escape(&c.value(event, self.zone))).collect();
-        let error = !event.record["errorCode"].is_null();
-        Row { cells, error }
-    }
-
-    /// Chooses the widths from the header and the held rows, and prints them all.
-    fn print_held(&mut self) -> io::Result<()> {
-        if self.held.is_empty() {
-            return Ok(());
-        }
-        let headers: Vec<String> = self.columns.iter().map(|c| escape(c.header())).collect();
-        let whole: Vec<bool> = self.columns.iter().map(Column::keep_whole).collect();
-        let widths = self.widths.get_or_insert_with(|| choose_widths(&headers, &whole, &self.held, self.width));
-        let mut text = String::new();
-        push_line(&mut text, &headers, widths, self.color.then_some(BOLD));
-        for row in self.held.drain(..) {
-            push_line(&mut text, &row.cells, widths, (self.color && row.error).then_some(RED));
-        }
-        self.out.write_all(text.as_bytes())
-    }
+/// How the cells of a table column are laid out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Layout {
+    /// Never cut.
+    pub whole: bool,
+    /// Aligned to the right.
+    pub right: bool,
 }
 
-impl<W: Write> EventWriter for TableWriter<W> {
-    fn write(&mut self, event: &Event) -> io::Result<()> {
-        let row = self.row(event);
+impl<W: Write> Table<W> {
+    /// `width`: the terminal's columns; `color`: whether to use ANSI colours (the caller has already
+    /// applied NO_COLOR / --color); `hold`: how many rows may wait for the widths (None: all).
+    pub fn new(out: W, headers: &[&str], layout: &[Layout], width: usize, color: bool, hold: Option<usize>) -> Self {
+        Table {
+            out,
+            headers: headers.iter().map(|h| escape(h)).collect(),
+            whole: layout.iter().map(|l| l.whole).collect(),
+            right: layout.iter().map(|l| l.right).collect(),
+            width,
+            color,
+            hold,
+            held: Vec::new(),
+            widths: None,
+        }
+    }
+
+    /// Adds a row of plain cells (escaped here); `error` shows it in red when colour is on.
+    pub fn push(&mut self, cells: &[&str], error: bool) -> io::Result<()> {
+        let row = Row { cells: cells.iter().map(|c| escape(c)).collect(), error };
         match &self.widths {
             Some(widths) => {
                 let mut text = String::new();
-                push_line(&mut text, &row.cells, widths, (self.color && row.error).then_some(RED));
+                push_line(&mut text, &row.cells, widths, &self.right, (self.color && row.error).then_some(RED));
                 self.out.write_all(text.as_bytes())
             }
             None => {
                 self.held.push(row);
-                if self.held.len() >= HOLD_ROWS {
+                if self.hold.is_some_and(|hold| self.held.len() >= hold) {
                     self.print_held()?;
                 }
                 Ok(())
@@ -95,22 +97,70 @@ impl<W: Write> EventWriter for TableWriter<W> {
         }
     }
 
+    /// Chooses the widths from the header and the held rows, and prints them all.
+    fn print_held(&mut self) -> io::Result<()> {
+        if self.held.is_empty() {
+            return Ok(());
+        }
+        let widths =
+            self.widths.get_or_insert_with(|| choose_widths(&self.headers, &self.whole, &self.held, self.width));
+        let mut text = String::new();
+        push_line(&mut text, &self.headers, widths, &self.right, self.color.then_some(BOLD));
+        for row in self.held.drain(..) {
+            push_line(&mut text, &row.cells, widths, &self.right, (self.color && row.error).then_some(RED));
+        }
+        self.out.write_all(text.as_bytes())
+    }
+
     /// The end of a page: the first one that brought rows fixes the widths.
-    fn flush(&mut self) -> io::Result<()> {
+    pub fn flush(&mut self) -> io::Result<()> {
         self.print_held()?;
         self.out.flush()
     }
 
-    /// Prints what is still held; the resume token is reported by the caller, not in the table.
-    fn finish(&mut self, _next_token: Option<&str>) -> io::Result<()> {
+    /// Prints what is still held.
+    pub fn finish(&mut self) -> io::Result<()> {
         self.print_held()?;
         self.out.flush()
     }
 }
 
+/// The event table: the chosen columns of each event, failed calls in red.
+pub struct TableWriter<W> {
+    table: Table<W>,
+    columns: Vec<Column>,
+    zone: Zone,
+}
+
+impl<W: Write> TableWriter<W> {
+    pub fn new(out: W, columns: Vec<Column>, zone: Zone, width: usize, color: bool) -> Self {
+        let headers: Vec<&str> = columns.iter().map(Column::header).collect();
+        let layout: Vec<Layout> = columns.iter().map(|c| Layout { whole: c.keep_whole(), right: false }).collect();
+        let table = Table::new(out, &headers, &layout, width, color, Some(HOLD_ROWS));
+        TableWriter { table, columns, zone }
+    }
+}
+
+impl<W: Write> EventWriter for TableWriter<W> {
+    fn write(&mut self, event: &Event) -> io::Result<()> {
+        let cells: Vec<String> = self.columns.iter().map(|c| c.value(event, self.zone)).collect();
+        let cells: Vec<&str> = cells.iter().map(String::as_str).collect();
+        self.table.push(&cells, !event.record["errorCode"].is_null())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.table.flush()
+    }
+
+    /// Prints what is still held; the resume token is reported by the caller, not in the table.
+    fn finish(&mut self, _next_token: Option<&str>) -> io::Result<()> {
+        self.table.finish()
+    }
+}
+
 /// Shows control characters (C0, DEL, C1) and bidirectional overrides/isolates as visible escapes, so that
 /// event data can neither drive the terminal nor disguise text.
-fn escape(s: &str) -> String {
+pub fn escape(s: &str) -> String {
     if !s.chars().any(needs_escape) {
         return s.to_owned();
     }
@@ -181,7 +231,7 @@ fn choose_widths(headers: &[String], whole: &[bool], rows: &[Row], terminal: usi
 
 /// Appends one line: cells fitted to their widths and separated by `GAP`, no trailing spaces, wrapped in
 /// `color` (and a reset) when given.
-fn push_line(text: &mut String, cells: &[String], widths: &[usize], color: Option<&str>) {
+fn push_line(text: &mut String, cells: &[String], widths: &[usize], right: &[bool], color: Option<&str>) {
     let start = text.len();
     if let Some(code) = color {
         text.push_str(code);
@@ -190,6 +240,12 @@ fn push_line(text: &mut String, cells: &[String], widths: &[usize], color: Optio
     for (i, (cell, &width)) in cells.iter().zip(widths).enumerate() {
         if i > 0 {
             text.push_str(GAP);
+        }
+        if right.get(i).copied().unwrap_or(false) {
+            let cell_width = text_width(cell);
+            if cell_width < width {
+                text.extend(std::iter::repeat_n(' ', width - cell_width));
+            }
         }
         push_fitted(text, cell, width);
     }
@@ -267,11 +323,11 @@ mod tests {
         }
         w.flush().unwrap();
         w.finish(None).unwrap();
-        String::from_utf8(w.out).unwrap()
+        String::from_utf8(w.table.out).unwrap()
     }
 
     fn output(w: &TableWriter<Vec<u8>>) -> String {
-        String::from_utf8(w.out.clone()).unwrap()
+        String::from_utf8(w.table.out.clone()).unwrap()
     }
 
     #[test]
@@ -468,6 +524,6 @@ mod tests {
         w.flush().unwrap();
         w.flush().unwrap();
         w.finish(None).unwrap();
-        assert!(w.out.is_empty());
+        assert!(w.table.out.is_empty());
     }
 }

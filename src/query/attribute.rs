@@ -50,13 +50,9 @@ impl Attribute {
             return Ok(attribute);
         }
         let names = Self::BY_SELECTIVITY.map(Attribute::api_name);
-        let lower = key.to_ascii_lowercase();
-        let nearest = names
-            .iter()
-            .map(|name| (strsim::jaro_winkler(&lower, &name.to_ascii_lowercase()), name))
-            .max_by(|a, b| a.0.total_cmp(&b.0))
-            .filter(|(score, _)| *score > 0.8)
-            .map(|(_, name)| format!(" (did you mean {name}?)"))
+        let nearest = crate::suggest::nearest(key, names, 1)
+            .first()
+            .map(|name| format!(" (did you mean {name}?)"))
             .unwrap_or_default();
         Err(format!("unknown lookup attribute '{key}'{nearest}; valid keys: {}", names.join(", ")))
     }

@@ -1,4 +1,4 @@
-//! Evaluating an expression on one event: paths with any-over-arrays, and the typed comparison rules.
+//! Evaluating an expression on one event: the typed comparison rules, on the values the path walker reaches.
 
 use std::cmp::Ordering;
 use std::net::IpAddr;
@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use super::expr::{CompareOp, Expr, Literal, Member, Predicate, Target, Test};
 use crate::event::{Envelope, Event};
+use crate::path;
 use crate::query::Attribute;
 
 pub fn eval(expr: &Expr, event: &Event) -> bool {
@@ -20,40 +21,13 @@ pub fn eval(expr: &Expr, event: &Event) -> bool {
 
 fn holds(predicate: &Predicate, event: &Event) -> bool {
     match &predicate.target {
-        Target::Record(path) => {
+        Target::Record(field) => {
             if let Test::Exists = predicate.test {
-                return exists(&event.record, &path.segments);
+                return path::exists(&event.record, &field.segments);
             }
-            any_value(&event.record, &path.segments, &mut |v| test_value(&predicate.test, v))
+            path::any(&event.record, &field.segments, &mut |v| test_value(&predicate.test, v))
         }
         Target::Envelope(attribute) => envelope_holds(*attribute, &predicate.test, &event.envelope),
-    }
-}
-
-/// Calls `f` on every value the path reaches (arrays on the way and at the end are searched element by
-/// element) until it returns true. Null values are never passed: a null field is a missing field.
-pub fn any_value(value: &Value, path: &[String], f: &mut dyn FnMut(&Value) -> bool) -> bool {
-    match value {
-        Value::Array(items) => items.iter().any(|item| any_value(item, path, f)),
-        Value::Null => false,
-        _ => match path.split_first() {
-            None => f(value),
-            Some((key, rest)) => match value {
-                Value::Object(map) => map.get(key.as_str()).is_some_and(|v| any_value(v, rest, f)),
-                _ => false,
-            },
-        },
-    }
-}
-
-/// Present and not null; an empty array or object counts as present.
-pub fn exists(value: &Value, path: &[String]) -> bool {
-    match (value, path.split_first()) {
-        (Value::Null, _) => false,
-        (_, None) => true,
-        (Value::Array(items), Some(_)) => items.iter().any(|item| exists(item, path)),
-        (Value::Object(map), Some((key, rest))) => map.get(key.as_str()).is_some_and(|v| exists(v, rest)),
-        _ => false,
     }
 }
 

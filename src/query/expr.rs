@@ -7,6 +7,7 @@ use ipnet::IpNet;
 use regex::Regex;
 
 use super::Attribute;
+pub use crate::path::Path;
 
 #[derive(Debug, Clone)]
 pub enum Expr {
@@ -30,12 +31,6 @@ pub enum Target {
     Record(Path),
     /// A field of the Event history envelope, as the lookup shorthands (`--username`…) test it.
     Envelope(Attribute),
-}
-
-/// A dotted path; each step is an object key. Arrays met on the way are searched element by element.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Path {
-    pub segments: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -119,32 +114,6 @@ impl Expr {
     /// The expression that matches everything (an empty AND).
     pub fn always() -> Expr {
         Expr::And(Vec::new())
-    }
-}
-
-impl Path {
-    pub fn new<S: Into<String>>(segments: impl IntoIterator<Item = S>) -> Path {
-        Path { segments: segments.into_iter().map(Into::into).collect() }
-    }
-}
-
-impl fmt::Display for Path {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, segment) in self.segments.iter().enumerate() {
-            if i > 0 {
-                f.write_str(".")?;
-            }
-            // Keywords are quoted so that the printed path reads back as a path.
-            let keyword = ["and", "or", "not", "in", "exists", "contains", "true", "false", "null"]
-                .iter()
-                .any(|k| k.eq_ignore_ascii_case(segment));
-            if !segment.is_empty() && !keyword && segment.chars().all(|c| c.is_alphanumeric() || c == '_') {
-                f.write_str(segment)?;
-            } else {
-                write!(f, "{segment:?}")?;
-            }
-        }
-        Ok(())
     }
 }
 

@@ -1,13 +1,15 @@
 //! The end-of-run warning for field paths that no event had: a typo must not silently match nothing.
 
 use std::collections::BTreeSet;
+use std::ops::ControlFlow;
 
 use memchr::memmem::Finder;
 use serde_json::Value;
 
-use super::eval::exists;
 use super::expr::{Expr, Path, Target};
 use super::TextKind;
+use crate::path::{self, Reached};
+use crate::suggest;
 
 /// Misses whose neighbouring keys are collected for suggestions; enough to see every usual field.
 const SAMPLES: usize = 500;
@@ -51,12 +53,32 @@ impl FieldWatch {
             return;
         }
         self.pending.retain_mut(|w| {
-            if exists(record, &w.path.segments) {
+            let segments = &w.path.segments;
+            let mut neighbours = Vec::new();
+            // A field that is there but null was seen all the same: the name is right.
+            let seen = path::walk(record, segments, &mut |reached| match reached {
+                Reached::Value(_) => ControlFlow::Break(()),
+                Reached::Missing { object, depth }
+                    if depth + 1 == segments.len() && object.contains_key(&segments[depth]) =>
+                {
+                    ControlFlow::Break(())
+                }
+                Reached::Missing { object, depth } => {
+                    neighbours.extend(
+                        object
+                            .keys()
+                            .map(|k| Path::new(segments[..depth].iter().cloned().chain([k.clone()])).to_string()),
+                    );
+                    ControlFlow::Continue(())
+                }
+            })
+            .is_break();
+            if seen {
                 return false;
             }
             if w.samples < SAMPLES {
                 w.samples += 1;
-                neighbours(record, &w.path.segments, String::new(), &mut w.neighbours);
+                w.neighbours.extend(neighbours);
             }
             true
         });
@@ -99,42 +121,9 @@ fn collect(expr: &Expr, paths: &mut Vec<Path>) {
     }
 }
 
-/// Walks as far as the path goes and records the keys found where it stopped, as full paths.
-fn neighbours(value: &Value, path: &[String], prefix: String, out: &mut BTreeSet<String>) {
-    let value = match value {
-        Value::Array(items) => match items.iter().find(|i| i.is_object()) {
-            Some(item) => item,
-            None => return,
-        },
-        other => other,
-    };
-    let (Value::Object(map), Some((key, rest))) = (value, path.split_first()) else { return };
-    match map.get(key.as_str()) {
-        Some(next) if !next.is_null() => neighbours(next, rest, join(&prefix, key), out),
-        _ => out.extend(map.keys().map(|k| join(&prefix, k))),
-    }
-}
-
-fn join(prefix: &str, key: &str) -> String {
-    let segment = Path::new([key]).to_string();
-    if prefix.is_empty() {
-        segment
-    } else {
-        format!("{prefix}.{segment}")
-    }
-}
-
-/// The same name in another case, or the closest by Jaro-Winkler similarity.
+/// The same name in another case, or the most alike.
 fn nearest(wanted: &str, candidates: &BTreeSet<String>) -> Option<String> {
-    if let Some(same) = candidates.iter().find(|c| c.eq_ignore_ascii_case(wanted)) {
-        return Some(same.clone());
-    }
-    candidates
-        .iter()
-        .map(|c| (strsim::jaro_winkler(&wanted.to_ascii_lowercase(), &c.to_ascii_lowercase()), c))
-        .filter(|(score, _)| *score >= 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, c)| c.clone())
+    suggest::nearest(wanted, candidates.iter().map(String::as_str), 1).first().map(|s| (*s).to_owned())
 }
 
 #[cfg(test)]

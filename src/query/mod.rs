@@ -15,7 +15,7 @@ pub use attribute::Attribute;
 pub use fields::FieldWatch;
 pub use plan::Plan;
 
-use crate::event::Event;
+use crate::event::{Event, EventCategory};
 use expr::Expr;
 use prefilter::Prefilter;
 pub use prefilter::TextKind;
@@ -41,19 +41,23 @@ impl TimeWindow {
 pub struct Filter {
     pub expr: Expr,
     pub window: TimeWindow,
+    /// Only events of this category; None: any (trail logs hold both).
+    pub category: Option<EventCategory>,
     /// One prefilter per kind of text, indexed by `TextKind as usize`.
     prefilters: [Option<Prefilter>; 3],
 }
 
 impl Filter {
-    pub fn new(expr: Expr, window: TimeWindow) -> Filter {
+    pub fn new(expr: Expr, window: TimeWindow, category: Option<EventCategory>) -> Filter {
         let prefilters = [TextKind::Record, TextKind::LookupRecord, TextKind::SavedLookupEvent]
             .map(|kind| Prefilter::new(&expr, kind));
-        Filter { expr, window, prefilters }
+        Filter { expr, window, category, prefilters }
     }
 
     pub fn matches(&self, event: &Event) -> bool {
-        self.window.contains(event.envelope.event_time) && eval::eval(&self.expr, event)
+        self.window.contains(event.envelope.event_time)
+            && self.category.is_none_or(|c| EventCategory::of(&event.record) == c)
+            && eval::eval(&self.expr, event)
     }
 
     /// False when the JSON text cannot hold a matching event, so it need not be parsed.

@@ -22,13 +22,12 @@ use tokio::task::JoinSet;
 
 use super::limiter::RateLimiter;
 use super::token::{self, Position};
-use super::{Flow, Outcome, Sink};
+use super::{Consumer, Flow, Origin, Outcome, Raw};
 use crate::config::ApiConfig;
 use crate::error::{usage, warn, Interrupted};
-use crate::event::{one_line, Envelope, Event, Resource};
+use crate::event::{Envelope, Resource};
 use crate::interrupt;
 use crate::progress::Progress;
-use crate::query::TextKind;
 
 /// The API's page size limit; asking for fewer only costs more requests.
 const PAGE_SIZE: i32 = 50;
@@ -37,7 +36,7 @@ const PAGE_SIZE: i32 = 50;
 const BACKOFF_BASE: Duration = Duration::from_millis(400);
 const BACKOFF_CAP: Duration = Duration::from_secs(20);
 
-pub fn lookup(config: &ApiConfig, sink: &mut dyn Sink, progress: &Progress) -> Result<Outcome> {
+pub fn lookup(config: &ApiConfig, sink: &mut dyn Consumer, progress: &Progress) -> Result<Outcome> {
     let runtime =
         tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the async runtime")?;
     runtime.block_on(async { Merge::new(config).await?.run(config, sink, progress).await })
@@ -194,9 +193,8 @@ impl Merge {
         Ok(Merge { queries, streams, seen: HashSet::new(), seen_time: None })
     }
 
-    async fn run(mut self, config: &ApiConfig, sink: &mut dyn Sink, progress: &Progress) -> Result<Outcome> {
+    async fn run(mut self, config: &ApiConfig, sink: &mut dyn Consumer, progress: &Progress) -> Result<Outcome> {
         let merged = self.streams.len() > 1;
-        let mut outcome = Outcome::default();
         loop {
             if interrupt::interrupted() {
                 sink.flush()?;
@@ -218,7 +216,7 @@ impl Merge {
                 .map(|(i, _)| i)
             else {
                 sink.flush()?;
-                return Ok(outcome);
+                return Ok(Outcome::default());
             };
             let stream = &mut self.streams[index];
             let sdk_event = stream.buffer.pop_front().expect("a head event");
@@ -227,11 +225,10 @@ impl Merge {
             if merged && !self.first_sighting(&sdk_event) {
                 continue;
             }
-            let Some(event) = convert(sdk_event, sink, &mut outcome) else { continue };
-            if sink.event(event)? == Flow::Stop {
+            let (envelope, record) = split_event(sdk_event);
+            if sink.item(Raw::Api { envelope, record }, Origin::Api)? == Flow::Stop {
                 sink.flush()?;
-                outcome.resume_token = self.resume_token();
-                return Ok(outcome);
+                return Ok(Outcome { resume_token: self.resume_token() });
             }
         }
     }
@@ -417,23 +414,8 @@ fn sdk_time(t: DateTime<Utc>) -> SdkDateTime {
     SdkDateTime::from_millis(t.timestamp_millis())
 }
 
-/// One API event into ctlookup's form, unless the prefilter rules it out; a CloudTrailEvent that is not
-/// JSON is warned about and counted.
-fn convert(event: sdk::Event, sink: &mut dyn Sink, outcome: &mut Outcome) -> Option<Event> {
-    let text = event.cloud_trail_event.as_deref().unwrap_or_default();
-    if !sink.may_match(text.as_bytes(), TextKind::LookupRecord) {
-        return None;
-    }
-    let raw = one_line(text);
-    let record = match serde_json::from_str(&raw) {
-        Ok(record) => record,
-        Err(err) => {
-            let id = event.event_id.as_deref().unwrap_or("?");
-            warn(format_args!("event {id}: CloudTrailEvent is not valid JSON ({err}); skipped"));
-            outcome.unreadable += 1;
-            return None;
-        }
-    };
+/// An API event as its envelope and its record's text; the record is decoded downstream.
+fn split_event(event: sdk::Event) -> (Envelope, String) {
     let envelope = Envelope {
         event_id: event.event_id,
         event_name: event.event_name,
@@ -448,7 +430,7 @@ fn convert(event: sdk::Event, sink: &mut dyn Sink, outcome: &mut Outcome) -> Opt
                 .collect()
         }),
     };
-    Some(Event { envelope, raw, record })
+    (envelope, event.cloud_trail_event.unwrap_or_default())
 }
 
 /// The causes under an SDK error, on one line: "tcp connect error: Connection refused (os error 111)".

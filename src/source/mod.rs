@@ -1,5 +1,7 @@
-//! Where events come from: the LookupEvents API or files. Sources push events into a [`Sink`] one at a
-//! time as they are read, so nothing is held beyond the page or record in hand.
+//! Where events come from: the LookupEvents API or files. Sources only read: they hand raw items (the
+//! JSON text of a record or of a saved lookup event, or an API envelope with its record's text) to a
+//! [`Consumer`] one at a time, with where each came from, so nothing is held beyond the page or record in
+//! hand. Turning them into events is the decode stage's business (`crate::decode`).
 
 mod api;
 mod files;
@@ -7,25 +9,64 @@ mod limiter;
 mod split;
 pub mod token;
 
+use std::fmt;
+
 use anyhow::Result;
 
 use crate::config::SourceConfig;
-use crate::event::Event;
+use crate::event::Envelope;
 use crate::progress::Progress;
-use crate::query::TextKind;
 
-/// What the consumer wants after an event.
+/// What the consumer wants after an item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flow {
     Continue,
     Stop,
 }
 
-/// The consumer side of a source: the filter and the writer.
-pub trait Sink {
-    /// Asked before a JSON text is parsed: false means it cannot match and is skipped.
-    fn may_match(&mut self, text: &[u8], kind: TextKind) -> bool;
-    fn event(&mut self, event: Event) -> Result<Flow>;
+/// One thing a source read, not yet decoded.
+pub enum Raw<'a> {
+    /// A CloudTrail record's JSON text, as in trail logs and JSON Lines: its envelope is derived from it.
+    Record(&'a [u8]),
+    /// A saved `aws cloudtrail lookup-events` event: envelope fields, and the record as a JSON string.
+    SavedLookupEvent(&'a [u8]),
+    /// An event as the API returned it: its envelope, and the record's JSON text (`CloudTrailEvent`).
+    Api { envelope: Envelope, record: String },
+}
+
+/// Where an item came from, for warnings.
+#[derive(Debug, Clone, Copy)]
+pub enum Origin<'a> {
+    Api,
+    Line { file: &'a str, line: u64 },
+    Element { file: &'a str, array: &'a str, index: u64 },
+}
+
+impl fmt::Display for Origin<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Api => Ok(()),
+            Origin::Line { file, line } => write!(f, "{file}: line {line}: "),
+            Origin::Element { file, array, index } => write!(f, "{file}: {array}[{index}]: "),
+        }
+    }
+}
+
+impl Origin<'_> {
+    /// The file the item came from; None for the API.
+    pub fn file(&self) -> Option<&str> {
+        match self {
+            Origin::Api => None,
+            Origin::Line { file, .. } | Origin::Element { file, .. } => Some(file),
+        }
+    }
+}
+
+/// The consumer side of a source: decode, filter and write.
+pub trait Consumer {
+    fn item(&mut self, raw: Raw<'_>, origin: Origin<'_>) -> Result<Flow>;
+    /// The input itself could not be read (a read error, a truncated document): warned about and counted.
+    fn problem(&mut self, file: &str, problem: &dyn fmt::Display);
     /// A page (or file) is complete: make what was written so far visible.
     fn flush(&mut self) -> Result<()>;
 }
@@ -36,13 +77,11 @@ pub struct Outcome {
     /// Set when the consumer stopped early and more events may follow: the `--starting-token` to
     /// continue from the next unread event.
     pub resume_token: Option<String>,
-    /// Events or records that could not be read (each was warned about when met).
-    pub unreadable: u64,
 }
 
-pub fn run(config: &SourceConfig, sink: &mut dyn Sink, progress: &Progress) -> Result<Outcome> {
+pub fn run(config: &SourceConfig, consumer: &mut dyn Consumer, progress: &Progress) -> Result<Outcome> {
     match config {
-        SourceConfig::Api(api) => api::lookup(api, sink, progress),
-        SourceConfig::Files(files) => files::read(files, sink, progress),
+        SourceConfig::Api(api) => api::lookup(api, consumer, progress),
+        SourceConfig::Files(files) => files::read(files, consumer, progress),
     }
 }
