@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 
-use crate::cli::{ColorArg, EventCategoryArg, ListOutputArg, LookupArgs, OutputArg};
+use clap::CommandFactory;
+
+use crate::cli::{Cli, ColorArg, Command, EventCategoryArg, ListOutputArg, LookupArgs, OutputArg, ReferenceArgs};
 use crate::error::usage;
 use crate::event::EventCategory;
 use crate::jq::JqProgram;
@@ -87,126 +89,59 @@ pub enum Input {
     Path(PathBuf),
 }
 
+/// What the command line asks for, lowered and validated.
+#[derive(Debug)]
+pub enum Task {
+    Lookup(Box<Config>),
+    Services(ListConfig),
+    /// The actions of one service, or of every service.
+    Actions { service: Option<String>, list: ListConfig },
+    /// A shell completion script, ready to print.
+    Completions(Vec<u8>),
+}
+
+/// The `services` and `actions` listings.
+#[derive(Debug)]
+pub struct ListConfig {
+    /// Fetch the Service Reference again even if the cache is fresh.
+    pub refresh: bool,
+    pub print: PrintConfig,
+}
+
+impl Task {
+    pub fn from_cli(cli: Cli, env: &Environment) -> Result<Task> {
+        Ok(match cli.command {
+            None => Task::Lookup(Box::new(Config::from_cli(cli.lookup, env)?)),
+            Some(Command::Services(args)) => Task::Services(ListConfig::new(&args, env)),
+            Some(Command::Actions { service, reference }) => {
+                Task::Actions { service, list: ListConfig::new(&reference, env) }
+            }
+            Some(Command::Completions { shell }) => {
+                let mut script = Vec::new();
+                clap_complete::generate(shell, &mut Cli::command(), "ctlookup", &mut script);
+                Task::Completions(script)
+            }
+        })
+    }
+}
+
+impl ListConfig {
+    fn new(args: &ReferenceArgs, env: &Environment) -> ListConfig {
+        ListConfig { refresh: args.refresh, print: list_print(args.output, env) }
+    }
+}
+
 impl Config {
     /// Lowers the raw command line into a config, or a usage error naming the bad value.
     pub fn from_cli(cli: LookupArgs, env: &Environment) -> Result<Config> {
-        let now = env.now;
         let zone: Zone = cli.tz.parse().map_err(usage)?;
         let print = print_config(&cli, env, zone)?;
-        let time = |value: &Option<String>, option: &str| -> Result<Option<DateTime<Utc>>> {
-            value
-                .as_deref()
-                .map(|v| parse_time(v, now, zone).map_err(|e| usage(format!("--{option}: {e}"))))
-                .transpose()
-        };
-        let window = TimeWindow { start: time(&cli.start_time, "start-time")?, end: time(&cli.end_time, "end-time")? };
-        if let (Some(start), Some(end)) = (window.start, window.end) {
-            if start > end {
-                return Err(usage(format!(
-                    "--start-time {} is after --end-time {}: the window is empty",
-                    zone.format_rfc3339(start),
-                    zone.format_rfc3339(end)
-                )));
-            }
-        }
-
-        let mut parts = Vec::new();
-        for text in &cli.where_ {
-            parts.push(parse::parse(text).map_err(|e| usage(format!("--where: {e}")))?);
-        }
-        let shorthands = [
-            (Attribute::EventName, cli.event_name),
-            (Attribute::EventSource, cli.event_source),
-            (Attribute::EventId, cli.event_id),
-            (Attribute::Username, cli.username),
-            (Attribute::AccessKeyId, cli.access_key_id),
-            (Attribute::ResourceType, cli.resource_type),
-            (Attribute::ResourceName, cli.resource_name),
-            (Attribute::ReadOnly, cli.read_only),
-        ];
-        for (attribute, values) in shorthands {
-            for value in &values {
-                attribute::check_value(attribute, value).map_err(usage)?;
-            }
-            if !values.is_empty() {
-                parts.push(Expr::or(values.into_iter().map(|v| equals(Target::Envelope(attribute), v)).collect()));
-            }
-        }
-        let error_code = Target::Record(Path::new(["errorCode"]));
-        if !cli.error_code.is_empty() {
-            parts.push(Expr::or(cli.error_code.into_iter().map(|v| equals(error_code.clone(), v)).collect()));
-        }
-        if cli.errors {
-            parts.push(Expr::Pred(Predicate { target: error_code, test: Test::Exists }));
-        }
-        if !cli.source_ip.is_empty() {
-            let members = cli.source_ip.iter().map(|ip| source_ip(ip)).collect::<Result<Vec<_>>>()?;
-            let target = Target::Record(Path::new(["sourceIPAddress"]));
-            parts.push(Expr::Pred(Predicate { target, test: Test::In(members) }));
-        }
-        let explicit = match cli.lookup_attribute.as_slice() {
-            [] => None,
-            [one] => Some(parse_lookup_attribute(one).map_err(usage)?),
-            _ => return Err(usage("--lookup-attribute: the API takes one lookup attribute; give it once")),
-        };
-        if let Some((attribute, value)) = &explicit {
-            parts.push(equals(Target::Envelope(*attribute), value.clone()));
-        }
-        let expr = if parts.is_empty() { Expr::always() } else { Expr::and(parts) };
-
-        if !(cli.tps > 0.0 && cli.tps <= 1000.0) {
-            return Err(usage("--tps must be a number of requests per second above 0 (the service allows 2)"));
-        }
+        let window = window(&cli, env.now, zone)?;
+        let (expr, explicit) = expression(&cli)?;
         if cli.max_items == Some(0) {
             return Err(usage("--max-items must be at least 1"));
         }
-        let source = if cli.input.is_empty() {
-            let mut regions: Vec<String> = Vec::new();
-            for region in cli.region.iter().map(|r| r.trim()) {
-                if region.is_empty() || !region.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-                    return Err(usage(format!("--region '{region}': expected a region name such as us-east-1")));
-                }
-                if !regions.iter().any(|r| r == region) {
-                    regions.push(region.to_owned());
-                }
-            }
-            if let Some(url) = &cli.endpoint_url {
-                if !(url.starts_with("http://") || url.starts_with("https://")) {
-                    return Err(usage(format!("--endpoint-url '{url}': expected an http:// or https:// URL")));
-                }
-            }
-            let plan = Plan::new(&expr, explicit, !cli.no_pushdown);
-            SourceConfig::Api(ApiConfig {
-                regions,
-                profile: cli.profile,
-                endpoint_url: cli.endpoint_url,
-                insight: cli.event_category == Some(EventCategoryArg::Insight),
-                window,
-                plan,
-                starting_token: cli.starting_token,
-                tps: cli.tps,
-                retries: cli.retries,
-                names_global_service: names_global_service(&expr),
-            })
-        } else {
-            for (given, option) in [
-                (!cli.region.is_empty(), "--region"),
-                (cli.profile.is_some(), "--profile"),
-                (cli.endpoint_url.is_some(), "--endpoint-url"),
-                (cli.starting_token.is_some(), "--starting-token"),
-            ] {
-                if given {
-                    return Err(usage(format!("{option} applies to API lookups and cannot be combined with --input")));
-                }
-            }
-            let inputs = cli
-                .input
-                .into_iter()
-                .map(|p| if p.as_os_str() == "-" { Input::Stdin } else { Input::Path(p) })
-                .collect();
-            SourceConfig::Files(FilesConfig { inputs })
-        };
-
+        let source = source(&cli, &expr, explicit, window)?;
         // Set only when --event-category was given: trail logs hold every category.
         let category = cli.event_category.map(|c| match c {
             EventCategoryArg::Management => EventCategory::Management,
@@ -216,6 +151,128 @@ impl Config {
         let progress = (cli.progress || env.stderr_is_terminal) && !cli.no_progress;
         Ok(Config { source, filter, max_items: cli.max_items, print, zone, verbose: cli.verbose, progress })
     }
+}
+
+/// `--start-time` and `--end-time`, in `zone` where they carry no offset.
+fn window(cli: &LookupArgs, now: DateTime<Utc>, zone: Zone) -> Result<TimeWindow> {
+    let time = |value: &Option<String>, option: &str| -> Result<Option<DateTime<Utc>>> {
+        value
+            .as_deref()
+            .map(|v| parse_time(v, now, zone).map_err(|e| usage(format!("--{option}: {e}"))))
+            .transpose()
+    };
+    let window = TimeWindow { start: time(&cli.start_time, "start-time")?, end: time(&cli.end_time, "end-time")? };
+    if let (Some(start), Some(end)) = (window.start, window.end) {
+        if start > end {
+            return Err(usage(format!(
+                "--start-time {} is after --end-time {}: the window is empty",
+                zone.format_rfc3339(start),
+                zone.format_rfc3339(end)
+            )));
+        }
+    }
+    Ok(window)
+}
+
+/// The whole filter: every `--where` and shorthand, joined with AND; and the `--lookup-attribute` given.
+fn expression(cli: &LookupArgs) -> Result<(Expr, Option<(Attribute, String)>)> {
+    let mut parts = Vec::new();
+    for text in &cli.where_ {
+        parts.push(parse::parse(text).map_err(|e| usage(format!("--where: {e}")))?);
+    }
+    let shorthands = [
+        (Attribute::EventName, &cli.event_name),
+        (Attribute::EventSource, &cli.event_source),
+        (Attribute::EventId, &cli.event_id),
+        (Attribute::Username, &cli.username),
+        (Attribute::AccessKeyId, &cli.access_key_id),
+        (Attribute::ResourceType, &cli.resource_type),
+        (Attribute::ResourceName, &cli.resource_name),
+        (Attribute::ReadOnly, &cli.read_only),
+    ];
+    for (attribute, values) in shorthands {
+        for value in values {
+            attribute::check_value(attribute, value).map_err(usage)?;
+        }
+        if !values.is_empty() {
+            parts.push(Expr::or(values.iter().map(|v| equals(Target::Envelope(attribute), v.clone())).collect()));
+        }
+    }
+    let error_code = Target::Record(Path::new(["errorCode"]));
+    if !cli.error_code.is_empty() {
+        parts.push(Expr::or(cli.error_code.iter().map(|v| equals(error_code.clone(), v.clone())).collect()));
+    }
+    if cli.errors {
+        parts.push(Expr::Pred(Predicate { target: error_code, test: Test::Exists }));
+    }
+    if !cli.source_ip.is_empty() {
+        let members = cli.source_ip.iter().map(|ip| source_ip(ip)).collect::<Result<Vec<_>>>()?;
+        let target = Target::Record(Path::new(["sourceIPAddress"]));
+        parts.push(Expr::Pred(Predicate { target, test: Test::In(members) }));
+    }
+    let explicit = match cli.lookup_attribute.as_slice() {
+        [] => None,
+        [one] => Some(parse_lookup_attribute(one).map_err(usage)?),
+        _ => return Err(usage("--lookup-attribute: the API takes one lookup attribute; give it once")),
+    };
+    if let Some((attribute, value)) = &explicit {
+        parts.push(equals(Target::Envelope(*attribute), value.clone()));
+    }
+    let expr = if parts.is_empty() { Expr::always() } else { Expr::and(parts) };
+    Ok((expr, explicit))
+}
+
+/// The API (regions, credentials, plan, pacing) or the files to read.
+fn source(
+    cli: &LookupArgs,
+    expr: &Expr,
+    explicit: Option<(Attribute, String)>,
+    window: TimeWindow,
+) -> Result<SourceConfig> {
+    if !(cli.tps > 0.0 && cli.tps <= 1000.0) {
+        return Err(usage("--tps must be a number of requests per second above 0 (the service allows 2)"));
+    }
+    if !cli.input.is_empty() {
+        for (given, option) in [
+            (!cli.region.is_empty(), "--region"),
+            (cli.profile.is_some(), "--profile"),
+            (cli.endpoint_url.is_some(), "--endpoint-url"),
+            (cli.starting_token.is_some(), "--starting-token"),
+        ] {
+            if given {
+                return Err(usage(format!("{option} applies to API lookups and cannot be combined with --input")));
+            }
+        }
+        let inputs =
+            cli.input.iter().map(|p| if p.as_os_str() == "-" { Input::Stdin } else { Input::Path(p.clone()) }).collect();
+        return Ok(SourceConfig::Files(FilesConfig { inputs }));
+    }
+    let mut regions: Vec<String> = Vec::new();
+    for region in cli.region.iter().map(|r| r.trim()) {
+        if region.is_empty() || !region.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+            return Err(usage(format!("--region '{region}': expected a region name such as us-east-1")));
+        }
+        if !regions.iter().any(|r| r == region) {
+            regions.push(region.to_owned());
+        }
+    }
+    if let Some(url) = &cli.endpoint_url {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(usage(format!("--endpoint-url '{url}': expected an http:// or https:// URL")));
+        }
+    }
+    Ok(SourceConfig::Api(ApiConfig {
+        regions,
+        profile: cli.profile.clone(),
+        endpoint_url: cli.endpoint_url.clone(),
+        insight: cli.event_category == Some(EventCategoryArg::Insight),
+        window,
+        plan: Plan::new(expr, explicit, !cli.no_pushdown),
+        starting_token: cli.starting_token.clone(),
+        tps: cli.tps,
+        retries: cli.retries,
+        names_global_service: names_global_service(expr),
+    }))
 }
 
 fn print_config(cli: &LookupArgs, env: &Environment, zone: Zone) -> Result<PrintConfig> {
@@ -256,7 +313,7 @@ fn print_config(cli: &LookupArgs, env: &Environment, zone: Zone) -> Result<Print
 }
 
 /// How `services` and `actions` print: a table on a terminal, else JSON Lines.
-pub fn list_print(output: Option<ListOutputArg>, env: &Environment) -> PrintConfig {
+fn list_print(output: Option<ListOutputArg>, env: &Environment) -> PrintConfig {
     let default = if env.stdout_is_terminal { ListOutputArg::Table } else { ListOutputArg::Jsonl };
     let format = match output.unwrap_or(default) {
         ListOutputArg::Jsonl => OutputFormat::Jsonl,

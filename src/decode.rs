@@ -71,7 +71,7 @@ impl<'f> Decoder<'f> {
 
     /// The input itself could not be read from here on.
     pub fn problem(&mut self, file: &str, problem: &dyn fmt::Display) {
-        warn(format_args!("{file}: {problem}; the rest of this file is skipped"));
+        warn(format_args!("{file}: {problem}"));
         self.unreadable += 1;
     }
 

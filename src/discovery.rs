@@ -1,44 +1,41 @@
-//! Knowing the valid names: the `services`, `actions` and `completions` commands, and the "did you mean"
+//! Knowing the valid names: the `services` and `actions` commands, and the "did you mean"
 //! for a lookup that matched nothing because of a misspelt event name or source.
 
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 
 use anyhow::{anyhow, Result};
-use clap::CommandFactory;
 use serde_json::Value;
 
-use crate::cli::{Cli, Command, ReferenceArgs};
-use crate::config::{self, Environment};
-use crate::output::Layout;
+use crate::config::ListConfig;
+use crate::output::{Layout, PrintConfig};
 use crate::query::expr::Expr;
 use crate::query::AskedNames;
 use crate::reference::Reference;
 
-pub fn run(command: Command, env: &Environment) -> Result<()> {
-    match command {
-        Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "ctlookup", &mut io::stdout());
-            Ok(())
+/// `ctlookup services`.
+pub fn services(list: &ListConfig) -> Result<()> {
+    let services = reference(list)?.services()?;
+    let rows = services.into_iter().map(|s| vec![s.prefix, s.event_source]).collect();
+    print(&["service", "eventSource"], rows, &list.print)
+}
+
+/// `ctlookup actions [SERVICE]`.
+pub fn actions(service: Option<&str>, list: &ListConfig) -> Result<()> {
+    match service {
+        Some(service) => {
+            let actions = reference(list)?.actions(service)?;
+            print(&["eventName"], actions.into_iter().map(|a| vec![a]).collect(), &list.print)
         }
-        Command::Services(args) => {
-            let services = reference(&args)?.services()?;
-            let rows = services.into_iter().map(|s| vec![s.prefix, s.event_source]).collect();
-            print(&["service", "eventSource"], rows, &args, env)
-        }
-        Command::Actions { service: Some(service), reference: args } => {
-            let actions = reference(&args)?.actions(&service)?;
-            print(&["eventName"], actions.into_iter().map(|a| vec![a]).collect(), &args, env)
-        }
-        Command::Actions { service: None, reference: args } => {
-            let pairs = reference(&args)?.all_actions()?;
-            print(&["eventSource", "eventName"], pairs.into_iter().map(|(s, a)| vec![s, a]).collect(), &args, env)
+        None => {
+            let pairs = reference(list)?.all_actions()?;
+            print(&["eventSource", "eventName"], pairs.into_iter().map(|(s, a)| vec![s, a]).collect(), &list.print)
         }
     }
 }
 
-fn reference(args: &ReferenceArgs) -> Result<Reference> {
-    Ok(Reference::new(cache_dir()?, args.refresh))
+fn reference(list: &ListConfig) -> Result<Reference> {
+    Ok(Reference::new(cache_dir()?, list.refresh))
 }
 
 /// `$XDG_CACHE_HOME/ctlookup`, else `~/.cache/ctlookup`.
@@ -52,8 +49,7 @@ pub fn cache_dir() -> Result<PathBuf> {
 }
 
 /// A plain list in the chosen format, through the same row printers as every other listing.
-fn print(headers: &[&str], rows: Vec<Vec<String>>, args: &ReferenceArgs, env: &Environment) -> Result<()> {
-    let print = config::list_print(args.output, env);
+fn print(headers: &[&str], rows: Vec<Vec<String>>, print: &PrintConfig) -> Result<()> {
     let mut out = BufWriter::new(io::stdout().lock());
     let mut writer = print.row_writer(headers, &vec![Layout::default(); headers.len()], &mut out);
     for row in rows {

@@ -18,6 +18,7 @@ mod source;
 mod suggest;
 mod time;
 
+use std::io::{self, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -28,13 +29,15 @@ fn main() -> ExitCode {
         Err(err) => return error::report_clap(err),
     };
     let env = config::Environment::detect();
-    let result = match cli.command {
-        Some(command) => discovery::run(command, &env),
-        None => {
+    let result = config::Task::from_cli(cli, &env).and_then(|task| match task {
+        config::Task::Lookup(config) => {
             interrupt::install();
-            config::Config::from_cli(cli.lookup, &env).and_then(run::run)
+            run::run(*config)
         }
-    };
+        config::Task::Services(list) => discovery::services(&list),
+        config::Task::Actions { service, list } => discovery::actions(service.as_deref(), &list),
+        config::Task::Completions(script) => Ok(io::stdout().write_all(&script)?),
+    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => error::report(&err),

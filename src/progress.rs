@@ -88,7 +88,9 @@ impl Progress {
         let span = (self.newest - self.oldest).num_seconds().max(1);
         if let Some(reached) = self.reached.get() {
             let done = (self.newest - reached).num_seconds().clamp(0, span);
-            bar.set_position((done * 1000 / span) as u64);
+            // Events older than the assumed 90 days mean the history goes further back: the scan is
+            // not done until it ends, so the bar never claims 100% on its own.
+            bar.set_position(((done * 1000 / span) as u64).min(999));
         }
         let rate = self.requests.get() as f64 / self.started.elapsed().as_secs_f64().max(0.001);
         let back = self.reached.get().map(|t| format!(" · back to {}", self.zone.format_plain(t))).unwrap_or_default();

@@ -40,6 +40,8 @@ pub enum Origin<'a> {
     Api,
     Line { file: &'a str, line: u64 },
     Element { file: &'a str, array: &'a str, index: u64 },
+    /// A top-level value (a pretty-printed record, say), counted from 0.
+    Value { file: &'a str, index: u64 },
 }
 
 impl fmt::Display for Origin<'_> {
@@ -48,6 +50,7 @@ impl fmt::Display for Origin<'_> {
             Origin::Api => Ok(()),
             Origin::Line { file, line } => write!(f, "{file}: line {line}: "),
             Origin::Element { file, array, index } => write!(f, "{file}: {array}[{index}]: "),
+            Origin::Value { file, index } => write!(f, "{file}: value {}: ", index + 1),
         }
     }
 }
@@ -57,7 +60,7 @@ impl Origin<'_> {
     pub fn file(&self) -> Option<&str> {
         match self {
             Origin::Api => None,
-            Origin::Line { file, .. } | Origin::Element { file, .. } => Some(file),
+            Origin::Line { file, .. } | Origin::Element { file, .. } | Origin::Value { file, .. } => Some(file),
         }
     }
 }

@@ -1,22 +1,37 @@
-//! Splits the big array of a JSON document (`{"Records":[…]}`, `{"Events":[…]}`) into the texts of its
-//! elements without parsing them, so that each element is parsed on its own (or skipped by the
-//! prefilter) and memory holds one element at a time whatever the file size.
+//! Splits a stream of JSON documents into the texts of the events they hold, without parsing them, so
+//! that each event is parsed on its own (or skipped by the prefilter) and memory holds one event at a
+//! time whatever the file size.
+//!
+//! The shape is read from the content, value by value, as `jq` reads its input: one or more top-level
+//! values, one after another. An object with a `Records` key (a trail log) or an `Events` key (saved
+//! lookup output, whatever other keys stand before or after it: `$metadata`, `NextToken`,
+//! `ResponseMetadata`) is a document whose array elements are events; any other object is one event
+//! (a record, or a saved lookup event); a top-level array of objects holds events.
 
 use std::fmt;
 use std::io::{self, Read};
 
-use memchr::memchr_iter;
+use memchr::memchr2;
+
+/// The largest event (or line) read: far above any real CloudTrail record (the service caps an event
+/// at 256 KB), and small enough that hostile input cannot take the memory.
+pub const MAX_EVENT_BYTES: usize = 16 * 1024 * 1024;
+
+/// What the splitter found.
+pub enum Piece<'a> {
+    /// One event's text: an element of `Records` or `Events` (`array`), of a top-level array (`array`
+    /// empty), or a top-level object (`array` None). `index` counts within its array, or the top-level
+    /// values.
+    Event { array: Option<&'static str>, index: u64, text: &'a [u8] },
+    /// Something to warn about that does not stop the reading.
+    Problem(String),
+}
 
 #[derive(Debug)]
 pub enum SplitError {
-    /// The input ended inside the document.
-    Truncated {
-        offset: u64,
-    },
-    Invalid {
-        offset: u64,
-        expected: &'static str,
-    },
+    /// The input ended inside a value.
+    Truncated { offset: u64 },
+    Invalid { offset: u64, expected: &'static str },
     Io(io::Error),
 }
 
@@ -32,74 +47,187 @@ impl fmt::Display for SplitError {
 
 const CHUNK: usize = 256 * 1024;
 
-/// Calls `on_element(key, index, text)` for each element of the arrays under `keys` of the top-level
-/// object; other keys are skipped. An `Err` from the callback stops the split and is returned as is
-/// (that is how a consumer that has had enough says so).
-pub fn split_arrays<E>(
+/// Calls `on_piece` for each event and problem, in order. An `Err` from the callback stops the split
+/// and is returned as is (that is how a consumer that has had enough says so); an error of the input
+/// ends the split after everything before it was handed on.
+pub fn split_values<E>(
     reader: impl Read,
-    keys: &[&str],
-    mut on_element: impl FnMut(&str, u64, &[u8]) -> Result<(), E>,
+    mut on_piece: impl FnMut(Piece<'_>) -> Result<(), E>,
 ) -> Result<Result<(), SplitError>, E> {
-    let mut s = Scanner { reader, buf: vec![0; CHUNK], pos: 0, end: 0, keep: None, discarded: 0 };
-    macro_rules! scan {
-        ($e:expr) => {
-            match $e {
-                Ok(v) => v,
-                Err(err) => return Ok(Err(err)),
-            }
-        };
-    }
-    scan!(s.expect(b'{', "'{'"));
+    let mut s = Scanner { reader, buf: vec![0; CHUNK], pos: 0, end: 0, keep: None, discarded: 0, oversized: false };
+    let mut values = 0u64;
     loop {
-        match scan!(s.peek_token()) {
-            b'}' => return Ok(Ok(())),
-            b',' => s.pos += 1,
-            b'"' => {
-                let key = scan!(s.key());
-                scan!(s.expect(b':', "':'"));
-                let array = keys.iter().find(|k| k.as_bytes() == key.as_slice()).copied();
-                match (array, scan!(s.peek_token())) {
-                    (Some(array), b'[') => {
-                        s.pos += 1;
-                        let mut index = 0;
-                        loop {
-                            match scan!(s.peek_token()) {
-                                b']' => {
-                                    s.pos += 1;
-                                    break;
-                                }
-                                b',' => s.pos += 1,
-                                _ => {
-                                    s.keep = Some(s.pos);
-                                    scan!(s.skip_value());
-                                    let start = s.keep.take().expect("kept start");
-                                    on_element(array, index, &s.buf[start..s.pos])?;
-                                    index += 1;
-                                }
-                            }
-                        }
-                    }
-                    _ => scan!(s.skip_value()),
-                }
-            }
-            _ => return Ok(Err(s.invalid("a key or '}'"))),
+        let first = match s.peek_token() {
+            Ok(b) => b,
+            Err(SplitError::Truncated { .. }) => return Ok(Ok(())),
+            Err(err) => return Ok(Err(err)),
+        };
+        let result = match first {
+            b'{' => s.object(values, &mut on_piece)?,
+            b'[' => s.top_array(values, &mut on_piece)?,
+            _ => Err(s.invalid("a JSON object or array")),
+        };
+        if let Err(err) = result {
+            return Ok(Err(err));
         }
+        values += 1;
     }
 }
+
+/// The arrays of a document, and the kind of event each holds.
+const DOCUMENT_KEYS: [&str; 2] = ["Records", "Events"];
 
 struct Scanner<R> {
     reader: R,
     buf: Vec<u8>,
     pos: usize,
     end: usize,
-    /// The start of the element being captured: bytes from there on are kept when refilling.
+    /// The start of the text being captured: bytes from there on are kept when refilling.
     keep: Option<usize>,
     discarded: u64,
+    /// The capture grew past `MAX_EVENT_BYTES` and was dropped; the value is still skipped to its end.
+    oversized: bool,
+}
+
+/// `Ok(Err(_))`: the input is bad; `Err(_)`: the consumer stopped.
+type Step<E> = Result<Result<(), SplitError>, E>;
+
+macro_rules! scan {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(err) => return Ok(Err(err)),
+        }
+    };
 }
 
 impl<R: Read> Scanner<R> {
+    /// A top-level object: a document when it has a `Records` or `Events` key, else one event. Its text
+    /// is captured from the start until it turns out to be a document.
+    fn object<E>(&mut self, value: u64, on_piece: &mut impl FnMut(Piece<'_>) -> Result<(), E>) -> Step<E> {
+        let start = self.pos;
+        self.start_capture(start);
+        self.pos += 1;
+        let mut document = false;
+        loop {
+            match scan!(self.peek_token()) {
+                b'}' => {
+                    self.pos += 1;
+                    break;
+                }
+                b',' => self.pos += 1,
+                b'"' => {
+                    let key = scan!(self.key());
+                    scan!(self.expect(b':', "':'"));
+                    let Some(array) = DOCUMENT_KEYS.iter().find(|k| k.as_bytes() == key.as_slice()).copied() else {
+                        scan!(self.skip_value());
+                        continue;
+                    };
+                    if !document {
+                        document = true;
+                        self.stop_capture();
+                    }
+                    if scan!(self.peek_token()) == b'[' {
+                        scan!(self.elements(Some(array), on_piece)?);
+                    } else {
+                        let offset = self.offset();
+                        scan!(self.skip_value());
+                        on_piece(Piece::Problem(format!("byte {offset}: \"{array}\" is not an array")))?;
+                    }
+                }
+                _ => return Ok(Err(self.invalid("a key or '}'"))),
+            }
+        }
+        if !document {
+            self.emit(None, value, on_piece)?;
+        }
+        Ok(Ok(()))
+    }
+
+    /// A top-level array: of events when its first element is an object; anything else is one value,
+    /// handed on whole to be refused as not an event.
+    fn top_array<E>(&mut self, value: u64, on_piece: &mut impl FnMut(Piece<'_>) -> Result<(), E>) -> Step<E> {
+        let start = self.pos;
+        self.start_capture(start);
+        self.pos += 1;
+        if scan!(self.peek_token()) == b'{' {
+            self.stop_capture();
+            self.pos = start;
+            return self.elements(Some(""), on_piece);
+        }
+        self.pos = start;
+        scan!(self.skip_value());
+        self.emit(None, value, on_piece)?;
+        Ok(Ok(()))
+    }
+
+    /// The elements of the array at `pos`, each handed on as an event of `array`.
+    fn elements<E>(
+        &mut self,
+        array: Option<&'static str>,
+        on_piece: &mut impl FnMut(Piece<'_>) -> Result<(), E>,
+    ) -> Step<E> {
+        self.pos += 1;
+        let mut index = 0;
+        loop {
+            match scan!(self.peek_token()) {
+                b']' => {
+                    self.pos += 1;
+                    return Ok(Ok(()));
+                }
+                b',' => self.pos += 1,
+                _ => {
+                    let start = self.pos;
+                    self.start_capture(start);
+                    scan!(self.skip_value());
+                    self.emit(array, index, on_piece)?;
+                    index += 1;
+                }
+            }
+        }
+    }
+
+    fn start_capture(&mut self, at: usize) {
+        self.keep = Some(at);
+        self.oversized = false;
+    }
+
+    fn stop_capture(&mut self) {
+        self.keep = None;
+        self.oversized = false;
+    }
+
+    /// Hands on the captured text (from `keep` to `pos`), or says it was too large.
+    fn emit<E>(
+        &mut self,
+        array: Option<&'static str>,
+        index: u64,
+        on_piece: &mut impl FnMut(Piece<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let kept = self.keep.take();
+        if std::mem::take(&mut self.oversized) {
+            let place = match array {
+                Some(name) => format!("{name}[{index}]"),
+                None => format!("byte {}", self.offset()),
+            };
+            return on_piece(Piece::Problem(format!(
+                "{place}: an event larger than {} MiB; skipped",
+                MAX_EVENT_BYTES >> 20
+            )));
+        }
+        let start = kept.expect("a capture was started");
+        on_piece(Piece::Event { array, index, text: &self.buf[start..self.pos] })
+    }
+
     /// Reads more input, moving what is still needed to the front; false at the end of input.
     fn fill(&mut self) -> Result<bool, SplitError> {
+        if let Some(keep) = self.keep {
+            if self.end - keep > MAX_EVENT_BYTES {
+                // Too large to be an event: stop keeping it, but go on to find where it ends.
+                self.keep = None;
+                self.oversized = true;
+            }
+        }
         let from = self.keep.unwrap_or(self.pos).min(self.pos);
         if from > 0 {
             self.buf.copy_within(from..self.end, 0);
@@ -162,47 +290,50 @@ impl<R: Read> Scanner<R> {
         Ok(())
     }
 
-    /// A key's raw bytes (keys compared here have no escapes).
+    /// A key's raw bytes (the keys looked for have no escapes).
     fn key(&mut self) -> Result<Vec<u8>, SplitError> {
         self.pos += 1;
-        self.keep = Some(self.pos);
-        self.skip_string_body()?;
-        let start = self.keep.take().expect("kept start");
-        Ok(self.buf[start..self.pos - 1].to_vec())
+        let from = self.offset();
+        let mut key = Vec::new();
+        loop {
+            let b = self.byte()?;
+            self.pos += 1;
+            match b {
+                b'"' => return Ok(key),
+                b'\\' => {
+                    key.push(b);
+                    key.push(self.byte()?);
+                    self.pos += 1;
+                }
+                _ => key.push(b),
+            }
+            if key.len() > MAX_EVENT_BYTES {
+                return Err(SplitError::Invalid { offset: from, expected: "a key of reasonable length" });
+            }
+        }
     }
 
-    /// From just after an opening quote to just after the closing one. A quote closes the string when
-    /// an even number of backslashes precede it; the opening quote stays in the buffer meanwhile, so the
-    /// count never runs past the string's start.
+    /// From just after an opening quote to just after the closing one; an escaped character is passed
+    /// over whole, so a quote after any run of backslashes is judged right across buffer refills.
     fn skip_string_body(&mut self) -> Result<(), SplitError> {
-        let outer = self.keep;
-        if outer.is_none() {
-            self.keep = Some(self.pos - 1);
-        }
-        let result = loop {
-            // One pass finds every quote of the buffered text; escaped ones are passed over.
-            let closing = memchr_iter(b'"', &self.buf[self.pos..self.end])
-                .map(|i| self.pos + i)
-                .find(|&at| self.buf[..at].iter().rev().take_while(|&&b| b == b'\\').count() % 2 == 0);
-            match closing {
-                Some(at) => {
-                    self.pos = at + 1;
-                    break Ok(());
-                }
-                None => {
-                    self.pos = self.end;
-                    match self.fill() {
-                        Ok(true) => {}
-                        Ok(false) => break Err(SplitError::Truncated { offset: self.offset() }),
-                        Err(err) => break Err(err),
-                    }
-                }
+        loop {
+            if self.pos >= self.end {
+                self.byte()?;
             }
-        };
-        if outer.is_none() {
-            self.keep = None;
+            match memchr2(b'"', b'\\', &self.buf[self.pos..self.end]) {
+                Some(i) => {
+                    let at = self.pos + i;
+                    if self.buf[at] == b'"' {
+                        self.pos = at + 1;
+                        return Ok(());
+                    }
+                    self.pos = at + 1;
+                    self.byte()?;
+                    self.pos += 1;
+                }
+                None => self.pos = self.end,
+            }
         }
-        result
     }
 
     /// One whole value, whatever its kind.
@@ -265,28 +396,34 @@ impl<R: Read> Scanner<R> {
 mod tests {
     use super::*;
 
-    fn split(text: &str, chunk_reader: bool) -> (Vec<String>, Option<String>) {
-        let mut out = Vec::new();
-        // A reader that returns a few bytes at a time exercises every refill boundary.
-        struct Trickle<'a>(&'a [u8]);
-        impl Read for Trickle<'_> {
-            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-                let n = self.0.len().min(buf.len()).min(3);
-                buf[..n].copy_from_slice(&self.0[..n]);
-                self.0 = &self.0[n..];
-                Ok(n)
-            }
+    /// A reader that returns a few bytes at a time exercises every refill boundary.
+    struct Trickle<'a>(&'a [u8]);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.0.len().min(buf.len()).min(3);
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
         }
-        let result = if chunk_reader {
-            split_arrays(Trickle(text.as_bytes()), &["Records", "Events"], |key, i, el| {
-                out.push(format!("{key}[{i}]={}", String::from_utf8_lossy(el)));
-                Ok::<_, ()>(())
-            })
+    }
+
+    fn split(text: &str, trickle: bool) -> (Vec<String>, Option<String>) {
+        let mut out = Vec::new();
+        let on_piece = |piece: Piece<'_>| {
+            out.push(match piece {
+                Piece::Event { array: Some(name), index, text } => {
+                    format!("{name}[{index}]={}", String::from_utf8_lossy(text))
+                }
+                Piece::Event { array: None, index, text } => format!("#{index}={}", String::from_utf8_lossy(text)),
+                Piece::Problem(problem) => format!("problem: {problem}"),
+            });
+            Ok::<_, ()>(())
+        };
+        let result = if trickle {
+            split_values(Trickle(text.as_bytes()), on_piece)
         } else {
-            split_arrays(text.as_bytes(), &["Records", "Events"], |key, i, el| {
-                out.push(format!("{key}[{i}]={}", String::from_utf8_lossy(el)));
-                Ok::<_, ()>(())
-            })
+            split_values(text.as_bytes(), on_piece)
         };
         (out, result.unwrap().err().map(|e| e.to_string()))
     }
@@ -310,13 +447,44 @@ mod tests {
     }
 
     #[test]
+    fn any_key_order_and_documents_one_after_another() {
+        let text = "{\"$metadata\": {\"httpStatusCode\": 200}, \"Events\": [{\"a\":1}]}\n{\"Records\":[{\"b\":2}]}{\"c\":3}\n[{\"d\":4},{\"e\":5}]";
+        for trickle in [false, true] {
+            let (out, err) = split(text, trickle);
+            assert_eq!(out, [r#"Events[0]={"a":1}"#, r#"Records[0]={"b":2}"#, r#"#2={"c":3}"#, r#"[0]={"d":4}"#, r#"[1]={"e":5}"#]);
+            assert_eq!(err, None);
+        }
+    }
+
+    #[test]
+    fn containers_of_the_wrong_type_are_problems() {
+        let (out, err) = split(r#"{"Records": {}} {"Events": "x"} [1, 2]"#, false);
+        assert_eq!(
+            out,
+            ["problem: byte 12: \"Records\" is not an array", "problem: byte 27: \"Events\" is not an array", "#2=[1, 2]"]
+        );
+        assert_eq!(err, None);
+    }
+
+    #[test]
     fn truncation_and_garbage_are_errors_after_the_good_elements() {
         let (out, err) = split(r#"{"Events":[{"a":1},{"b":"#, true);
         assert_eq!(out, [r#"Events[0]={"a":1}"#]);
         assert!(err.unwrap().starts_with("truncated"));
-        let (_, err) = split(r#"["not an object"]"#, false);
-        assert!(err.unwrap().contains("expected '{'"));
+        let (out, err) = split(r#"{"Records":[{"a":1}]} garbage"#, false);
+        assert_eq!(out, [r#"Records[0]={"a":1}"#]);
+        assert!(err.unwrap().contains("expected a JSON object or array"));
         let (_, err) = split(r#"{"Records":[{"a":1}] garbage}"#, false);
         assert!(err.unwrap().contains("expected a key or '}'"));
+    }
+
+    #[test]
+    fn an_oversized_event_is_skipped_and_the_next_one_read() {
+        let big = format!("{{\"Records\":[{{\"x\":\"{}\"}},{{\"y\":1}}]}}", "a".repeat(MAX_EVENT_BYTES + 10));
+        let (out, err) = split(&big, false);
+        assert_eq!(out.len(), 2);
+        assert!(out[0].starts_with("problem: Records[0]: an event larger than 16 MiB"), "{}", out[0]);
+        assert_eq!(out[1], r#"Records[1]={"y":1}"#);
+        assert_eq!(err, None);
     }
 }
