@@ -215,10 +215,8 @@ async fn answer(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
     }
     let route = shared.state.lock().unwrap_or_else(|e| e.into_inner()).routes.get(&path).cloned();
     let route = route.unwrap_or_else(|| Route::new(404, "not found".to_owned(), None));
-    let mut response = Response::builder()
-        .status(route.status)
-        .header(CONTENT_TYPE, "application/json")
-        .header(CONNECTION, "close");
+    let mut response =
+        Response::builder().status(route.status).header(CONTENT_TYPE, "application/json").header(CONNECTION, "close");
     if let Some(location) = route.location {
         response = response.header(LOCATION, location);
     }

@@ -29,10 +29,8 @@ fn get(server: &StaticServer, path: &str) -> Answer {
     let (head, body) = raw.split_once("\r\n\r\n").unwrap();
     let mut lines = head.split("\r\n");
     let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
-    let headers = lines
-        .map(|l| l.split_once(": ").unwrap())
-        .map(|(name, value)| (name.to_owned(), value.to_owned()))
-        .collect();
+    let headers =
+        lines.map(|l| l.split_once(": ").unwrap()).map(|(name, value)| (name.to_owned(), value.to_owned())).collect();
     Answer { status, headers, body: body.to_owned() }
 }
 
