@@ -38,13 +38,12 @@ fn reference(list: &ListConfig) -> Result<Reference> {
     Ok(Reference::new(cache_dir()?, list.refresh))
 }
 
-/// `$XDG_CACHE_HOME/ctlookup`, else `~/.cache/ctlookup`.
+/// `ctlookup` under the user's cache directory: `$XDG_CACHE_HOME` (when absolute), else `~/.cache` on Linux;
+/// `~/Library/Caches` on macOS; the local application data folder on Windows.
 pub fn cache_dir() -> Result<PathBuf> {
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").filter(|v| !v.is_empty()).map(|home| PathBuf::from(home).join(".cache")))
-        .ok_or_else(|| anyhow!("no cache directory: set HOME or XDG_CACHE_HOME"))?;
+    // dirs: on Linux, a relative or empty XDG_CACHE_HOME is ignored (as the XDG spec says) and a missing
+    // HOME falls back on the user database.
+    let base = dirs::cache_dir().ok_or_else(|| anyhow!("no cache directory: set HOME or XDG_CACHE_HOME"))?;
     Ok(base.join("ctlookup"))
 }
 

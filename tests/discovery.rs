@@ -2,69 +2,12 @@
 //! local HTTP server standing in for the AWS Service Reference.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::net::TcpListener;
+use std::path::Path;
 
 use crate::common::*;
+use fake_cloudtrail::http::StaticServer;
 use serde_json::{json, Value};
-
-/// Answers GET requests from a fixed table of paths, one connection at a time, until dropped.
-struct ReferenceServer {
-    url: String,
-    hits: Arc<AtomicUsize>,
-    stop: Arc<AtomicBool>,
-}
-
-impl ReferenceServer {
-    /// `routes` gets the server's own address, which the index's URLs name.
-    fn start(routes: impl FnOnce(&str) -> HashMap<String, (u16, String)>) -> ReferenceServer {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let routes = routes(&url);
-        let hits = Arc::new(AtomicUsize::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (hits2, stop2) = (hits.clone(), stop.clone());
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                if stop2.load(Ordering::SeqCst) {
-                    return;
-                }
-                let Ok(mut stream) = stream else { continue };
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut request_line = String::new();
-                if reader.read_line(&mut request_line).is_err() {
-                    continue;
-                }
-                let mut header = String::new();
-                while reader.read_line(&mut header).map(|n| n > 2).unwrap_or(false) {
-                    header.clear();
-                }
-                hits2.fetch_add(1, Ordering::SeqCst);
-                let path = request_line.split_whitespace().nth(1).unwrap_or("/").to_owned();
-                let (status, body) = routes.get(&path).cloned().unwrap_or((404, "not found".to_owned()));
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-            }
-        });
-        ReferenceServer { url, hits, stop }
-    }
-
-    fn hits(&self) -> usize {
-        self.hits.load(Ordering::SeqCst)
-    }
-}
-
-impl Drop for ReferenceServer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect(self.url.trim_start_matches("http://"));
-    }
-}
 
 fn routes(base: &str) -> HashMap<String, (u16, String)> {
     let service = |name: &str, actions: &[&str]| {
@@ -86,17 +29,17 @@ fn routes(base: &str) -> HashMap<String, (u16, String)> {
 
 struct Fixture {
     sb: Sandbox,
-    server: ReferenceServer,
+    server: StaticServer,
 }
 
 impl Fixture {
     fn new() -> Fixture {
-        Fixture { sb: Sandbox::new(), server: ReferenceServer::start(routes) }
+        Fixture { sb: Sandbox::new(), server: StaticServer::start(routes) }
     }
 
     fn ctlookup(&self) -> assert_cmd::Command {
         let mut cmd = self.sb.ctlookup();
-        cmd.env("CTLOOKUP_SERVICE_REFERENCE_URL", format!("{}/", self.server.url))
+        cmd.env("CTLOOKUP_SERVICE_REFERENCE_URL", format!("{}/", self.server.url()))
             .env("XDG_CACHE_HOME", self.sb.path("cache"));
         cmd
     }
@@ -149,7 +92,7 @@ fn actions_by_prefix_or_event_source_and_offline_from_the_cache() {
 
     // The server goes away: what was cached still answers.
     let Fixture { sb, server } = fx;
-    let url = server.url.clone();
+    let url = server.url();
     drop(server);
     let mut cmd = sb.ctlookup();
     cmd.env("CTLOOKUP_SERVICE_REFERENCE_URL", format!("{url}/")).env("XDG_CACHE_HOME", sb.path("cache"));
@@ -160,10 +103,10 @@ fn actions_by_prefix_or_event_source_and_offline_from_the_cache() {
 #[test]
 fn a_broken_or_missing_reference_is_a_clear_error() {
     let sb = Sandbox::new();
-    let broken = ReferenceServer::start(|_| HashMap::from([("/".to_owned(), (200, "<html>oops</html>".to_owned()))]));
+    let broken = StaticServer::start(|_| HashMap::from([("/".to_owned(), (200, "<html>oops</html>".to_owned()))]));
     let out = sb
         .ctlookup()
-        .env("CTLOOKUP_SERVICE_REFERENCE_URL", format!("{}/", broken.url))
+        .env("CTLOOKUP_SERVICE_REFERENCE_URL", format!("{}/", broken.url()))
         .env("XDG_CACHE_HOME", sb.path("cache"))
         .args(["services"])
         .output()
@@ -171,7 +114,7 @@ fn a_broken_or_missing_reference_is_a_clear_error() {
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
-        stderr.starts_with("ctlookup: ") && stderr.lines().count() == 1 && stderr.contains(&broken.url),
+        stderr.starts_with("ctlookup: ") && stderr.lines().count() == 1 && stderr.contains(&broken.url()),
         "{stderr}"
     );
 
@@ -210,6 +153,46 @@ fn a_lookup_that_matched_nothing_names_the_real_event_name() {
     // A known name that simply matched nothing says nothing.
     let out = run_ok(fx.ctlookup().args(["--endpoint-url", &cloudtrail.url(), "--event-name", "DescribeInstances"]));
     assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+}
+
+/// Runs `services` with this environment and says whether it left its cache under `base/ctlookup`.
+fn caches_under(sb: &Sandbox, server: &StaticServer, env: &[(&str, &str)], base: &Path) -> bool {
+    let mut cmd = sb.ctlookup();
+    // A relative cache directory, were one used, would land in the sandbox, not in the working tree.
+    cmd.current_dir(sb.home.path()).env("CTLOOKUP_SERVICE_REFERENCE_URL", server.base());
+    for (name, value) in env {
+        cmd.env(name, value);
+    }
+    run_ok(cmd.args(["services", "-o", "jsonl"]));
+    base.join("ctlookup/service-reference/index.json").is_file()
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn the_cache_is_under_xdg_cache_home_else_home_cache_on_linux() {
+    let server = StaticServer::start(routes);
+    let sb = Sandbox::new();
+    let xdg = sb.path("xdg");
+    assert!(caches_under(&sb, &server, &[("XDG_CACHE_HOME", xdg.to_str().unwrap())], &xdg));
+    assert!(!sb.path(".cache").exists());
+
+    assert!(caches_under(&sb, &server, &[], &sb.path(".cache")), "without XDG_CACHE_HOME, ~/.cache");
+    std::fs::remove_dir_all(sb.path(".cache")).unwrap();
+    assert!(caches_under(&sb, &server, &[("XDG_CACHE_HOME", "")], &sb.path(".cache")), "an empty one is unset");
+    std::fs::remove_dir_all(sb.path(".cache")).unwrap();
+    // The XDG spec: a relative path in these variables is invalid and ignored.
+    assert!(caches_under(&sb, &server, &[("XDG_CACHE_HOME", "relative")], &sb.path(".cache")));
+    assert!(!sb.path("relative").exists());
+}
+
+#[cfg(target_os = "macos")]
+#[test]
+fn the_cache_is_under_library_caches_on_macos() {
+    let server = StaticServer::start(routes);
+    let sb = Sandbox::new();
+    let xdg = sb.path("xdg");
+    assert!(caches_under(&sb, &server, &[("XDG_CACHE_HOME", xdg.to_str().unwrap())], &sb.path("Library/Caches")));
+    assert!(!xdg.exists());
 }
 
 #[test]

@@ -1,49 +1,29 @@
-//! The AWS Service Reference (DESIGN §5): every service prefix and its actions, read over HTTP(S) with the
-//! SDK's own TLS stack (hyper-rustls, aws-lc-rs, the system's root certificates) and cached for a day under
-//! the user's cache directory, so that discovery works offline and a lookup's "did you mean" never needs the
-//! network.
+//! The AWS Service Reference: every service prefix and its actions (the eventName values of its
+//! CloudTrail event source), for `ctlookup services` and `actions` and for the "did you mean" of a lookup
+//! that matched nothing. Read through a cache of a day under the user's cache directory, so that discovery
+//! works offline and a lookup never needs the network.
 //!
-//! Cache layout, under `<cache_dir>/service-reference/`: `index.json` (the list of services) and
-//! `services/<prefix>.json` (one service's actions), each `{"fetched_at": <unix seconds>, "url": <where it
-//! came from>, "data": …}`, written to a temporary file and renamed into place.
+//! Parts: this module decides what is read from where (fresh cache, else a fetch, else a stale copy with a
+//! warning); [`cache`] keeps the files; [`http`] fetches over HTTP(S).
+
+mod cache;
+mod http;
 
 use std::collections::HashSet;
-use std::fmt::Write as _;
-use std::fs;
-use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 
-use anyhow::{anyhow, bail, Context, Result};
-use http_body_util::{BodyExt, Empty, Limited};
-use hyper::body::Bytes;
-use hyper::header::{ACCEPT, LOCATION, USER_AGENT};
-use hyper::{Request, Uri};
-use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
-use serde::de::DeserializeOwned;
+use anyhow::{anyhow, bail, Result};
 use serde::{Deserialize, Serialize};
-use tokio::runtime::Runtime;
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
+
+use cache::{Cache, CacheFile};
+use http::Fetcher;
 
 /// Where the Service Reference lives.
 const DEFAULT_URL: &str = "https://servicereference.us-east-1.amazonaws.com/";
 /// Overrides [`DEFAULT_URL`] (tests point it at a local server).
 const URL_VARIABLE: &str = "CTLOOKUP_SERVICE_REFERENCE_URL";
-/// How long a cached file is used without asking the service again.
-const MAX_AGE_SECS: u64 = 24 * 60 * 60;
-/// Per request, redirects and body included.
-const TIMEOUT: Duration = Duration::from_secs(10);
-/// Service files fetched at once.
-const CONCURRENCY: usize = 8;
-/// The largest answer read (the biggest service files are a few MB).
-const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
-const MAX_REDIRECTS: usize = 5;
 
 /// Service prefixes whose CloudTrail event source is not `<prefix>.amazonaws.com`.
 const EVENT_SOURCE_EXCEPTIONS: &[(&str, &str)] = &[
@@ -72,8 +52,7 @@ pub struct ServiceEntry {
 
 /// The Service Reference, read through its cache.
 pub struct Reference {
-    /// `<cache_dir>/service-reference`.
-    dir: PathBuf,
+    cache: Cache,
     /// Fetch again whatever is asked for, however fresh the cache.
     refresh: bool,
     /// The index's address; the services' addresses come from the index.
@@ -102,29 +81,8 @@ struct ServiceData {
     actions: Vec<String>,
 }
 
-/// A cache file: the data, when and where it was fetched.
-#[derive(Debug, Serialize, Deserialize)]
-struct CacheFile<T> {
-    fetched_at: u64,
-    url: String,
-    data: T,
-}
-
-/// One service's file as published; only the action names are kept.
-#[derive(Deserialize)]
-struct ServiceDocument {
-    #[serde(rename = "Actions")]
-    actions: Vec<ActionDocument>,
-}
-
-#[derive(Deserialize)]
-struct ActionDocument {
-    #[serde(rename = "Name")]
-    name: String,
-}
-
 impl Reference {
-    /// `cache_dir`: where to keep the cache (the caller's XDG cache directory, e.g. `~/.cache/ctlookup`);
+    /// `cache_dir`: where to keep the cache (the user's cache directory, e.g. `~/.cache/ctlookup`);
     /// `refresh`: fetch what is asked for even if the cache is fresh. Touches neither disk nor network.
     pub fn new(cache_dir: PathBuf, refresh: bool) -> Reference {
         let base_url = std::env::var(URL_VARIABLE)
@@ -137,7 +95,7 @@ impl Reference {
 
     fn with_url(cache_dir: PathBuf, refresh: bool, base_url: String) -> Reference {
         Reference {
-            dir: cache_dir.join("service-reference"),
+            cache: Cache::new(cache_dir.join("service-reference")),
             refresh,
             base_url,
             attempted: Mutex::new(HashSet::new()),
@@ -172,9 +130,9 @@ impl Reference {
         Ok(actions)
     }
 
-    /// The actions of every service as (event source, action) pairs, fetching what is not freshly cached,
-    /// [`CONCURRENCY`] services at a time. A service that cannot be fetched and is not cached is left out with
-    /// a warning; an error only when none could be read.
+    /// The actions of every service as (event source, action) pairs, fetching what is not freshly cached, a
+    /// few services at a time. A service that cannot be fetched and is not cached is left out with a
+    /// warning; an error only when none could be read.
     pub fn all_actions(&self) -> Result<Vec<(String, String)>> {
         let index = self.index()?;
         let entries: Vec<&IndexEntry> = index.iter().collect();
@@ -203,16 +161,9 @@ impl Reference {
     /// The cached actions of every service cached so far, as (event source, action) pairs, sorted; empty when
     /// nothing is cached. Never touches the network, whatever the cache's age.
     pub fn cached_actions(&self) -> Vec<(String, String)> {
-        let Ok(files) = fs::read_dir(self.dir.join("services")) else {
-            return Vec::new();
-        };
         let mut pairs = Vec::new();
-        for file in files.flatten() {
-            let path = file.path();
-            if path.extension().is_none_or(|e| e != "json") || file.file_name().to_string_lossy().starts_with('.') {
-                continue;
-            }
-            if let Some(cached) = read_json::<CacheFile<ServiceData>>(&path) {
+        for path in self.cache.service_paths() {
+            if let Some(cached) = cache::read::<ServiceData>(&path) {
                 let source = event_source(&cached.data.service);
                 pairs.extend(cached.data.actions.into_iter().map(|a| (source.clone(), a)));
             }
@@ -224,7 +175,7 @@ impl Reference {
 
     /// The event sources of the cached service list, sorted; empty when not cached. Never touches the network.
     pub fn cached_event_sources(&self) -> Vec<String> {
-        let Some(cached) = read_json::<CacheFile<Vec<IndexEntry>>>(&self.index_path()) else {
+        let Some(cached) = cache::read::<Vec<IndexEntry>>(&self.cache.index_path()) else {
             return Vec::new();
         };
         let mut sources: Vec<String> = cached.data.iter().map(|e| event_source(&e.service)).collect();
@@ -235,18 +186,15 @@ impl Reference {
 
     /// The list of services, sorted by prefix, from the cache when fresh.
     fn index(&self) -> Result<Vec<IndexEntry>> {
-        let path = self.index_path();
-        let cached = read_json::<CacheFile<Vec<IndexEntry>>>(&path);
+        let path = self.cache.index_path();
+        let cached = cache::read::<Vec<IndexEntry>>(&path);
         if let Some(file) = &cached {
             if self.is_fresh(&path, file, &self.base_url) {
                 return Ok(file.data.clone());
             }
         }
-        let url = self.base_url.clone();
-        let fetched = self
-            .fetcher()
-            .and_then(|f| f.block_on(fetch_index(f.client.clone(), url.clone()))?.map_err(|err| f.explain(err, &url)));
-        self.settle(&path, &url, cached, fetched)
+        let fetched = self.fetcher().and_then(|f| f.index(&self.base_url));
+        self.settle(&path, &self.base_url, cached, fetched)
     }
 
     /// The actions of each entry, in order: from the cache when fresh, else fetched together.
@@ -254,8 +202,8 @@ impl Reference {
         let mut results: Vec<Option<Result<Vec<String>>>> = Vec::with_capacity(entries.len());
         let mut pending = Vec::new();
         for (i, entry) in entries.iter().enumerate() {
-            let path = self.dir.join("services").join(file_name(&entry.service));
-            let cached = read_json::<CacheFile<ServiceData>>(&path);
+            let path = self.cache.service_path(&entry.service);
+            let cached = cache::read::<ServiceData>(&path);
             match cached {
                 Some(file) if self.is_fresh(&path, &file, &entry.url) => results.push(Some(Ok(file.data.actions))),
                 cached => {
@@ -282,14 +230,8 @@ impl Reference {
 
     /// Fetches service files concurrently; one result per address, in order.
     fn fetch_services(&self, urls: &[String]) -> Vec<Result<Vec<String>>> {
-        let fetcher = match self.fetcher() {
-            Ok(fetcher) => fetcher,
-            Err(err) => return urls.iter().map(|_| Err(anyhow!("{err:#}"))).collect(),
-        };
-        match fetcher.block_on(fetch_many(fetcher.client.clone(), urls.to_vec())) {
-            Ok(results) => {
-                results.into_iter().zip(urls).map(|(r, url)| r.map_err(|e| fetcher.explain(e, url))).collect()
-            }
+        match self.fetcher() {
+            Ok(fetcher) => fetcher.services(urls),
             Err(err) => urls.iter().map(|_| Err(anyhow!("{err:#}"))).collect(),
         }
     }
@@ -299,11 +241,7 @@ impl Reference {
         if lock(&self.attempted).contains(path) {
             return true;
         }
-        if self.refresh || file.url != url {
-            return false;
-        }
-        let now = unix_now();
-        file.fetched_at <= now && now - file.fetched_at < MAX_AGE_SECS
+        !self.refresh && file.is_fresh_for(url)
     }
 
     /// After a fetch: cache what was fetched, or fall back on the cached copy with a warning, or fail.
@@ -317,18 +255,15 @@ impl Reference {
         lock(&self.attempted).insert(path.to_owned());
         match fetched {
             Ok(data) => {
-                let file = CacheFile { fetched_at: unix_now(), url: url.to_owned(), data };
-                if let Err(err) = write_json(path, &file) {
+                let file = CacheFile::fetched_now(url, data);
+                if let Err(err) = cache::write(path, &file) {
                     self.warn(format!("cannot write the AWS Service Reference cache: {err:#}"));
                 }
                 Ok(file.data)
             }
             Err(err) => match cached {
                 Some(file) => {
-                    self.warn(format!(
-                        "using the AWS Service Reference as cached {} ago: {err:#}",
-                        age(unix_now().saturating_sub(file.fetched_at))
-                    ));
+                    self.warn(format!("using the AWS Service Reference as cached {} ago: {err:#}", file.age()));
                     Ok(file.data)
                 }
                 None => Err(err),
@@ -344,10 +279,6 @@ impl Reference {
         Ok(self.fetcher.get_or_init(|| fetcher))
     }
 
-    fn index_path(&self) -> PathBuf {
-        self.dir.join("index.json")
-    }
-
     fn warn(&self, message: String) {
         let message = message.replace('\n', " ");
         #[cfg(test)]
@@ -360,10 +291,8 @@ impl Reference {
 
 impl Drop for Reference {
     fn drop(&mut self) {
-        // Dropping a runtime inside another one panics; shutting it down in the background never does.
-        if let Some(Fetcher { client, runtime, .. }) = self.fetcher.take() {
-            drop(client);
-            runtime.shutdown_background();
+        if let Some(fetcher) = self.fetcher.take() {
+            fetcher.shut_down();
         }
     }
 }
@@ -404,223 +333,6 @@ fn find<'a>(index: &'a [IndexEntry], wanted: &str) -> Result<Vec<&'a IndexEntry>
     ))
 }
 
-type HttpClient = Client<HttpsConnector<HttpConnector>, Empty<Bytes>>;
-
-/// A current-thread runtime and an HTTP(S) client on it.
-struct Fetcher {
-    client: HttpClient,
-    runtime: Runtime,
-    /// Why no root certificate could be loaded, if so (HTTPS then fails; plain HTTP works).
-    roots_error: Option<String>,
-}
-
-impl Fetcher {
-    fn new() -> Result<Fetcher> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_io()
-            .enable_time()
-            .build()
-            .context("cannot start the HTTP client for the AWS Service Reference")?;
-        // The crypto provider and root certificates the SDK's default HTTPS client uses.
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let (builder, roots_error) = match HttpsConnectorBuilder::new().with_provider_and_native_roots(provider.clone())
-        {
-            Ok(builder) => (builder, None),
-            Err(err) => {
-                let config = rustls::ClientConfig::builder_with_provider(provider)
-                    .with_safe_default_protocol_versions()
-                    .context("cannot set up TLS for the AWS Service Reference")?
-                    .with_root_certificates(rustls::RootCertStore::empty())
-                    .with_no_client_auth();
-                (HttpsConnectorBuilder::new().with_tls_config(config), Some(err.to_string()))
-            }
-        };
-        let connector = builder.https_or_http().enable_http1().build();
-        let client = Client::builder(TokioExecutor::new()).build(connector);
-        Ok(Fetcher { client, runtime, roots_error })
-    }
-
-    /// Runs a future to completion, on a thread of its own when called inside another runtime (where
-    /// `block_on` would panic).
-    fn block_on<F>(&self, future: F) -> Result<F::Output>
-    where
-        F: Future + Send,
-        F::Output: Send,
-    {
-        if tokio::runtime::Handle::try_current().is_err() {
-            return Ok(self.runtime.block_on(future));
-        }
-        std::thread::scope(|scope| scope.spawn(|| self.runtime.block_on(future)).join())
-            .map_err(|_| anyhow!("internal error: the AWS Service Reference client stopped"))
-    }
-
-    /// Adds why HTTPS cannot work, when that is the likely cause.
-    fn explain(&self, err: anyhow::Error, url: &str) -> anyhow::Error {
-        match &self.roots_error {
-            Some(roots) if url.starts_with("https:") => err.context(format!("no trusted root certificates ({roots})")),
-            _ => err,
-        }
-    }
-}
-
-async fn fetch_index(client: HttpClient, url: String) -> Result<Vec<IndexEntry>> {
-    let mut entries: Vec<IndexEntry> = get_json(&client, &url).await?;
-    entries.retain(|e| !e.service.is_empty() && !e.url.is_empty());
-    for entry in &mut entries {
-        entry.url = resolve(&url, &entry.url);
-    }
-    entries.sort_by(|a, b| a.service.cmp(&b.service));
-    entries.dedup_by(|a, b| a.service == b.service);
-    if entries.is_empty() {
-        bail!("unexpected answer from the AWS Service Reference at {url}: it lists no services");
-    }
-    Ok(entries)
-}
-
-/// Fetches each service file, [`CONCURRENCY`] at a time; one result per address, in order.
-async fn fetch_many(client: HttpClient, urls: Vec<String>) -> Vec<Result<Vec<String>>> {
-    let semaphore = Arc::new(Semaphore::new(CONCURRENCY));
-    let mut tasks = JoinSet::new();
-    let count = urls.len();
-    for (i, url) in urls.into_iter().enumerate() {
-        let (client, semaphore) = (client.clone(), semaphore.clone());
-        tasks.spawn(async move {
-            let _permit = semaphore.acquire_owned().await;
-            (i, fetch_service(&client, &url).await)
-        });
-    }
-    let mut results: Vec<Option<Result<Vec<String>>>> = (0..count).map(|_| None).collect();
-    while let Some(joined) = tasks.join_next().await {
-        if let Ok((i, result)) = joined {
-            if let Some(slot) = results.get_mut(i) {
-                *slot = Some(result);
-            }
-        }
-    }
-    results.into_iter().map(|r| r.unwrap_or_else(|| Err(anyhow!("internal error: a fetch did not finish")))).collect()
-}
-
-async fn fetch_service(client: &HttpClient, url: &str) -> Result<Vec<String>> {
-    let document: ServiceDocument = get_json(client, url).await?;
-    let mut actions: Vec<String> = document.actions.into_iter().map(|a| a.name).filter(|n| !n.is_empty()).collect();
-    actions.sort();
-    actions.dedup();
-    Ok(actions)
-}
-
-/// GETs a JSON document: an error naming the address when it cannot be reached in time, answers an HTTP
-/// error, or is not the expected JSON.
-async fn get_json<T: DeserializeOwned>(client: &HttpClient, url: &str) -> Result<T> {
-    let body = match tokio::time::timeout(TIMEOUT, get(client, url)).await {
-        Ok(body) => body?,
-        Err(_) => {
-            bail!("the AWS Service Reference could not be reached at {url}: no answer within {} s", TIMEOUT.as_secs())
-        }
-    };
-    serde_json::from_slice(&body).map_err(|err| {
-        anyhow!("unexpected answer from the AWS Service Reference at {url}: not the expected JSON ({err})")
-    })
-}
-
-async fn get(client: &HttpClient, url: &str) -> Result<Bytes> {
-    let mut current = url.to_owned();
-    for _ in 0..=MAX_REDIRECTS {
-        let uri: Uri =
-            current.parse().with_context(|| format!("invalid address for the AWS Service Reference: {current}"))?;
-        let request = Request::get(uri)
-            .header(USER_AGENT, concat!("ctlookup/", env!("CARGO_PKG_VERSION")))
-            .header(ACCEPT, "application/json")
-            .body(Empty::new())
-            .with_context(|| format!("invalid address for the AWS Service Reference: {current}"))?;
-        let response = client.request(request).await.map_err(|err| {
-            anyhow::Error::new(err).context(format!("the AWS Service Reference could not be reached at {current}"))
-        })?;
-        let status = response.status();
-        if status.is_redirection() {
-            if let Some(location) = response.headers().get(LOCATION).and_then(|v| v.to_str().ok()) {
-                current = resolve(&current, location);
-                continue;
-            }
-        }
-        if !status.is_success() {
-            bail!("the AWS Service Reference at {current} answered HTTP {status}");
-        }
-        let body = Limited::new(response.into_body(), MAX_BODY_BYTES)
-            .collect()
-            .await
-            .map_err(|err| anyhow!("cannot read the answer of the AWS Service Reference at {current}: {err}"))?;
-        return Ok(body.to_bytes());
-    }
-    bail!("the AWS Service Reference at {url} redirects too many times")
-}
-
-/// `reference` (absolute, `//host/…`, `/path` or relative) as an absolute address, relative to `base`.
-fn resolve(base: &str, reference: &str) -> String {
-    if reference.contains("://") {
-        return reference.to_owned();
-    }
-    let (scheme, rest) = base.split_once("://").unwrap_or(("https", base));
-    if let Some(rest) = reference.strip_prefix("//") {
-        return format!("{scheme}://{rest}");
-    }
-    let rest = rest.split(['?', '#']).next().unwrap_or_default();
-    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    if reference.starts_with('/') {
-        return format!("{scheme}://{authority}{reference}");
-    }
-    let directory = path.rfind('/').and_then(|i| path.get(..=i)).unwrap_or("/");
-    format!("{scheme}://{authority}{directory}{reference}")
-}
-
-/// A safe file name for a service prefix: lowercase letters, digits and `-` kept, anything else `_xx`.
-fn file_name(prefix: &str) -> String {
-    let mut name = String::with_capacity(prefix.len() + 5);
-    for byte in prefix.bytes() {
-        if byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'-' {
-            name.push(char::from(byte));
-        } else {
-            let _ = write!(name, "_{byte:02x}");
-        }
-    }
-    name.push_str(".json");
-    name
-}
-
-/// A cache file, or `None` when missing or unreadable.
-fn read_json<T: DeserializeOwned>(path: &Path) -> Option<T> {
-    serde_json::from_slice(&fs::read(path).ok()?).ok()
-}
-
-/// Writes a temporary file next to `path` and renames it into place.
-fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let dir = path.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let temp = dir.join(format!(".{name}.{}.{}.tmp", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed)));
-    let result = serde_json::to_vec(value)
-        .map_err(anyhow::Error::from)
-        .and_then(|bytes| fs::write(&temp, bytes).with_context(|| format!("cannot write {}", temp.display())))
-        .and_then(|()| fs::rename(&temp, path).with_context(|| format!("cannot write {}", path.display())));
-    if result.is_err() {
-        let _ = fs::remove_file(&temp);
-    }
-    result
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
-}
-
-fn age(secs: u64) -> String {
-    match secs {
-        0..120 => format!("{secs} s"),
-        120..7200 => format!("{} min", secs / 60),
-        7200..172_800 => format!("{} h", secs / 3600),
-        _ => format!("{} days", secs / 86_400),
-    }
-}
-
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
@@ -629,110 +341,15 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 mod tests {
     use super::*;
 
-    use std::collections::HashMap;
-    use std::io::{BufRead, BufReader, Write};
-    use std::net::{TcpListener, TcpStream};
-    use std::sync::atomic::AtomicUsize;
-    use std::thread::JoinHandle;
+    use std::fs;
+    use std::net::TcpListener;
+    use std::time::Duration;
 
+    use fake_cloudtrail::http::{Routes, StaticServer};
     use serde_json::{json, Value};
 
-    type Routes = HashMap<String, (u16, String)>;
-
-    /// A local stand-in for the Service Reference: a thread per connection, so that concurrency shows.
-    struct Server {
-        url: String,
-        routes: Arc<Mutex<Routes>>,
-        hits: Arc<Mutex<Vec<String>>>,
-        in_flight: Arc<AtomicUsize>,
-        max_in_flight: Arc<AtomicUsize>,
-        stop: Arc<AtomicBool>,
-        thread: Option<JoinHandle<()>>,
-    }
-
-    impl Server {
-        fn start(routes: impl FnOnce(&str) -> Routes, delay: Duration) -> Server {
-            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-            let url = format!("http://{}", listener.local_addr().unwrap());
-            let routes = Arc::new(Mutex::new(routes(&url)));
-            let hits = Arc::new(Mutex::new(Vec::new()));
-            let in_flight = Arc::new(AtomicUsize::new(0));
-            let max_in_flight = Arc::new(AtomicUsize::new(0));
-            let stop = Arc::new(AtomicBool::new(false));
-            let shared = (routes.clone(), hits.clone(), in_flight.clone(), max_in_flight.clone(), stop.clone());
-            let thread = std::thread::spawn(move || {
-                let (routes, hits, in_flight, max_in_flight, stop) = shared;
-                for stream in listener.incoming() {
-                    if stop.load(Ordering::SeqCst) {
-                        return;
-                    }
-                    let Ok(stream) = stream else { continue };
-                    let (routes, hits, in_flight, max_in_flight) =
-                        (routes.clone(), hits.clone(), in_flight.clone(), max_in_flight.clone());
-                    std::thread::spawn(move || {
-                        let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-                        max_in_flight.fetch_max(now, Ordering::SeqCst);
-                        answer(stream, &routes, &hits, delay);
-                        in_flight.fetch_sub(1, Ordering::SeqCst);
-                    });
-                }
-            });
-            Server { url, routes, hits, in_flight, max_in_flight, stop, thread: Some(thread) }
-        }
-
-        fn hits(&self) -> usize {
-            self.hits.lock().unwrap().len()
-        }
-
-        fn paths(&self) -> Vec<String> {
-            self.hits.lock().unwrap().clone()
-        }
-
-        fn set(&self, path: &str, status: u16, body: &str) {
-            self.routes.lock().unwrap().insert(path.to_owned(), (status, body.to_owned()));
-        }
-
-        fn base(&self) -> String {
-            format!("{}/", self.url)
-        }
-
-        /// Stops accepting and closes the port.
-        fn stop(&mut self) {
-            self.stop.store(true, Ordering::SeqCst);
-            let _ = TcpStream::connect(self.url.trim_start_matches("http://"));
-            if let Some(thread) = self.thread.take() {
-                thread.join().unwrap();
-            }
-        }
-    }
-
-    impl Drop for Server {
-        fn drop(&mut self) {
-            self.stop();
-        }
-    }
-
-    fn answer(stream: TcpStream, routes: &Mutex<Routes>, hits: &Mutex<Vec<String>>, delay: Duration) {
-        let mut reader = BufReader::new(stream.try_clone().unwrap());
-        let mut request_line = String::new();
-        if reader.read_line(&mut request_line).is_err() {
-            return;
-        }
-        let mut header = String::new();
-        while reader.read_line(&mut header).map(|n| n > 2).unwrap_or(false) {
-            header.clear();
-        }
-        let path = request_line.split_whitespace().nth(1).unwrap_or("/").to_owned();
-        hits.lock().unwrap().push(path.clone());
-        std::thread::sleep(delay);
-        let (status, body) = routes.lock().unwrap().get(&path).cloned().unwrap_or((404, "not found".to_owned()));
-        let mut stream = stream;
-        let _ = write!(
-            stream,
-            "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        );
-    }
+    use cache::unix_now;
+    use http::CONCURRENCY;
 
     fn service(name: &str, actions: &[&str]) -> (u16, String) {
         let actions: Vec<Value> = actions.iter().map(|a| json!({"Name": a, "ActionConditionKeys": []})).collect();
@@ -746,7 +363,7 @@ mod tests {
             {"service": "cloudwatch", "url": format!("{base}/cloudwatch.json")},
             {"service": "tag", "url": "/tag.json"},
         ]);
-        HashMap::from([
+        Routes::from([
             ("/".to_owned(), (200, index.to_string())),
             ("/ec2.json".to_owned(), service("ec2", &["TerminateInstances", "RunInstances", "DescribeInstances"])),
             ("/cloudwatch.json".to_owned(), service("cloudwatch", &["PutMetricAlarm", "DescribeAlarms"])),
@@ -755,11 +372,11 @@ mod tests {
         ])
     }
 
-    fn fixture() -> (Server, tempfile::TempDir) {
-        (Server::start(routes, Duration::ZERO), tempfile::tempdir().unwrap())
+    fn fixture() -> (StaticServer, tempfile::TempDir) {
+        (StaticServer::start(routes), tempfile::tempdir().unwrap())
     }
 
-    fn reference(server: &Server, dir: &tempfile::TempDir, refresh: bool) -> Reference {
+    fn reference(server: &StaticServer, dir: &tempfile::TempDir, refresh: bool) -> Reference {
         Reference::with_url(dir.path().to_owned(), refresh, server.base())
     }
 
@@ -898,7 +515,7 @@ mod tests {
         assert_eq!(server.paths(), ["/", "/ec2.json", "/", "/ec2.json"]);
 
         // A cache from another address is not fresh (and is still better than nothing).
-        let elsewhere = Reference::with_url(dir.path().to_owned(), false, format!("{}/index", server.url));
+        let elsewhere = Reference::with_url(dir.path().to_owned(), false, format!("{}/index", server.url()));
         assert_eq!(elsewhere.services().unwrap().len(), 4);
         assert_eq!(server.hits(), 5, "/index is asked for");
         assert!(warnings(&elsewhere)[0].contains("answered HTTP 404"), "{:?}", warnings(&elsewhere));
@@ -919,7 +536,7 @@ mod tests {
         let warned = warnings(&offline);
         assert_eq!(warned.len(), 2, "{warned:?}");
         assert!(warned[0].starts_with("using the AWS Service Reference as cached 3 days ago: "), "{warned:?}");
-        assert!(warned[0].contains("could not be reached") && warned[0].contains(&server.url), "{warned:?}");
+        assert!(warned[0].contains("could not be reached") && warned[0].contains(&server.url()), "{warned:?}");
         assert!(offline.warned.load(Ordering::SeqCst), "printed once");
         // What failed once is not tried again by the same value.
         offline.actions("ec2").unwrap();
@@ -957,15 +574,18 @@ mod tests {
         let err = format!("{:#}", reference(&server, &dir, false).services().unwrap_err());
         assert!(err.contains("answered HTTP 500") && err.contains(&server.base()), "{err}");
 
-        server.set("/", 200, &routes(&server.url)["/"].1);
+        server.set("/", 200, &routes(&server.url())["/"].1);
         server.set("/ec2.json", 200, r#"{"Name": "ec2"}"#);
         let err = format!("{:#}", reference(&server, &dir, false).actions("ec2").unwrap_err());
-        assert!(err.contains("missing field `Actions`") && err.contains(&format!("{}/ec2.json", server.url)), "{err}");
+        assert!(
+            err.contains("missing field `Actions`") && err.contains(&format!("{}/ec2.json", server.url())),
+            "{err}"
+        );
         assert!(!err.contains('\n'));
         assert!(!dir.path().join("service-reference/services/ec2.json").exists(), "a broken answer is not cached");
 
         // With a cached copy, a broken answer falls back on it, with a warning.
-        server.set("/ec2.json", 200, &routes(&server.url)["/ec2.json"].1);
+        server.set("/ec2.json", 200, &routes(&server.url())["/ec2.json"].1);
         reference(&server, &dir, false).actions("ec2").unwrap();
         server.set("/ec2.json", 503, "busy");
         let refreshing = reference(&server, &dir, true);
@@ -989,26 +609,24 @@ mod tests {
 
     #[test]
     fn all_services_are_fetched_concurrently_within_the_bound() {
-        let server = Server::start(
-            |base| {
-                let mut routes = Routes::new();
-                let mut index = Vec::new();
-                for i in 0..20 {
-                    index.push(json!({"service": format!("svc{i:02}"), "url": format!("{base}/svc{i:02}.json")}));
-                    routes.insert(format!("/svc{i:02}.json"), service(&format!("svc{i:02}"), &["Get", "Put"]));
-                }
-                routes.insert("/".to_owned(), (200, Value::Array(index).to_string()));
-                routes
-            },
-            Duration::from_millis(100),
-        );
+        let server = StaticServer::start(|base| {
+            let mut routes = Routes::new();
+            let mut index = Vec::new();
+            for i in 0..20 {
+                index.push(json!({"service": format!("svc{i:02}"), "url": format!("{base}/svc{i:02}.json")}));
+                routes.insert(format!("/svc{i:02}.json"), service(&format!("svc{i:02}"), &["Get", "Put"]));
+            }
+            routes.insert("/".to_owned(), (200, Value::Array(index).to_string()));
+            routes
+        });
+        server.set_delay(Duration::from_millis(100));
         let dir = tempfile::tempdir().unwrap();
         let pairs = reference(&server, &dir, false).all_actions().unwrap();
         assert_eq!(pairs.len(), 40);
         assert_eq!(pairs[0], ("svc00.amazonaws.com".to_owned(), "Get".to_owned()));
-        let max = server.max_in_flight.load(Ordering::SeqCst);
+        let max = server.max_in_flight();
         assert!((2..=CONCURRENCY).contains(&max), "{max} at once");
-        assert_eq!(server.in_flight.load(Ordering::SeqCst), 0);
+        assert_eq!(server.in_flight(), 0);
         assert_eq!(server.hits(), 21);
         assert_eq!(reference(&server, &dir, false).cached_actions(), pairs);
         reference(&server, &dir, false).all_actions().unwrap();
@@ -1026,6 +644,44 @@ mod tests {
     }
 
     #[test]
+    fn redirects_are_followed_relative_to_where_they_come_from() {
+        let (server, dir) = fixture();
+        let index = json!([{"service": "ec2", "url": "/old/v1/ec2.json"}]);
+        server.set("/", 200, &index.to_string());
+        server.redirect("/old/v1/ec2.json", 301, "../../new/ec2.json?v=2");
+        server.redirect("/new/ec2.json?v=2", 302, "/ec2.json");
+        let reference = reference(&server, &dir, false);
+        assert_eq!(
+            reference.actions("ec2").unwrap(),
+            strings(&["DescribeInstances", "RunInstances", "TerminateInstances"])
+        );
+        assert_eq!(server.paths(), ["/", "/old/v1/ec2.json", "/new/ec2.json?v=2", "/ec2.json"]);
+        // Cached under the address the index gave, which is what the next index names again.
+        let cached: Value =
+            serde_json::from_slice(&fs::read(dir.path().join("service-reference/services/ec2.json")).unwrap()).unwrap();
+        assert_eq!(cached["url"], format!("{}/old/v1/ec2.json", server.url()));
+    }
+
+    #[test]
+    fn endless_or_broken_redirects_are_clear_errors() {
+        let (server, dir) = fixture();
+        server.redirect("/ec2.json", 307, "/ec2.json");
+        let err = format!("{:#}", reference(&server, &dir, false).actions("ec2").unwrap_err());
+        assert_eq!(err, format!("the AWS Service Reference at {}/ec2.json redirects too many times", server.url()));
+        assert_eq!(server.paths().iter().filter(|p| *p == "/ec2.json").count(), 6, "{:?}", server.paths());
+
+        server.redirect("/s3.json", 302, "http://[::1");
+        let err = format!("{:#}", reference(&server, &dir, false).actions("s3").unwrap_err());
+        assert!(
+            err.starts_with(&format!(
+                "the AWS Service Reference at {}/s3.json redirects to an invalid address: ",
+                server.url()
+            )),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn it_works_inside_another_runtime() {
         let (server, dir) = fixture();
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
@@ -1034,30 +690,5 @@ mod tests {
             assert_eq!(reference.actions("s3").unwrap(), strings(&["CreateBucket", "PutBucketPolicy"]));
             drop(reference);
         });
-    }
-
-    #[test]
-    fn addresses_resolve_against_the_index() {
-        let base = "http://127.0.0.1:8080/v1/index.json?x=1";
-        assert_eq!(resolve(base, "https://a.example/b.json"), "https://a.example/b.json");
-        assert_eq!(resolve(base, "//b.example/c.json"), "http://b.example/c.json");
-        assert_eq!(resolve(base, "/ec2.json"), "http://127.0.0.1:8080/ec2.json");
-        assert_eq!(resolve(base, "ec2/ec2.json"), "http://127.0.0.1:8080/v1/ec2/ec2.json");
-        assert_eq!(resolve("http://127.0.0.1:8080", "ec2.json"), "http://127.0.0.1:8080/ec2.json");
-    }
-
-    #[test]
-    fn cache_file_names_are_safe() {
-        assert_eq!(file_name("ec2"), "ec2.json");
-        assert_eq!(file_name("s3-object-lambda"), "s3-object-lambda.json");
-        assert_eq!(file_name("../Evil/x"), "_2e_2e_2f_45vil_2fx.json");
-    }
-
-    #[test]
-    fn ages_read_naturally() {
-        assert_eq!(age(30), "30 s");
-        assert_eq!(age(600), "10 min");
-        assert_eq!(age(5 * 3600), "5 h");
-        assert_eq!(age(3 * 86_400 + 5), "3 days");
     }
 }
