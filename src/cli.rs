@@ -112,6 +112,11 @@ pub struct LookupArgs {
     #[arg(long, help_heading = "What to match")]
     pub errors: bool,
 
+    /// Any failed call: an errorCode, or a failed console sign-in or role switch
+    /// (responseElements.ConsoleLogin or .SwitchRole = Failure, which carry no errorCode)
+    #[arg(long, help_heading = "What to match")]
+    pub failures: bool,
+
     /// Events from this source IP address or network (CIDR, IPv4 or IPv6); repeatable
     #[arg(long, value_name = "IP_OR_CIDR", help_heading = "What to match")]
     pub source_ip: Vec<String>,

@@ -95,7 +95,10 @@ pub enum Task {
     Lookup(Box<Config>),
     Services(ListConfig),
     /// The actions of one service, or of every service.
-    Actions { service: Option<String>, list: ListConfig },
+    Actions {
+        service: Option<String>,
+        list: ListConfig,
+    },
     /// A shell completion script, ready to print.
     Completions(Vec<u8>),
 }
@@ -156,10 +159,7 @@ impl Config {
 /// `--start-time` and `--end-time`, in `zone` where they carry no offset.
 fn window(cli: &LookupArgs, now: DateTime<Utc>, zone: Zone) -> Result<TimeWindow> {
     let time = |value: &Option<String>, option: &str| -> Result<Option<DateTime<Utc>>> {
-        value
-            .as_deref()
-            .map(|v| parse_time(v, now, zone).map_err(|e| usage(format!("--{option}: {e}"))))
-            .transpose()
+        value.as_deref().map(|v| parse_time(v, now, zone).map_err(|e| usage(format!("--{option}: {e}")))).transpose()
     };
     let window = TimeWindow { start: time(&cli.start_time, "start-time")?, end: time(&cli.end_time, "end-time")? };
     if let (Some(start), Some(end)) = (window.start, window.end) {
@@ -203,7 +203,13 @@ fn expression(cli: &LookupArgs) -> Result<(Expr, Option<(Attribute, String)>)> {
         parts.push(Expr::or(cli.error_code.iter().map(|v| equals(error_code.clone(), v.clone())).collect()));
     }
     if cli.errors {
-        parts.push(Expr::Pred(Predicate { target: error_code, test: Test::Exists }));
+        parts.push(Expr::Pred(Predicate { target: error_code.clone(), test: Test::Exists }));
+    }
+    if cli.failures {
+        let failed =
+            |element: &str| equals(Target::Record(Path::new(["responseElements", element])), "Failure".to_owned());
+        let any_error = Expr::Pred(Predicate { target: error_code, test: Test::Exists });
+        parts.push(Expr::or(vec![any_error, failed("ConsoleLogin"), failed("SwitchRole")]));
     }
     if !cli.source_ip.is_empty() {
         let members = cli.source_ip.iter().map(|ip| source_ip(ip)).collect::<Result<Vec<_>>>()?;
@@ -243,8 +249,11 @@ fn source(
                 return Err(usage(format!("{option} applies to API lookups and cannot be combined with --input")));
             }
         }
-        let inputs =
-            cli.input.iter().map(|p| if p.as_os_str() == "-" { Input::Stdin } else { Input::Path(p.clone()) }).collect();
+        let inputs = cli
+            .input
+            .iter()
+            .map(|p| if p.as_os_str() == "-" { Input::Stdin } else { Input::Path(p.clone()) })
+            .collect();
         return Ok(SourceConfig::Files(FilesConfig { inputs }));
     }
     let mut regions: Vec<String> = Vec::new();

@@ -11,19 +11,26 @@ use serde_json::Value;
 
 use crate::error::warn;
 use crate::event::{one_line, Envelope, Event, Resource};
+use crate::output::escape;
 use crate::query::{FieldWatch, Filter, TextKind};
 use crate::source::{Origin, Raw};
+
+/// Warnings about one file (or the API's answers) printed before the rest are only counted.
+const WARNINGS_PER_FILE: u64 = 5;
 
 pub struct Decoder<'f> {
     filter: &'f Filter,
     watch: FieldWatch,
-    /// Events, records, lines and files that could not be read; each was warned about.
+    /// Events, records, lines and files that could not be read; each was warned about or counted.
     unreadable: u64,
+    /// The file the last problems were in (None: the API), and how many it had.
+    problems_in: Option<String>,
+    problems: u64,
 }
 
 impl<'f> Decoder<'f> {
     pub fn new(filter: &'f Filter) -> Decoder<'f> {
-        Decoder { filter, watch: FieldWatch::new(&filter.expr), unreadable: 0 }
+        Decoder { filter, watch: FieldWatch::new(&filter.expr), unreadable: 0, problems_in: None, problems: 0 }
     }
 
     /// The event in `raw`, or None when the prefilter rules it out or it cannot be read (warned).
@@ -65,14 +72,45 @@ impl<'f> Decoder<'f> {
                 }
             }
         };
+        // Without a time an event cannot be placed in a window; dropping it unsaid would lose it.
+        let windowed = self.filter.window.start.is_some() || self.filter.window.end.is_some();
+        if windowed && event.envelope.event_time.is_none() {
+            let id = event.envelope.event_id.as_deref().unwrap_or("?");
+            let problem = format_args!("event {id}: no readable eventTime to place it in the time window");
+            return self.skip(origin, &problem);
+        }
         self.watch.observe(&event.record);
         Some(event)
     }
 
-    /// The input itself could not be read from here on.
+    /// Something in the input could not be read (the message says what is skipped).
     pub fn problem(&mut self, file: &str, problem: &dyn fmt::Display) {
-        warn(format_args!("{file}: {problem}"));
         self.unreadable += 1;
+        self.report(Some(file), format_args!("{}: {problem}", escape(file)));
+    }
+
+    /// Says how many problems of the last file were not shown; call at the end of the run.
+    pub fn finish(&mut self) {
+        if self.problems > WARNINGS_PER_FILE {
+            let hidden = self.problems - WARNINGS_PER_FILE;
+            match &self.problems_in {
+                Some(file) => warn(format_args!("… and {hidden} more problems in {}", escape(file))),
+                None => warn(format_args!("… and {hidden} more problems in the API's answers")),
+            }
+        }
+        self.problems = 0;
+    }
+
+    /// Prints a problem unless its file has had its share already.
+    fn report(&mut self, file: Option<&str>, message: fmt::Arguments<'_>) {
+        if self.problems_in.as_deref() != file || self.problems == 0 {
+            self.finish();
+            self.problems_in = file.map(str::to_owned);
+        }
+        self.problems += 1;
+        if self.problems <= WARNINGS_PER_FILE {
+            warn(message);
+        }
     }
 
     /// How many things could not be read.
@@ -101,8 +139,9 @@ impl<'f> Decoder<'f> {
     }
 
     fn skip<T>(&mut self, origin: Origin<'_>, problem: &dyn fmt::Display) -> Option<T> {
-        warn(format_args!("{origin}{problem}; skipped"));
         self.unreadable += 1;
+        let message = escape(&format!("{origin}{problem}"));
+        self.report(origin.file(), format_args!("{message}; skipped"));
         None
     }
 
@@ -120,7 +159,11 @@ impl<'f> Decoder<'f> {
         let record: Value = serde_json::from_str(record_text)
             .map_err(|err| format!("event {id}: CloudTrailEvent is not valid JSON ({err})"))?;
         let raw = one_line(record_text);
-        Ok(Some(Event { envelope: saved.envelope(), raw, record }))
+        let mut envelope = saved.envelope();
+        if envelope.event_time.is_none() {
+            envelope.event_time = record.get("eventTime").and_then(Value::as_str).and_then(|t| t.parse().ok());
+        }
+        Ok(Some(Event { envelope, raw, record }))
     }
 }
 

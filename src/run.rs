@@ -38,6 +38,7 @@ pub fn run(config: Config) -> Result<()> {
     };
     let result = source::run(&config.source, &mut pipeline, &progress);
     progress.finish();
+    pipeline.decoder.finish();
     let resume_token = result.as_ref().ok().and_then(|o| o.resume_token.clone());
     // The document is completed even when the source failed, so that what was printed stays valid.
     let finished = pipeline.writer.finish(resume_token.as_deref());
@@ -58,12 +59,13 @@ pub fn run(config: Config) -> Result<()> {
     if let (Some(token), Some(max)) = (&outcome.resume_token, config.max_items) {
         eprintln!("ctlookup: stopped at --max-items {max}; to continue, run again with --starting-token {token}");
     }
-    let unreadable = pipeline.decoder.unreadable();
-    if unreadable > 0 {
-        eprintln!("ctlookup: {unreadable} unreadable events or records were skipped (see warnings above)");
-    }
     if failures > 0 {
         return Err(anyhow::anyhow!("--jq failed on {failures} events (see warnings above)"));
+    }
+    // Everything readable was printed; a script must still learn that some events are missing.
+    let unreadable = pipeline.decoder.unreadable();
+    if unreadable > 0 {
+        return Err(anyhow::anyhow!("{unreadable} unreadable events or records were skipped (see warnings above)"));
     }
     Ok(())
 }

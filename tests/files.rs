@@ -117,7 +117,8 @@ fn bad_records_are_warned_counted_and_skipped() {
     let text = format!("{}\nnot json at all\n{}\n\n[1,2]\n{}\n", good[0], good[1], good[2]);
     let path = fx.sb.path("mixed.jsonl");
     write(&path, &text);
-    let out = run_ok(fx.sb.ctlookup().args(["--input", path.to_str().unwrap()]));
+    // Everything readable is printed, and the exit status says that something was not.
+    let out = run_code(fx.sb.ctlookup().args(["--input", path.to_str().unwrap()]), 1);
     assert_eq!(jsonl_ids(&out.stdout), fx.records[..3].iter().map(event_id).collect::<Vec<_>>());
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(stderr.contains("mixed.jsonl: line 2: not JSON"), "{stderr}");
@@ -130,7 +131,7 @@ fn bad_records_are_warned_counted_and_skipped() {
     let bytes = gz.finish().unwrap();
     let cut = fx.sb.path("cut.json.gz");
     std::fs::write(&cut, &bytes[..bytes.len() * 2 / 3]).unwrap();
-    let out = run_ok(fx.sb.ctlookup().args(["--input", cut.to_str().unwrap()]));
+    let out = run_code(fx.sb.ctlookup().args(["--input", cut.to_str().unwrap()]), 1);
     let got = jsonl_ids(&out.stdout);
     assert!(!got.is_empty() && got.len() < 20, "{} events before the cut", got.len());
     assert_eq!(got, fx.records[..got.len()].iter().map(event_id).collect::<Vec<_>>());
@@ -142,7 +143,7 @@ fn bad_records_are_warned_counted_and_skipped() {
     doc["Events"][1]["CloudTrailEvent"] = Value::String("{broken".into());
     let path = fx.sb.path("broken.json");
     write(&path, &serde_json::to_string_pretty(&doc).unwrap());
-    let out = run_ok(fx.sb.ctlookup().args(["--input", path.to_str().unwrap()]));
+    let out = run_code(fx.sb.ctlookup().args(["--input", path.to_str().unwrap()]), 1);
     assert_eq!(jsonl_ids(&out.stdout).len(), fx.records.len() - 1);
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(stderr.contains("broken.json: Events[1]: event "), "{stderr}");

@@ -10,3 +10,4 @@ mod lookup;
 mod outputs;
 mod query;
 mod reliability;
+mod shapes;

@@ -21,8 +21,8 @@ use jq::JqWriter;
 use json::JsonWriter;
 use jsonl::JsonlWriter;
 pub use rows::RowWriter;
-pub use table::Layout;
 use table::TableWriter;
+pub use table::{escape, Layout};
 
 pub trait EventWriter {
     fn write(&mut self, event: &Event) -> io::Result<()>;

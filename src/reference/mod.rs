@@ -318,14 +318,7 @@ fn find<'a>(index: &'a [IndexEntry], wanted: &str) -> Result<Vec<&'a IndexEntry>
     } else {
         index.iter().map(|e| e.service.clone()).collect()
     };
-    let mut scored: Vec<(f64, &String)> = known
-        .iter()
-        .map(|k| (strsim::jaro_winkler(&lower, &k.to_lowercase()), k))
-        .filter(|(score, _)| *score >= 0.7)
-        .collect();
-    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));
-    scored.dedup_by(|a, b| a.1 == b.1);
-    let nearest: Vec<&str> = scored.iter().take(3).map(|(_, k)| k.as_str()).collect();
+    let nearest = crate::suggest::nearest(wanted, known.iter().map(String::as_str), 3);
     let hint = if nearest.is_empty() { String::new() } else { format!("did you mean {}? ", nearest.join(", ")) };
     Err(anyhow!(
         "unknown service '{wanted}': not a service prefix or event source in the AWS Service Reference \

@@ -241,7 +241,8 @@ impl Reader<'_> {
                     continue;
                 }
                 Err(err) => {
-                    let problem = format_args!("read error after line {} ({err}); the rest of this file is skipped", number - 1);
+                    let problem =
+                        format_args!("read error after line {} ({err}); the rest of this file is skipped", number - 1);
                     self.consumer.problem(name, &problem);
                     return Ok(());
                 }

@@ -38,10 +38,20 @@ pub enum Raw<'a> {
 #[derive(Debug, Clone, Copy)]
 pub enum Origin<'a> {
     Api,
-    Line { file: &'a str, line: u64 },
-    Element { file: &'a str, array: &'a str, index: u64 },
+    Line {
+        file: &'a str,
+        line: u64,
+    },
+    Element {
+        file: &'a str,
+        array: &'a str,
+        index: u64,
+    },
     /// A top-level value (a pretty-printed record, say), counted from 0.
-    Value { file: &'a str, index: u64 },
+    Value {
+        file: &'a str,
+        index: u64,
+    },
 }
 
 impl fmt::Display for Origin<'_> {

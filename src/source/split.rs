@@ -30,8 +30,13 @@ pub enum Piece<'a> {
 #[derive(Debug)]
 pub enum SplitError {
     /// The input ended inside a value.
-    Truncated { offset: u64 },
-    Invalid { offset: u64, expected: &'static str },
+    Truncated {
+        offset: u64,
+    },
+    Invalid {
+        offset: u64,
+        expected: &'static str,
+    },
     Io(io::Error),
 }
 
@@ -147,15 +152,15 @@ impl<R: Read> Scanner<R> {
     /// A top-level array: of events when its first element is an object; anything else is one value,
     /// handed on whole to be refused as not an event.
     fn top_array<E>(&mut self, value: u64, on_piece: &mut impl FnMut(Piece<'_>) -> Result<(), E>) -> Step<E> {
-        let start = self.pos;
-        self.start_capture(start);
+        self.start_capture(self.pos);
         self.pos += 1;
-        if scan!(self.peek_token()) == b'{' {
+        let first = scan!(self.peek_token());
+        // Refills move the text: the capture's start is where the array begins now.
+        self.pos = self.keep.expect("a capture was started");
+        if first == b'{' {
             self.stop_capture();
-            self.pos = start;
             return self.elements(Some(""), on_piece);
         }
-        self.pos = start;
         scan!(self.skip_value());
         self.emit(None, value, on_piece)?;
         Ok(Ok(()))
@@ -205,7 +210,8 @@ impl<R: Read> Scanner<R> {
         on_piece: &mut impl FnMut(Piece<'_>) -> Result<(), E>,
     ) -> Result<(), E> {
         let kept = self.keep.take();
-        if std::mem::take(&mut self.oversized) {
+        let too_large = kept.is_some_and(|start| self.pos - start > MAX_EVENT_BYTES);
+        if std::mem::take(&mut self.oversized) || too_large {
             let place = match array {
                 Some(name) => format!("{name}[{index}]"),
                 None => format!("byte {}", self.offset()),
@@ -451,7 +457,10 @@ mod tests {
         let text = "{\"$metadata\": {\"httpStatusCode\": 200}, \"Events\": [{\"a\":1}]}\n{\"Records\":[{\"b\":2}]}{\"c\":3}\n[{\"d\":4},{\"e\":5}]";
         for trickle in [false, true] {
             let (out, err) = split(text, trickle);
-            assert_eq!(out, [r#"Events[0]={"a":1}"#, r#"Records[0]={"b":2}"#, r#"#2={"c":3}"#, r#"[0]={"d":4}"#, r#"[1]={"e":5}"#]);
+            assert_eq!(
+                out,
+                [r#"Events[0]={"a":1}"#, r#"Records[0]={"b":2}"#, r#"#2={"c":3}"#, r#"[0]={"d":4}"#, r#"[1]={"e":5}"#]
+            );
             assert_eq!(err, None);
         }
     }
@@ -461,7 +470,11 @@ mod tests {
         let (out, err) = split(r#"{"Records": {}} {"Events": "x"} [1, 2]"#, false);
         assert_eq!(
             out,
-            ["problem: byte 12: \"Records\" is not an array", "problem: byte 27: \"Events\" is not an array", "#2=[1, 2]"]
+            [
+                "problem: byte 12: \"Records\" is not an array",
+                "problem: byte 27: \"Events\" is not an array",
+                "#2=[1, 2]"
+            ]
         );
         assert_eq!(err, None);
     }
@@ -481,9 +494,14 @@ mod tests {
     #[test]
     fn an_oversized_event_is_skipped_and_the_next_one_read() {
         let big = format!("{{\"Records\":[{{\"x\":\"{}\"}},{{\"y\":1}}]}}", "a".repeat(MAX_EVENT_BYTES + 10));
+        for trickle in [false, true] {
+            let (out, err) = split(&big, trickle);
+            assert_eq!(out.len(), 2);
+            assert!(out[0].starts_with("problem: Records[0]: an event larger than 16 MiB"), "{:.80}", out[0]);
+            assert_eq!(out[1], r#"Records[1]={"y":1}"#);
+            assert_eq!(err, None);
+        }
         let (out, err) = split(&big, false);
-        assert_eq!(out.len(), 2);
-        assert!(out[0].starts_with("problem: Records[0]: an event larger than 16 MiB"), "{}", out[0]);
         assert_eq!(out[1], r#"Records[1]={"y":1}"#);
         assert_eq!(err, None);
     }

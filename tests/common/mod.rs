@@ -120,3 +120,10 @@ pub fn run_ok(cmd: &mut assert_cmd::Command) -> std::process::Output {
 pub fn ids_where(records: &[Value], keep: impl Fn(&Value) -> bool) -> Vec<String> {
     records.iter().filter(|r| keep(r)).map(event_id).collect()
 }
+
+/// Runs to completion and insists on the exit status `code`, showing stderr when it differs.
+pub fn run_code(cmd: &mut assert_cmd::Command, code: i32) -> std::process::Output {
+    let out = cmd.output().expect("run ctlookup");
+    assert_eq!(out.status.code(), Some(code), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    out
+}
