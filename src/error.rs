@@ -1,7 +1,7 @@
 //! The errors a caller must tell apart, and the one place that turns any error into a message and an exit code.
 
 use std::fmt;
-use std::io;
+use std::io::{self, Write};
 use std::process::ExitCode;
 
 /// Bad input from the user (option, time, attribute…): exit 2, nothing was sent.
@@ -51,8 +51,7 @@ pub fn report(err: &anyhow::Error) -> ExitCode {
     } else {
         EXIT_FAILURE
     };
-    let message = format!("{err:#}").replace('\n', " ");
-    eprintln!("ctlookup: {message}");
+    say(format_args!("{err:#}"));
     ExitCode::from(code)
 }
 
@@ -62,7 +61,15 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
 
 /// Prints a warning line on stderr; data problems are warned about, counted, and never end the run.
 pub fn warn(message: impl fmt::Display) {
-    eprintln!("ctlookup: warning: {message}");
+    say(format_args!("warning: {message}"));
+}
+
+/// Prints one line on stderr, `ctlookup: ` first. Text from outside (API messages, file names, event
+/// fields) is shown escaped, as in the table, so that it can never drive the terminal; a stderr that
+/// is closed or full loses the line rather than ending the run with a panic.
+pub fn say(message: impl fmt::Display) {
+    let line = crate::output::escape(&message.to_string().replace('\n', " "));
+    let _ = writeln!(io::stderr().lock(), "ctlookup: {line}");
 }
 
 /// Help and version go to stdout as usual; a command-line mistake becomes one line (with clap's tip,
@@ -83,6 +90,6 @@ pub fn report_clap(err: clap::Error) -> ExitCode {
     for extra in parts {
         message.push_str(&format!(" ({extra})"));
     }
-    eprintln!("ctlookup: {message}; see ctlookup --help");
+    say(format_args!("{message}; see ctlookup --help"));
     ExitCode::from(EXIT_USAGE)
 }

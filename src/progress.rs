@@ -128,11 +128,11 @@ impl Progress {
             1 => " · 1 region".to_owned(),
             n => format!(" · {n} regions"),
         };
-        eprintln!(
-            "ctlookup: {} matched of {} scanned{pages}{regions} · {:.1} s",
+        crate::error::say(format_args!(
+            "{} matched of {} scanned{pages}{regions} · {:.1} s",
             self.matched.get(),
             self.scanned.get(),
             self.started.elapsed().as_secs_f64()
-        );
+        ));
     }
 }

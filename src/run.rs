@@ -7,7 +7,7 @@ use anyhow::Result;
 use crate::config::{Config, SourceConfig};
 use crate::decode::Decoder;
 use crate::discovery;
-use crate::error::warn;
+use crate::error::{say, warn};
 use crate::output::EventWriter;
 use crate::progress::Progress;
 use crate::query::Filter;
@@ -17,7 +17,7 @@ use crate::source::{self, Consumer, Flow, Origin, Raw};
 pub fn run(config: Config) -> Result<()> {
     if config.verbose > 0 {
         if let SourceConfig::Api(api) = &config.source {
-            eprintln!("ctlookup: {}", api.plan.describe(&config.filter.expr));
+            say(api.plan.describe(&config.filter.expr));
         }
     }
     let regions = match &config.source {
@@ -52,12 +52,12 @@ pub fn run(config: Config) -> Result<()> {
         // A misspelt event name or source matches nothing, silently: name the nearest real ones.
         if let Ok(dir) = discovery::cache_dir() {
             for hint in discovery::did_you_mean(&config.filter.expr, &Reference::new(dir, false)) {
-                eprintln!("ctlookup: {hint}");
+                say(hint);
             }
         }
     }
     if let (Some(token), Some(max)) = (&outcome.resume_token, config.max_items) {
-        eprintln!("ctlookup: stopped at --max-items {max}; to continue, run again with --starting-token {token}");
+        say(format_args!("stopped at --max-items {max}; to continue, run again with --starting-token {token}"));
     }
     if failures > 0 {
         return Err(anyhow::anyhow!("--jq failed on {failures} events (see warnings above)"));

@@ -178,8 +178,23 @@ pub fn escape(s: &str) -> String {
     out
 }
 
+/// Control characters, and the invisible ones that can make text read as other text: bidirectional
+/// overrides and isolates, zero-width and joiner characters, line and paragraph separators, invisible
+/// operators, the byte-order mark, soft hyphen, the Arabic letter mark, and tag characters.
 fn needs_escape(c: char) -> bool {
-    c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    c.is_control()
+        || matches!(
+            c,
+            '\u{00ad}'
+                | '\u{061c}'
+                | '\u{180e}'
+                | '\u{200b}'..='\u{200f}'
+                | '\u{2028}'..='\u{202e}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{feff}'
+                | '\u{e0000}'..='\u{e007f}'
+        )
 }
 
 /// Display columns of one character; escaped text holds no control characters, so `None` does not occur.
@@ -490,6 +505,10 @@ mod tests {
         assert_eq!(escape("a\u{2066}b\u{2069}c\u{202a}"), "a\\u{2066}b\\u{2069}c\\u{202a}");
         assert_eq!(escape("\u{7f}\u{0}"), "\\x7f\\x00");
         assert_eq!(escape("日本語 plain"), "日本語 plain");
+        assert_eq!(escape("ad\u{200b}min"), "ad\\u{200b}min", "zero-width space");
+        for hidden in ['\u{200c}', '\u{200d}', '\u{200e}', '\u{2028}', '\u{2029}', '\u{2060}', '\u{feff}', '\u{ad}', '\u{61c}', '\u{e0041}'] {
+            assert!(escape(&format!("a{hidden}b")).starts_with("a\\u{"), "{:x}", hidden as u32);
+        }
         let events = [record("2024-07-22T00:00:00Z", "evil\u{202e}nimda", "ListBuckets", "console", None)];
         let out = table(&events, 200, false);
         assert!(out.contains("evil\\u{202e}nimda"), "{out:?}");
