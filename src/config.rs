@@ -235,8 +235,10 @@ fn source(
     explicit: Option<(Attribute, String)>,
     window: TimeWindow,
 ) -> Result<SourceConfig> {
-    if !(cli.tps > 0.0 && cli.tps <= 1000.0) {
-        return Err(usage("--tps must be a number of requests per second above 0 (the service allows 2)"));
+    if !(cli.tps > 0.0 && cli.tps <= MAX_TPS) {
+        return Err(usage(format!(
+            "--tps must be a number of requests per second above 0 and at most {MAX_TPS} (the service allows 2)"
+        )));
     }
     if !cli.input.is_empty() {
         for (given, option) in [
@@ -258,7 +260,9 @@ fn source(
     }
     let mut regions: Vec<String> = Vec::new();
     for region in cli.region.iter().map(|r| r.trim()) {
-        if region.is_empty() || !region.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+        let plausible = !region.is_empty() && region.len() <= MAX_REGION_LEN;
+        if !plausible || !region.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+            let region: String = region.chars().take(40).collect();
             return Err(usage(format!("--region '{region}': expected a region name such as us-east-1")));
         }
         if !regions.iter().any(|r| r == region) {
@@ -266,9 +270,7 @@ fn source(
         }
     }
     if let Some(url) = &cli.endpoint_url {
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(usage(format!("--endpoint-url '{url}': expected an http:// or https:// URL")));
-        }
+        check_endpoint_url(url)?;
     }
     Ok(SourceConfig::Api(ApiConfig {
         regions,
@@ -340,6 +342,35 @@ fn list_print(output: Option<ListOutputArg>, env: &Environment) -> PrintConfig {
         color: false,
         width: 0,
         jq: None,
+    }
+}
+
+/// The highest `--tps`: far above the service's 2, low enough to stay a rate.
+const MAX_TPS: f64 = 1000.0;
+/// The longest region name accepted (real ones are under 20 characters).
+const MAX_REGION_LEN: usize = 64;
+
+/// An http(s) URL with a host, a valid port, and no secrets echoed back in the message.
+fn check_endpoint_url(text: &str) -> Result<()> {
+    let bad = |why: &str| {
+        let shown = match url::Url::parse(text) {
+            Ok(mut parsed) if parsed.password().is_some() || !parsed.username().is_empty() => {
+                let _ = parsed.set_username("");
+                let _ = parsed.set_password(None);
+                parsed.to_string()
+            }
+            _ if text.contains('@') => "(the address given)".to_owned(),
+            _ => text.chars().take(200).collect(),
+        };
+        usage(format!("--endpoint-url '{shown}': {why}"))
+    };
+    if !(text.starts_with("http://") || text.starts_with("https://")) {
+        return Err(bad("expected an http:// or https:// URL"));
+    }
+    match url::Url::parse(text) {
+        Ok(parsed) if parsed.host_str().is_some_and(|h| !h.is_empty()) => Ok(()),
+        Ok(_) => Err(bad("the URL has no host")),
+        Err(err) => Err(bad(&format!("not a valid URL ({err})"))),
     }
 }
 

@@ -506,7 +506,18 @@ mod tests {
         assert_eq!(escape("\u{7f}\u{0}"), "\\x7f\\x00");
         assert_eq!(escape("日本語 plain"), "日本語 plain");
         assert_eq!(escape("ad\u{200b}min"), "ad\\u{200b}min", "zero-width space");
-        for hidden in ['\u{200c}', '\u{200d}', '\u{200e}', '\u{2028}', '\u{2029}', '\u{2060}', '\u{feff}', '\u{ad}', '\u{61c}', '\u{e0041}'] {
+        for hidden in [
+            '\u{200c}',
+            '\u{200d}',
+            '\u{200e}',
+            '\u{2028}',
+            '\u{2029}',
+            '\u{2060}',
+            '\u{feff}',
+            '\u{ad}',
+            '\u{61c}',
+            '\u{e0041}',
+        ] {
             assert!(escape(&format!("a{hidden}b")).starts_with("a\\u{"), "{:x}", hidden as u32);
         }
         let events = [record("2024-07-22T00:00:00Z", "evil\u{202e}nimda", "ListBuckets", "console", None)];

@@ -65,8 +65,12 @@ fn test_value(test: &Test, value: &Value) -> bool {
         Test::Contains(needle) => scalar_text(value).is_some_and(|text| text.contains(needle.as_str())),
         Test::In(members) => members.iter().any(|member| match member {
             Member::Value(literal) => equals(value, literal),
-            Member::Network(net) => ip_of(value).is_some_and(|ip| net.contains(&ip)),
-            Member::Address(address) => ip_of(value) == Some(*address),
+            Member::Network(net) => {
+                ip_of(value).is_some_and(|ip| net.contains(&ip) || net.contains(&ip.to_canonical()))
+            }
+            Member::Address(address) => {
+                ip_of(value).is_some_and(|ip| ip == *address || ip.to_canonical() == address.to_canonical())
+            }
         }),
     }
 }
@@ -75,12 +79,25 @@ fn test_value(test: &Test, value: &Value) -> bool {
 fn equals(value: &Value, literal: &Literal) -> bool {
     match (value, literal) {
         (Value::String(s), _) => *s == literal_text(literal),
-        (Value::Number(n), Literal::Number { value, .. }) => n.as_f64() == Some(*value),
-        (Value::Number(n), Literal::String(s)) => s.trim().parse::<f64>().ok().is_some_and(|v| n.as_f64() == Some(v)),
+        (Value::Number(n), Literal::Number { text, .. }) => same_number(n, text),
+        (Value::Number(n), Literal::String(s)) => same_number(n, s.trim()),
         (Value::Bool(b), Literal::Bool(l)) => b == l,
         (Value::Bool(b), Literal::String(s)) => s.eq_ignore_ascii_case(if *b { "true" } else { "false" }),
         _ => false,
     }
+}
+
+/// A whole number of the record and a whole literal compare exactly (account IDs, sizes and counters
+/// beyond 2^53 lose digits as f64); anything else compares as f64.
+fn same_number(n: &serde_json::Number, text: &str) -> bool {
+    match (whole(n), text.parse::<i128>()) {
+        (Some(a), Ok(b)) => a == b,
+        _ => text.parse::<f64>().ok().is_some_and(|v| n.as_f64() == Some(v)),
+    }
+}
+
+fn whole(n: &serde_json::Number) -> Option<i128> {
+    n.as_i64().map(i128::from).or_else(|| n.as_u64().map(i128::from))
 }
 
 /// Numbers compare as numbers when both sides are numeric, anything else as strings.
@@ -91,6 +108,13 @@ fn order(value: &Value, literal: &Literal) -> Option<Ordering> {
         Literal::Bool(_) => None,
     };
     if let (Value::Number(n), Some(l)) = (value, literal_number) {
+        let exact = match literal {
+            Literal::Number { text, .. } | Literal::String(text) => text.trim().parse::<i128>().ok(),
+            Literal::Bool(_) => None,
+        };
+        if let (Some(a), Some(b)) = (whole(n), exact) {
+            return Some(a.cmp(&b));
+        }
         return n.as_f64()?.partial_cmp(&l);
     }
     let text = scalar_text(value)?;
@@ -167,6 +191,10 @@ mod tests {
         assert!(!eval(&eq("eventName", s("runinstances")), &e), "case-sensitive");
         assert!(eval(&eq("requestParameters.maxCount", num("2")), &e));
         assert!(eval(&eq("requestParameters.maxCount", num("2.0")), &e));
+        let big = event(json!({"n": 9007199254740993u64}));
+        assert!(eval(&eq("n", num("9007199254740993")), &big));
+        assert!(!eval(&eq("n", num("9007199254740992")), &big), "beyond 2^53, exactly");
+        assert!(eval(&pred("n", Test::Compare(CompareOp::Gt, num("9007199254740992"))), &big));
         assert!(eval(&eq("requestParameters.maxCount", s("2")), &e));
         assert!(eval(&eq("readOnly", Literal::Bool(false)), &e));
         assert!(eval(&eq("readOnly", s("false")), &e));
@@ -217,6 +245,10 @@ mod tests {
         assert!(!eval(&pred("sourceIPAddress", within("203.0.114.0/24")), &v4));
         let at = Test::In(vec![Member::Address("203.0.113.9".parse().unwrap())]);
         assert!(eval(&pred("sourceIPAddress", at), &v4));
+        let mapped = event(json!({"sourceIPAddress": "::ffff:203.0.113.9"}));
+        assert!(eval(&pred("sourceIPAddress", within("203.0.113.0/24")), &mapped), "IPv4-mapped IPv6");
+        let at_mapped = Test::In(vec![Member::Address("203.0.113.9".parse().unwrap())]);
+        assert!(eval(&pred("sourceIPAddress", at_mapped), &mapped));
         let names = Test::In(vec![Member::Value(s("StopInstances")), Member::Value(s("RunInstances"))]);
         assert!(eval(&pred("eventName", names), &e));
         let service = event(json!({"sourceIPAddress": "ec2.amazonaws.com"}));

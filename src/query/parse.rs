@@ -671,7 +671,7 @@ fn looks_like_network(text: &str) -> bool {
     text.contains('/')
         && text.contains(['.', ':'])
         && text.contains(|c: char| c.is_ascii_digit())
-        && text.chars().all(|c| c.is_ascii_hexdigit() || matches!(c, '.' | ':' | '/'))
+        && text.chars().all(|c| c.is_ascii_hexdigit() || matches!(c, '.' | ':' | '/' | '-' | '+'))
 }
 
 #[cfg(test)]
@@ -940,6 +940,7 @@ mod tests {
             ("a =~ \"(x\"", "invalid regex: unclosed group", 6, "invalid regex: unclosed group at column 6: a =~ <-- HERE \"(x\""),
             ("a !~ [z-a]", "invalid regex: invalid character class range, the start must be <= the end", 6, "invalid regex: invalid character class range, the start must be <= the end at column 6: a !~ <-- HERE [z-a]"),
             ("a in (10.0.0.0/33)", "invalid IP network '10.0.0.0/33'", 7, "invalid IP network '10.0.0.0/33' at column 7: a in ( <-- HERE 10.0.0.0/33)"),
+            ("a in (10.0.0.0/-1)", "invalid IP network '10.0.0.0/-1'", 7, "invalid IP network '10.0.0.0/-1' at column 7: a in ( <-- HERE 10.0.0.0/-1)"),
             ("a in (x, \"2001:db8::/129\")", "invalid IP network '2001:db8::/129'", 10, "invalid IP network '2001:db8::/129' at column 10: a in (x, <-- HERE \"2001:db8::/129\")"),
             ("a in ()", "empty list: 'in ( )' needs at least one value", 7, "empty list: 'in ( )' needs at least one value at column 7: a in ( <-- HERE )"),
             ("a in ( ", "expected a value after '('", 8, "expected a value after '(' at column 8: a in ( <-- HERE"),
