@@ -11,6 +11,7 @@ mod output;
 mod progress;
 mod query;
 mod reference;
+mod resources;
 mod run;
 mod source;
 mod time;
