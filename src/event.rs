@@ -72,18 +72,10 @@ impl Envelope {
             Some(Value::String(s)) => Some(s.to_ascii_lowercase()),
             _ => None,
         };
-        let resources = record
-            .get("resources")
-            .and_then(Value::as_array)
-            .map(|list| {
-                list.iter()
-                    .map(|r| Resource {
-                        resource_type: r.get("type").and_then(text),
-                        resource_name: r.get("ARN").and_then(text),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let resources = crate::resources::derive(record)
+            .into_iter()
+            .map(|(resource_type, resource_name)| Resource { resource_type, resource_name })
+            .collect();
         Envelope {
             event_id: field("eventID"),
             event_name: field("eventName"),
@@ -159,6 +151,7 @@ mod tests {
             "userIdentity": {"type": "AssumedRole", "arn": "arn:aws:sts::123456789012:assumed-role/AdminRole/alice-session", "accessKeyId": "ASIAEXAMPLE"},
             "eventTime": "2024-07-22T01:02:03Z", "eventSource": "ec2.amazonaws.com", "eventName": "RunInstances",
             "readOnly": false, "eventID": "e-1",
+            "responseElements": {"instancesSet": {"items": [{"instanceId": "i-1"}]}},
             "resources": [{"ARN": "arn:aws:ec2:us-east-1:123456789012:instance/i-1", "accountId": "123456789012", "type": "AWS::EC2::Instance"}]
         });
         let env = Envelope::derive(&record);

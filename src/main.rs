@@ -13,6 +13,7 @@ mod path;
 mod progress;
 mod query;
 mod reference;
+mod resources;
 mod run;
 mod source;
 mod suggest;

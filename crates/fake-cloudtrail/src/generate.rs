@@ -33,6 +33,11 @@ use flate2::{write::GzEncoder, Compression};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
+// ctlookup's own derivation of Event history's Resources, so that the envelopes served here are the ones
+// ctlookup derives from trail files.
+#[path = "../../../src/resources.rs"]
+mod resources;
+
 /// The account most events belong to.
 pub const MAIN_ACCOUNT: &str = "111122223333";
 /// A second account (CI/CD deployments) so that trail trees have more than one account.
@@ -85,8 +90,9 @@ pub fn insight_records(opts: &GenOptions) -> impl Iterator<Item = Value> {
 /// Rules: EventId=eventID, EventName=eventName, EventSource=eventSource (for Insights records, which have
 /// no top-level eventName/eventSource, the ones in `insightDetails`), ReadOnly=readOnly as the string
 /// "true"/"false" (omitted when absent), AccessKeyId=userIdentity.accessKeyId when non-empty, Username per
-/// [`envelope_username`], Resources=`resources` mapped to `{"ResourceType","ResourceName"}` (ARN), always
-/// present, CloudTrailEvent=the record serialized compactly in its own key order.
+/// [`envelope_username`], Resources=`{"ResourceType","ResourceName"}` named from the request and response
+/// by ctlookup's rules (src/resources.rs), always present, CloudTrailEvent=the record serialized compactly
+/// in its own key order.
 pub fn api_event(record: &Value) -> Value {
     envelope(record, |t| {
         if t.timestamp_subsec_nanos() == 0 {
@@ -154,25 +160,19 @@ fn envelope(record: &Value, time: impl Fn(DateTime<Utc>) -> Value) -> Value {
     if let Some(user) = envelope_username(record) {
         m.insert("Username".into(), user.into());
     }
-    let resources: Vec<Value> = record
-        .get("resources")
-        .and_then(Value::as_array)
-        .map(|items| {
-            items
-                .iter()
-                .map(|r| {
-                    let mut o = Map::new();
-                    if let Some(t) = r.get("type") {
-                        o.insert("ResourceType".into(), t.clone());
-                    }
-                    if let Some(a) = r.get("ARN") {
-                        o.insert("ResourceName".into(), a.clone());
-                    }
-                    Value::Object(o)
-                })
-                .collect()
+    let resources: Vec<Value> = resources::derive(record)
+        .into_iter()
+        .map(|(kind, name)| {
+            let mut o = Map::new();
+            if let Some(kind) = kind {
+                o.insert("ResourceType".into(), kind.into());
+            }
+            if let Some(name) = name {
+                o.insert("ResourceName".into(), name.into());
+            }
+            Value::Object(o)
         })
-        .unwrap_or_default();
+        .collect();
     m.insert("Resources".into(), Value::Array(resources));
     m.insert("CloudTrailEvent".into(), serde_json::to_string(record).expect("a JSON value always serializes").into());
     Value::Object(m)
