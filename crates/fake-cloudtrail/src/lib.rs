@@ -1,3 +1,5 @@
-//! Test doubles for ctlookup: a fake CloudTrail `LookupEvents` server and a realistic event generator.
+//! Test doubles for ctlookup: a fake CloudTrail `LookupEvents` server, a misbehaving endpoint, and a
+//! realistic event generator.
 pub mod generate;
+pub mod hostile;
 pub mod server;
