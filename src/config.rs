@@ -83,6 +83,9 @@ pub struct ApiConfig {
     pub tps: f64,
     /// Extra attempts of a request that failed for a passing reason (throttling, 5xx, a broken connection).
     pub retries: u32,
+    /// How long to wait for a connection, and for a whole answer (connecting included).
+    pub connect_timeout: std::time::Duration,
+    pub read_timeout: std::time::Duration,
     /// The filter names a service that records its events in us-east-1 only.
     pub names_global_service: bool,
 }
@@ -194,9 +197,12 @@ impl Config {
             }
             if let Some(url) = &cli.endpoint_url {
                 if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    let url = redact_userinfo(url);
                     return Err(usage(format!("--endpoint-url '{url}': expected an http:// or https:// URL")));
                 }
             }
+            let connect_timeout = timeout(cli.connect_timeout, "--connect-timeout")?;
+            let read_timeout = timeout(cli.read_timeout, "--read-timeout")?;
             let plan = Plan::new(&expr, explicit, !cli.no_pushdown);
             SourceConfig::Api(ApiConfig {
                 regions,
@@ -208,6 +214,8 @@ impl Config {
                 starting_token: cli.starting_token,
                 tps: cli.tps,
                 retries: cli.retries,
+                connect_timeout,
+                read_timeout,
                 names_global_service: names_global_service(&expr),
             })
         } else {
@@ -287,6 +295,24 @@ fn names_global_service(expr: &Expr) -> bool {
     AskedNames::of(expr).event_sources.iter().any(|s| GLOBAL_EVENT_SOURCES.contains(&s.as_str()))
 }
 
+/// `http://user:password@host/` as `http://***@host/`: a password given in --endpoint-url is never shown.
+pub fn redact_userinfo(url: &str) -> String {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let authority_end = url[start..].find(['/', '?', '#']).map_or(url.len(), |i| start + i);
+    match url[start..authority_end].rfind('@') {
+        Some(at) => format!("{}***{}", &url[..start], &url[start + at..]),
+        None => url.to_owned(),
+    }
+}
+
+/// A timeout option: seconds above 0, at most a day (beyond that, no timeout is meant: say so).
+fn timeout(seconds: f64, option: &str) -> Result<std::time::Duration> {
+    if !(seconds > 0.0 && seconds <= 86_400.0) {
+        return Err(usage(format!("{option} must be a number of seconds above 0 and at most 86400")));
+    }
+    Ok(std::time::Duration::from_secs_f64(seconds))
+}
+
 fn equals(target: Target, value: String) -> Expr {
     Expr::Pred(Predicate { target, test: Test::Compare(CompareOp::Eq, Literal::String(value)) })
 }
@@ -329,6 +355,15 @@ mod tests {
         assert!(!print(&[], false, false).unwrap().color, "not a terminal");
         assert!(print(&["--color", "always"], false, true).unwrap().color);
         assert!(!print(&["--color", "never"], true, false).unwrap().color);
+    }
+
+    #[test]
+    fn userinfo_is_redacted() {
+        assert_eq!(redact_userinfo("http://alice:pw@127.0.0.1:9/x@y"), "http://***@127.0.0.1:9/x@y");
+        assert_eq!(redact_userinfo("https://a@b@host"), "https://***@host");
+        assert_eq!(redact_userinfo("ftp://u:p@host"), "ftp://***@host");
+        assert_eq!(redact_userinfo("http://host/path@x"), "http://host/path@x");
+        assert_eq!(redact_userinfo("http://host"), "http://host");
     }
 
     #[test]

@@ -134,9 +134,8 @@ impl HostileServer {
                     }
                     let Ok(stream) = stream else { continue };
                     let shared = serving.clone();
-                    let _ = std::thread::Builder::new()
-                        .name("hostile-conn".into())
-                        .spawn(move || serve(&shared, stream));
+                    let _ =
+                        std::thread::Builder::new().name("hostile-conn".into()).spawn(move || serve(&shared, stream));
                 }
             })
             .expect("spawn the hostile server");
