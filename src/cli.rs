@@ -80,6 +80,15 @@ pub struct LookupArgs {
     #[arg(long, value_name = "N", default_value_t = 5, help_heading = "Where events come from")]
     pub retries: u32,
 
+    /// Seconds to wait for a connection to the endpoint; a request that gets none fails
+    #[arg(long, value_name = "SECS", default_value_t = 10.0, help_heading = "Where events come from")]
+    pub connect_timeout: f64,
+
+    /// Seconds to wait for a whole answer, connecting included; a request that gets none in time is
+    /// retried like a throttled one
+    #[arg(long, value_name = "SECS", default_value_t = 20.0, help_heading = "Where events come from")]
+    pub read_timeout: f64,
+
     /// Read events from files instead of the API: saved lookup-events output, trail logs (.json,
     /// .json.gz), JSON Lines, or directories of those; `-` is stdin. Repeatable
     #[arg(long, value_name = "PATH", help_heading = "Where events come from")]

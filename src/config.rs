@@ -74,6 +74,9 @@ pub struct ApiConfig {
     pub tps: f64,
     /// Extra attempts of a request that failed for a passing reason (throttling, 5xx, a broken connection).
     pub retries: u32,
+    /// How long to wait for a connection, and for a whole answer (connecting included).
+    pub connect_timeout: std::time::Duration,
+    pub read_timeout: std::time::Duration,
     /// The filter names a service that records its events in us-east-1 only.
     pub names_global_service: bool,
 }
@@ -282,6 +285,8 @@ fn source(
         starting_token: cli.starting_token.clone(),
         tps: cli.tps,
         retries: cli.retries,
+        connect_timeout: timeout(cli.connect_timeout, "--connect-timeout")?,
+        read_timeout: timeout(cli.read_timeout, "--read-timeout")?,
         names_global_service: names_global_service(expr),
     }))
 }
@@ -353,15 +358,7 @@ const MAX_REGION_LEN: usize = 64;
 /// An http(s) URL with a host, a valid port, and no secrets echoed back in the message.
 fn check_endpoint_url(text: &str) -> Result<()> {
     let bad = |why: &str| {
-        let shown = match url::Url::parse(text) {
-            Ok(mut parsed) if parsed.password().is_some() || !parsed.username().is_empty() => {
-                let _ = parsed.set_username("");
-                let _ = parsed.set_password(None);
-                parsed.to_string()
-            }
-            _ if text.contains('@') => "(the address given)".to_owned(),
-            _ => text.chars().take(200).collect(),
-        };
+        let shown: String = redact_userinfo(text).chars().take(200).collect();
         usage(format!("--endpoint-url '{shown}': {why}"))
     };
     if !(text.starts_with("http://") || text.starts_with("https://")) {
@@ -387,6 +384,24 @@ pub const GLOBAL_EVENT_SOURCES: [&str; 6] = [
 /// Whether some predicate asks for one of the global services' event source.
 fn names_global_service(expr: &Expr) -> bool {
     AskedNames::of(expr).event_sources.iter().any(|s| GLOBAL_EVENT_SOURCES.contains(&s.as_str()))
+}
+
+/// `http://user:password@host/` as `http://***@host/`: a password given in --endpoint-url is never shown.
+pub fn redact_userinfo(url: &str) -> String {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let authority_end = url[start..].find(['/', '?', '#']).map_or(url.len(), |i| start + i);
+    match url[start..authority_end].rfind('@') {
+        Some(at) => format!("{}***{}", &url[..start], &url[start + at..]),
+        None => url.to_owned(),
+    }
+}
+
+/// A timeout option: seconds above 0, at most a day (beyond that, no timeout is meant: say so).
+fn timeout(seconds: f64, option: &str) -> Result<std::time::Duration> {
+    if !(seconds > 0.0 && seconds <= 86_400.0) {
+        return Err(usage(format!("{option} must be a number of seconds above 0 and at most 86400")));
+    }
+    Ok(std::time::Duration::from_secs_f64(seconds))
 }
 
 fn equals(target: Target, value: String) -> Expr {
@@ -431,6 +446,15 @@ mod tests {
         assert!(!print(&[], false, false).unwrap().color, "not a terminal");
         assert!(print(&["--color", "always"], false, true).unwrap().color);
         assert!(!print(&["--color", "never"], true, false).unwrap().color);
+    }
+
+    #[test]
+    fn userinfo_is_redacted() {
+        assert_eq!(redact_userinfo("http://alice:pw@127.0.0.1:9/x@y"), "http://***@127.0.0.1:9/x@y");
+        assert_eq!(redact_userinfo("https://a@b@host"), "https://***@host");
+        assert_eq!(redact_userinfo("ftp://u:p@host"), "ftp://***@host");
+        assert_eq!(redact_userinfo("http://host/path@x"), "http://host/path@x");
+        assert_eq!(redact_userinfo("http://host"), "http://host");
     }
 
     #[test]

@@ -21,7 +21,8 @@ pub fn usage(message: impl Into<String>) -> anyhow::Error {
     UsageError(message.into()).into()
 }
 
-/// Ctrl-C stopped the run; the output was completed. The message says how to resume, where possible.
+/// Ctrl-C (or SIGTERM, SIGHUP) stopped the run; the output was completed. The message says how to
+/// resume, where possible.
 #[derive(Debug)]
 pub struct Interrupted(pub String);
 
@@ -35,7 +36,8 @@ impl std::error::Error for Interrupted {}
 
 pub const EXIT_FAILURE: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
-/// 128 + SIGINT, as shells report a process ended by Ctrl-C.
+/// 128 + SIGINT, as shells report a process ended by Ctrl-C; SIGTERM and SIGHUP give 143 and 129
+/// (`interrupt::exit_code`).
 pub const EXIT_INTERRUPTED: u8 = 130;
 
 /// Prints the error as one line on stderr (unless it is a closed stdout, which is not an error) and
@@ -47,7 +49,7 @@ pub fn report(err: &anyhow::Error) -> ExitCode {
     let code = if err.chain().any(|e| e.is::<UsageError>()) {
         EXIT_USAGE
     } else if err.chain().any(|e| e.is::<Interrupted>()) {
-        EXIT_INTERRUPTED
+        crate::interrupt::exit_code()
     } else {
         EXIT_FAILURE
     };

@@ -1,5 +1,6 @@
-//! Test doubles for ctlookup: a fake CloudTrail `LookupEvents` server, a static HTTP server (for the AWS
-//! Service Reference) and a realistic event generator.
+//! Test doubles for ctlookup: a fake CloudTrail `LookupEvents` server, a misbehaving endpoint, a static
+//! HTTP server (for the AWS Service Reference) and a realistic event generator.
 pub mod generate;
+pub mod hostile;
 pub mod http;
 pub mod server;

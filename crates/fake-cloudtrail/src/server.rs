@@ -4,8 +4,8 @@
 //!
 //! Behaviour worth knowing:
 //! * Checks run in this order: dropped connection, method/path, SigV4 `Authorization` header (and, when
-//!   partitioned by region, its credential scope), target, rate limit, injected fault, then the request
-//!   itself. The signature is never verified.
+//!   partitioned by region, its credential scope), target, failing region, rate limit, injected fault,
+//!   then the request itself. The signature is never verified.
 //! * `NextToken` is base64 of `{"q":<canonical query>,"p":<position>}`; it only works with the same
 //!   lookup attribute, times and category it was issued for (`MaxResults` may change between pages),
 //!   and, when partitioned by region, in the same region.
@@ -58,6 +58,9 @@ pub struct RecordedRequest {
     /// The region of the signature's credential scope, when it could be read (whether or not the
     /// server is partitioned by region).
     pub region: Option<String>,
+    /// The access key id of the signature's credential scope, when it could be read: which
+    /// credentials signed the request.
+    pub access_key_id: Option<String>,
     /// The request body as JSON (`Value::Null` when it was not JSON).
     pub body: Value,
     /// The HTTP status answered; 0 when the connection was dropped on purpose.
@@ -98,6 +101,8 @@ struct State {
     faults_seen: u32,
     drop_every: Option<u32>,
     drops_seen: u32,
+    /// Regions whose every request is refused (see `set_failing_regions`).
+    failing_regions: Vec<String>,
     latency: Duration,
     requests: Vec<RecordedRequest>,
     log: Option<Box<dyn Write + Send>>,
@@ -219,8 +224,9 @@ impl FakeCloudTrail {
     }
 
     /// Writes one JSON line per request to `log` (None stops logging), in the order the server decided
-    /// on them: `{"ms":…,"region":…,"target":…,"status":…,"error":…,"events":…}`, with `ms` the
-    /// arrival time in milliseconds since the server started, `region` the signing region (or null),
+    /// on them: `{"ms":…,"region":…,"key":…,"target":…,"status":…,"error":…,"events":…}`, with `ms`
+    /// the arrival time in milliseconds since the server started, `region` the signing region (or
+    /// null), `key` the access key id that signed the request (or null),
     /// `status` 0 for a connection dropped on purpose, `error` the `__type` of an error answer (or
     /// null), and `events` the number of events in a successful answer (or null). Each line is
     /// written with one `write_all` call; give an unbuffered writer (a `File`) to have every line out
@@ -242,6 +248,13 @@ impl FakeCloudTrail {
         let mut state = self.state();
         state.drop_every = n.filter(|n| *n > 0);
         state.drops_seen = 0;
+    }
+
+    /// Refuses every LookupEvents request signed for one of these regions with HTTP 400
+    /// `UnrecognizedClientException`, as the service answers in a region not enabled for the account;
+    /// an empty list turns it off.
+    pub fn set_failing_regions(&self, regions: &[&str]) {
+        self.state().failing_regions = regions.iter().map(|r| r.to_string()).collect();
     }
 
     /// Delays every answer (and every dropped connection) by this much.
@@ -297,6 +310,7 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
     let authorization = header("authorization");
     let signed = authorization.starts_with("AWS4-HMAC-SHA256 ");
     let region = signing_region(&authorization);
+    let access_key_id = signing_access_key_id(&authorization);
     let partitioned = shared.partition_by_region.load(Ordering::SeqCst);
     let right_place = request.method() == hyper::Method::POST && request.uri().path() == "/";
     let bytes = request.into_body().collect().await.map_err(std::io::Error::other)?.to_bytes();
@@ -327,6 +341,7 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
         region_readable: !matches!(partition, Partition::Unreadable),
         target: &target,
         bucket_key,
+        region: region.as_deref(),
     };
 
     let (answer, latency) = {
@@ -346,8 +361,8 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
                 _ => None,
             };
             let ms = at.saturating_duration_since(shared.started).as_secs_f64() * 1000.0;
-            let line = json!({"ms": (ms * 1000.0).round() / 1000.0, "region": region, "target": target,
-                              "status": status, "error": error_type, "events": events});
+            let line = json!({"ms": (ms * 1000.0).round() / 1000.0, "region": region, "key": access_key_id,
+                              "target": target, "status": status, "error": error_type, "events": events});
             if log.write_all(format!("{line}\n").as_bytes()).is_err() {
                 state.log = None;
             }
@@ -356,6 +371,7 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
             target,
             signed,
             region,
+            access_key_id,
             body: body.unwrap_or(Value::Null),
             status,
             error_type,
@@ -398,6 +414,8 @@ struct Checks<'a> {
     target: &'a str,
     /// The token bucket the request draws from.
     bucket_key: &'a str,
+    /// The signing region, if it could be read.
+    region: Option<&'a str>,
 }
 
 /// The region of a SigV4 `Authorization` header's credential scope
@@ -420,6 +438,15 @@ fn signing_region(authorization: &str) -> Option<String> {
         }
         _ => None,
     }
+}
+
+/// The access key id of a SigV4 `Authorization` header's credential scope
+/// (`Credential=AKID/20240722/us-west-2/cloudtrail/aws4_request`), if it has one.
+pub fn signing_access_key_id(authorization: &str) -> Option<String> {
+    let rest = authorization.strip_prefix("AWS4-HMAC-SHA256 ")?;
+    let credential = rest.split(',').map(str::trim).find_map(|part| part.strip_prefix("Credential="))?;
+    let key = credential.split('/').next()?;
+    (!key.is_empty()).then(|| key.to_string())
 }
 
 /// Applies the switches and protocol checks in order; None means "drop the connection".
@@ -454,6 +481,9 @@ fn decide(
     let target = check.target;
     if target != TARGET && target != BOTOCORE_TARGET {
         return Some(Err(bad("UnknownOperationException", format!("Unknown operation {target:?}"))));
+    }
+    if check.region.is_some_and(|r| state.failing_regions.iter().any(|f| f == r)) {
+        return Some(Err(bad("UnrecognizedClientException", "The security token included in the request is invalid.")));
     }
     if let Some(rate) = state.rate {
         let bucket = state.buckets.entry(check.bucket_key.to_string()).or_insert_with(|| Bucket::new(rate));
