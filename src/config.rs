@@ -28,6 +28,8 @@ pub struct Config {
     pub verbose: u8,
     /// Draw progress and print the summary on stderr.
     pub progress: bool,
+    /// The `--columns` paths given: a typo there must not silently print empty cells.
+    pub watch_columns: Vec<Path>,
 }
 
 /// Facts about the process's surroundings that change defaults; gathered once in `main`.
@@ -155,7 +157,20 @@ impl Config {
         });
         let filter = Filter::new(expr, window, category);
         let progress = (cli.progress || env.stderr_is_terminal) && !cli.no_progress;
-        Ok(Config { source, filter, max_items: cli.max_items, print, zone, verbose: cli.verbose, progress })
+        let watch_columns = match &cli.columns {
+            Some(_) => print.columns.iter().filter_map(|c| c.path().cloned()).collect(),
+            None => Vec::new(),
+        };
+        Ok(Config {
+            source,
+            filter,
+            max_items: cli.max_items,
+            print,
+            zone,
+            verbose: cli.verbose,
+            progress,
+            watch_columns,
+        })
     }
 }
 

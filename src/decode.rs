@@ -12,6 +12,7 @@ use serde_json::Value;
 use crate::error::warn;
 use crate::event::{one_line, Envelope, Event, Resource};
 use crate::output::escape;
+use crate::path::Path;
 use crate::query::{FieldWatch, Filter, TextKind};
 use crate::source::{Origin, Raw};
 
@@ -29,8 +30,10 @@ pub struct Decoder<'f> {
 }
 
 impl<'f> Decoder<'f> {
-    pub fn new(filter: &'f Filter) -> Decoder<'f> {
-        Decoder { filter, watch: FieldWatch::new(&filter.expr), unreadable: 0, problems_in: None, problems: 0 }
+    /// `watch_also`: paths besides the filter's whose absence from every event is worth a warning.
+    pub fn new(filter: &'f Filter, watch_also: &[Path]) -> Decoder<'f> {
+        let watch = FieldWatch::new(&filter.expr, watch_also);
+        Decoder { filter, watch, unreadable: 0, problems_in: None, problems: 0 }
     }
 
     /// The event in `raw`, or None when the prefilter rules it out or it cannot be read (warned).

@@ -33,7 +33,7 @@ pub fn run(config: Config) -> Result<()> {
         writer: config.print.event_writer(out),
         max_items: config.max_items,
         matched: 0,
-        decoder: Decoder::new(&config.filter),
+        decoder: Decoder::new(&config.filter, &config.watch_columns),
         progress: &progress,
     };
     let result = source::run(&config.source, &mut pipeline, &progress);

@@ -55,6 +55,14 @@ impl Column {
         Ok(columns)
     }
 
+    /// The record path the column shows, if it is one (not a derived column).
+    pub fn path(&self) -> Option<&Path> {
+        match &self.kind {
+            Kind::Path(path) => Some(path),
+            _ => None,
+        }
+    }
+
     /// Whether a table must never cut this column (a cut time reads as a different time).
     pub fn keep_whole(&self) -> bool {
         self.kind == Kind::EventTime

@@ -31,9 +31,15 @@ struct Watched {
 }
 
 impl FieldWatch {
-    pub fn new(expr: &Expr) -> FieldWatch {
+    /// Watches the record paths of `expr`, and `also` (the `--columns` asked for).
+    pub fn new(expr: &Expr, also: &[Path]) -> FieldWatch {
         let mut paths = Vec::new();
         collect(expr, &mut paths);
+        for path in also {
+            if !paths.contains(path) {
+                paths.push(path.clone());
+            }
+        }
         let pending = paths
             .into_iter()
             .filter_map(|path| {
@@ -143,7 +149,7 @@ mod tests {
             exists_expr("userIdentity.sessionContext.sessionIssuer.usrName"),
             exists_expr("eventName"),
         ]);
-        let mut watch = FieldWatch::new(&expr);
+        let mut watch = FieldWatch::new(&expr, &[]);
         let issuer = json!({"type": "Role", "userName": "AdminRole"});
         watch.observe(
             &json!({"eventName": "A", "errorCode": "X", "userIdentity": {"sessionContext": {"sessionIssuer": issuer}}}),
@@ -161,7 +167,7 @@ mod tests {
 
     #[test]
     fn a_skipped_text_naming_the_key_clears_it() {
-        let mut watch = FieldWatch::new(&exists_expr("errorCode"));
+        let mut watch = FieldWatch::new(&exists_expr("errorCode"), &[]);
         watch.observe(&json!({"eventName": "A"}));
         watch.observe_unparsed(br#"{"errorCode":"X"}"#, TextKind::Record);
         assert!(watch.warnings().is_empty());
