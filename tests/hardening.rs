@@ -61,3 +61,14 @@ fn control_characters_from_files_never_reach_stderr_raw() {
     assert!(!said.contains('\u{1b}') && !said.contains('\u{7}') && !said.contains('\u{202e}'), "{said:?}");
     assert!(said.contains("evil\\x1b]0;title\\x07.jsonl"), "{said}");
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_full_stderr_is_no_panic() {
+    let sb = Sandbox::new();
+    let path = sb.path("bad.jsonl");
+    write(&path, "not json\n");
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").expect("/dev/full");
+    let status = sb.std_ctlookup().args(["--input", path.to_str().unwrap()]).stderr(full).status().unwrap();
+    assert_eq!(status.code(), Some(1), "the error, not a panic (101)");
+}
