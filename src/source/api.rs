@@ -565,8 +565,9 @@ impl Query {
     }
 }
 
-/// Throttling and server faults pass; so do broken connections and timeouts once the endpoint has
-/// answered at least once (before that, they mean a wrong endpoint or no network).
+/// Throttling, server faults and timeouts waiting for an answer pass; so do broken connections and
+/// connect timeouts once the endpoint has answered at least once (before that, they mean a wrong
+/// endpoint or no network). An answer over the size cap is final: asking again brings it again.
 fn classify(err: &SdkError<LookupEventsError, HttpResponse>, answered: bool) -> Failure {
     if too_large(err).is_some() {
         return Failure::Final;
