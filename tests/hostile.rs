@@ -384,6 +384,35 @@ fn a_failing_region_leaves_the_healthy_ones_complete_and_a_token_for_itself() {
     assert_eq!(printed(&rest.stdout), west, "the resumed run prints the failed region, and only it");
     let regions: Vec<Option<String>> = server.requests()[before..].iter().map(|r| r.region.clone()).collect();
     assert!(regions.iter().all(|r| r.as_deref() == Some("us-west-2")), "{regions:?}");
+
+    // Stopped by --max-items while a region had failed: still exit 1, and the token continues both.
+    server.set_failing_regions(&["us-west-2"]);
+    let both = ["--tps", "50", "--region", "us-east-1,us-west-2"];
+    let ran = run_within(cmd(&sb, &url, &[&both[..], &["--max-items", "5"]].concat()), Duration::from_secs(60));
+    let line = one_clean_line(&ran).to_owned();
+    assert_eq!(ran.code, Some(1), "{line}");
+    assert!(line.contains("us-west-2") && line.contains("to continue") && !line.contains("complete"), "{line}");
+    assert_eq!(printed(&ran.stdout), east[..5]);
+    server.set_failing_regions(&[]);
+    let rest = run_within(
+        cmd(&sb, &url, &[&both[..], &["--starting-token", &token_in(&line)]].concat()),
+        Duration::from_secs(60),
+    );
+    assert_eq!(rest.code, Some(0), "{}", rest.stderr);
+    let mut got = printed(&ran.stdout);
+    got.extend(printed(&rest.stdout));
+    got.sort();
+    let mut all: Vec<String> = east.iter().chain(&west).cloned().collect();
+    all.sort();
+    assert_eq!(got, all, "printed + resumed = both regions, each event once");
+
+    // Every region failing alike is said once.
+    server.set_failing_regions(&["us-east-1", "us-west-2"]);
+    let ran = run_within(cmd(&sb, &url, &both), Duration::from_secs(60));
+    let line = one_clean_line(&ran);
+    assert_eq!(ran.code, Some(1), "{line}");
+    assert_eq!(line.matches("UnrecognizedClientException").count(), 1, "{line}");
+    assert!(line.contains("(in us-east-1 and us-west-2)") && !line.contains("to resume"), "{line}");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -241,6 +241,8 @@ fn token_hash(token: &str) -> u64 {
 /// Why a region stopped, said once at the end.
 struct RegionFailure {
     message: String,
+    /// The same without naming the region, to say it once when every region failed alike.
+    bare: String,
     /// Whether running again from where it stopped can help (not for a token the service refused,
     /// nor for pages in a loop).
     resumable: bool,
@@ -248,7 +250,8 @@ struct RegionFailure {
 
 /// What went wrong with one request of a fetch.
 enum Problem {
-    Request(SdkError<LookupEventsError, HttpResponse>, u32),
+    /// Boxed: the SDK error is large, and rare.
+    Request(Box<SdkError<LookupEventsError, HttpResponse>>, u32),
     Loop(&'static str),
 }
 
@@ -409,16 +412,25 @@ impl Merge {
         }
         let stopped_early = outcome.resume_token.is_some();
         let token = outcome.resume_token.take().or_else(|| self.resume_token());
+        let several = self.queries.len() > 1;
+        let failures: Vec<&RegionFailure> = self.failed.iter().flatten().collect();
         let mut message = String::new();
-        for failure in self.failed.iter().flatten() {
-            if !message.contains(&failure.message) {
-                if !message.is_empty() {
-                    message.push_str("; ");
+        if several && failures.len() > 1 && failures.iter().all(|f| f.bare == failures[0].bare) {
+            let regions: Vec<&str> = (0..self.queries.len())
+                .filter(|&q| self.failed[q].is_some())
+                .map(|q| self.queries[q].region.as_str())
+                .collect();
+            message = format!("{} (in {})", failures[0].bare, join_and(&regions));
+        } else {
+            for failure in &failures {
+                if !message.contains(&failure.message) {
+                    if !message.is_empty() {
+                        message.push_str("; ");
+                    }
+                    message.push_str(&failure.message);
                 }
-                message.push_str(&failure.message);
             }
         }
-        let several = self.queries.len() > 1;
         let healthy: Vec<&str> = (0..self.queries.len())
             .filter(|&q| self.failed[q].is_none())
             .map(|q| self.queries[q].region.as_str())
@@ -453,11 +465,15 @@ impl Merge {
         }
         let region = (self.queries.len() > 1).then_some(self.queries[q].region.as_str());
         let failure = match problem {
-            Problem::Request(err, attempts) => describe_error(err, config, region, attempts),
-            Problem::Loop(why) => RegionFailure {
-                message: format!("{}{} pages in a loop ({why}); stopped", prefix(region), target(config, region)),
-                resumable: false,
-            },
+            Problem::Request(err, attempts) => {
+                let bare = describe_error(&err, config, None, attempts).message;
+                RegionFailure { bare, ..describe_error(&err, config, region, attempts) }
+            }
+            Problem::Loop(why) => {
+                let message =
+                    |region| format!("{}{} pages in a loop ({why}); stopped", prefix(region), target(config, region));
+                RegionFailure { message: message(region), bare: message(None), resumable: false }
+            }
         };
         self.failed[q] = Some(failure);
         for stream in self.streams.iter_mut().filter(|s| s.query == q) {
@@ -491,7 +507,7 @@ impl Merge {
                     Ok(()) => progress.page(),
                     Err(why) => problems.push((i, Problem::Loop(why))),
                 },
-                Err(err) => problems.push((i, Problem::Request(err, attempts))),
+                Err(err) => problems.push((i, Problem::Request(Box::new(err), attempts))),
             }
         }
         for (i, problem) in problems {
@@ -547,8 +563,9 @@ impl Query {
     }
 }
 
-/// Throttling and server faults pass; so do broken connections and timeouts once the endpoint has
-/// answered at least once (before that, they mean a wrong endpoint or no network).
+/// Throttling, server faults and timeouts waiting for an answer pass; so do broken connections and
+/// connect timeouts once the endpoint has answered at least once (before that, they mean a wrong
+/// endpoint or no network). An answer over the size cap is final: asking again brings it again.
 fn classify(err: &SdkError<LookupEventsError, HttpResponse>, answered: bool) -> Failure {
     if too_large(err).is_some() {
         return Failure::Final;
@@ -897,17 +914,17 @@ fn describe_answer(raw: &HttpResponse) -> String {
 
 /// One line that says what failed and, where it helps, what to do; the caller adds how to resume.
 fn describe_error(
-    err: SdkError<LookupEventsError, HttpResponse>,
+    err: &SdkError<LookupEventsError, HttpResponse>,
     config: &ApiConfig,
     region: Option<&str>,
     attempts: u32,
 ) -> RegionFailure {
-    let (message, resumable) = explain(&err, config, region, attempts);
+    let (message, resumable) = explain(err, config, region, attempts);
     let message = match userinfo(config) {
         Some(secret) => message.replace(secret, "***"),
         None => message,
     };
-    RegionFailure { message, resumable }
+    RegionFailure { bare: String::new(), message, resumable }
 }
 
 fn explain(
