@@ -262,7 +262,7 @@ impl Reader<'_> {
     fn element(&mut self, raw: Raw<'_>, origin: Origin<'_>) -> Result<()> {
         self.progress.scanned(None);
         if interrupt::interrupted() {
-            return Err(Interrupted("interrupted".to_owned()).into());
+            return Err(Interrupted(interrupt::what().to_owned()).into());
         }
         if self.consumer.item(raw, origin)? == Flow::Stop {
             self.stopped = true;
