@@ -1,7 +1,6 @@
 //! `services`, `actions`, `completions` and the "did you mean" of a lookup that matched nothing, with a
 //! local HTTP server standing in for the AWS Service Reference.
 
-
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};

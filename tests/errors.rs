@@ -1,6 +1,5 @@
 //! Bad input: one clear line on stderr, the right exit code, and no request sent for usage errors.
 
-
 use crate::common::*;
 
 /// Runs and returns (exit code, stderr), checking that stderr is exactly one line and stdout is empty.

@@ -1,6 +1,5 @@
 //! `--input`: saved aws output, trail log trees, JSON Lines and stdin give what the API gives.
 
-
 use std::io::Write;
 
 use crate::common::*;

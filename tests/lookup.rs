@@ -1,8 +1,7 @@
 //! Looking up events through the real AWS SDK against the fake CloudTrail server, as a user runs it.
 
-
-use chrono::{DateTime, Duration, Utc};
 use crate::common::*;
+use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
 
 fn time_of(record: &Value) -> DateTime<Utc> {

@@ -4,7 +4,6 @@
 //! `UPDATE_GOLDEN=1 cargo test --test outputs` rewrites the golden files after a deliberate change;
 //! review the diff before committing it.
 
-
 use std::path::PathBuf;
 
 use crate::common::*;

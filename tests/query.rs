@@ -1,7 +1,6 @@
 //! `--where` and the planner, through the built binary against the fake server: the right events, and
 //! pushdown visible in the requests the server saw.
 
-
 use crate::common::*;
 use proptest::prelude::*;
 use serde_json::Value;

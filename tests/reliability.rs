@@ -2,7 +2,6 @@
 //! answering, and Ctrl-C. Every case ends with every event exactly once, or with exit 1 (130 for Ctrl-C),
 //! a valid document, and a token that completes the set exactly.
 
-
 use std::io::Read;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};

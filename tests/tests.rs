@@ -6,6 +6,7 @@ mod common;
 mod discovery;
 mod errors;
 mod files;
+mod jqsafety;
 mod lookup;
 mod outputs;
 mod query;

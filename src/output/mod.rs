@@ -2,7 +2,6 @@
 
 pub mod columns;
 mod csv;
-mod jq;
 mod json;
 mod jsonl;
 mod table;
@@ -14,7 +13,7 @@ use crate::event::Event;
 use crate::time::Zone;
 
 use self::csv::{CsvWriter, Delimited, Separator};
-use jq::JqWriter;
+use crate::jq::JqWriter;
 use json::JsonWriter;
 use jsonl::JsonlWriter;
 use table::TableWriter;
