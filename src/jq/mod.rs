@@ -346,6 +346,16 @@ mod tests {
         assert!(error.unwrap().contains("env is not available"));
     }
 
+    /// As jq 1.6 prints them: an integer `-0` stays a negative zero; integers past 2^64 stay exact (jq 1.6
+    /// rounds them); a decimal with more than 17 digits is read as the nearest double.
+    #[test]
+    fn numbers_of_the_record_are_read_as_jq_reads_them() {
+        let input = r#"{"z": -0, "s": "a-0,", "d": 1.00000000000000011102230246251565404236316680908203125}"#;
+        assert_eq!(run(".", input), Ok((r#"{"z":-0,"s":"a-0,","d":1}"#.to_owned() + "\n", None)));
+        let (out, _) = run(".n + 1", r#"{"n": 123456789012345678901234567890}"#).unwrap();
+        assert_eq!(out, "123456789012345678901234567891\n");
+    }
+
     #[test]
     fn halt_is_an_error_not_an_exit() {
         let (out, error) = run(".eventName, halt, 1", RECORD).unwrap();

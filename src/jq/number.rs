@@ -1,7 +1,41 @@
 //! Numbers printed as `jq -c` (1.6) prints them. jaq's own printer differs: it prints `1.0` as `1.0` and
 //! `1e17` as `1e17` where jq prints `1` and `1e+17`.
 
+use std::borrow::Cow;
+
 use jaq_json::Num;
+
+/// jaq's parser reads the integer `-0` as 0, which prints as `0`; jq keeps it a negative zero (`-0`).
+/// Rewrites each `-0` number of a JSON text as `-0.0`, which jaq keeps as written. A text without one
+/// (nearly every record) is returned as it is, after a quick search.
+pub fn keep_negative_zeros(json: &str) -> Cow<'_, str> {
+    let bytes = json.as_bytes();
+    let ends_number =
+        |i: usize| bytes.get(i).is_none_or(|b| matches!(b, b',' | b']' | b'}' | b' ' | b'\t' | b'\n' | b'\r'));
+    if !memchr::memmem::find_iter(bytes, b"-0").any(|i| ends_number(i + 2)) {
+        return Cow::Borrowed(json);
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    let (mut in_string, mut escaped, mut copied) = (false, false, 0);
+    for (i, &byte) in bytes.iter().enumerate() {
+        if in_string {
+            match (escaped, byte) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+        } else if byte == b'"' {
+            in_string = true;
+        } else if byte == b'-' && bytes.get(i + 1) == Some(&b'0') && ends_number(i + 2) {
+            out.push_str(&json[copied..i + 2]);
+            out.push_str(".0");
+            copied = i + 2;
+        }
+    }
+    out.push_str(&json[copied..]);
+    Cow::Owned(out)
+}
 
 /// Appends a number's text.
 pub fn write_num(out: &mut Vec<u8>, n: &Num) {
@@ -50,6 +84,14 @@ fn write_float(out: &mut Vec<u8>, f: f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn negative_zeros_stay_negative() {
+        let text = r#"{"a": -0, "b": "x-0,\"-0]", "c": [-0,-0.5,-0e1, 0], "d":-0}"#;
+        assert_eq!(keep_negative_zeros(text), r#"{"a": -0.0, "b": "x-0,\"-0]", "c": [-0.0,-0.5,-0e1, 0], "d":-0.0}"#);
+        let dates = r#"{"eventTime": "2024-07-02T00:00:00Z", "n": -1}"#;
+        assert!(matches!(keep_negative_zeros(dates), Cow::Borrowed(_)));
+    }
 
     #[test]
     fn floats_are_laid_out_as_jq_does() {

@@ -17,6 +17,7 @@ use jaq_json::{read, Val};
 
 use super::compile::compile;
 use super::guard::{self, Guarded, Stop, Watched};
+use super::number::keep_negative_zeros;
 use super::print::{json_text, write_json};
 
 /// Stack sizes tried for the worker thread, largest first; a system that refuses to reserve the first
@@ -193,7 +194,7 @@ fn evaluate(
     replies: &SyncSender<Message>,
 ) -> Result<Result<(), String>, Gone> {
     // The record was parsed (and so checked) by serde_json before it got here.
-    let input = match read::parse_single(raw.as_bytes()) {
+    let input = match read::parse_single(keep_negative_zeros(raw).as_bytes()) {
         Ok(input) => input,
         Err(err) => return Ok(Err(format!("cannot read the record as JSON: {err}"))),
     };
