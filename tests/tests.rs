@@ -8,6 +8,7 @@ mod errors;
 mod files;
 mod hardening;
 mod hostile;
+mod jqsafety;
 mod lookup;
 mod outputs;
 mod query;

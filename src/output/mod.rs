@@ -3,7 +3,6 @@
 
 pub mod columns;
 mod csv;
-mod jq;
 mod json;
 mod jsonl;
 mod rows;
@@ -16,8 +15,8 @@ use crate::jq::JqProgram;
 use crate::time::Zone;
 
 use self::csv::{CsvWriter, Separator};
+use crate::jq::JqWriter;
 use columns::Column;
-use jq::JqWriter;
 use json::JsonWriter;
 use jsonl::JsonlWriter;
 pub use rows::RowWriter;
