@@ -1,7 +1,7 @@
 //! Events from files: saved `aws cloudtrail lookup-events` output, trail log files (plain or gzip),
 //! JSON Lines, stdin, and directory trees of those. Large documents are streamed element by element.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -10,7 +10,6 @@ use std::sync::mpsc;
 use anyhow::{Context, Result};
 use flate2::read::MultiGzDecoder;
 use memchr::memmem;
-use serde::de::IgnoredAny;
 
 use super::split::{split_values, Piece, MAX_EVENT_BYTES};
 use super::{Consumer, Flow, Origin, Outcome, Raw};
@@ -61,10 +60,10 @@ fn expand(path: &Path, files: &mut Vec<Option<PathBuf>>) -> Result<()> {
         return Ok(());
     }
     let mut seen = HashSet::new();
-    walk_dir(path, files, &mut seen)
+    add_directory(path, files, &mut seen)
 }
 
-fn walk_dir(dir: &Path, files: &mut Vec<Option<PathBuf>>, seen: &mut HashSet<PathBuf>) -> Result<()> {
+fn add_directory(dir: &Path, files: &mut Vec<Option<PathBuf>>, seen: &mut HashSet<PathBuf>) -> Result<()> {
     let context = || format!("cannot read input directory {}", dir.display());
     if !seen.insert(fs::canonicalize(dir).with_context(context)?) {
         return Ok(());
@@ -81,7 +80,7 @@ fn walk_dir(dir: &Path, files: &mut Vec<Option<PathBuf>>, seen: &mut HashSet<Pat
             continue;
         }
         if entry.is_dir() {
-            walk_dir(&entry, files, seen)?;
+            add_directory(&entry, files, seen)?;
         } else if [".json", ".json.gz", ".jsonl", ".jsonl.gz", ".ndjson", ".gz"].iter().any(|ext| name.ends_with(ext)) {
             // A dangling link cannot be read; it is named when opened, like any unreadable input.
             let once = fs::canonicalize(&entry).map_or(true, |real| seen.insert(real));
@@ -294,9 +293,16 @@ fn is_json_lines(head: &[u8]) -> bool {
         .filter(|line| !line.is_empty())
         .take(SNIFF_LINES)
         .any(|line| {
-            line.starts_with(b"{")
-                && serde_json::from_slice::<BTreeMap<String, IgnoredAny>>(line)
-                    .is_ok_and(|object| !object.contains_key("Records") && !object.contains_key("Events"))
+            // The splitter hands a whole top-level object that is no document on as one event.
+            let mut events = 0;
+            let split = split_values(line, |piece| {
+                events += 1;
+                match piece {
+                    Piece::Event { array: None, .. } if events == 1 => Ok(()),
+                    _ => Err(()),
+                }
+            });
+            line.starts_with(b"{") && matches!(split, Ok(Ok(()))) && events == 1
         })
 }
 
