@@ -11,7 +11,6 @@ use serde_json::Value;
 
 use crate::error::warn;
 use crate::event::{one_line, Envelope, Event, Resource};
-use crate::output::escape;
 use crate::path::Path;
 use crate::query::{FieldWatch, Filter, TextKind};
 use crate::source::{Origin, Raw};
@@ -89,7 +88,7 @@ impl<'f> Decoder<'f> {
     /// Something in the input could not be read (the message says what is skipped).
     pub fn problem(&mut self, file: &str, problem: &dyn fmt::Display) {
         self.unreadable += 1;
-        self.report(Some(file), format_args!("{}: {problem}", escape(file)));
+        self.report(Some(file), format_args!("{file}: {problem}"));
     }
 
     /// Says how many problems of the last file were not shown; call at the end of the run.
@@ -97,7 +96,7 @@ impl<'f> Decoder<'f> {
         if self.problems > WARNINGS_PER_FILE {
             let hidden = self.problems - WARNINGS_PER_FILE;
             match &self.problems_in {
-                Some(file) => warn(format_args!("… and {hidden} more problems in {}", escape(file))),
+                Some(file) => warn(format_args!("… and {hidden} more problems in {file}")),
                 None => warn(format_args!("… and {hidden} more problems in the API's answers")),
             }
         }
@@ -143,8 +142,7 @@ impl<'f> Decoder<'f> {
 
     fn skip<T>(&mut self, origin: Origin<'_>, problem: &dyn fmt::Display) -> Option<T> {
         self.unreadable += 1;
-        let message = escape(&format!("{origin}{problem}"));
-        self.report(origin.file(), format_args!("{message}; skipped"));
+        self.report(origin.file(), format_args!("{origin}{problem}; skipped"));
         None
     }
 

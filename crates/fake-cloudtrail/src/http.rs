@@ -86,28 +86,9 @@ impl StaticServer {
             in_flight: AtomicUsize::new(0),
             max_in_flight: AtomicUsize::new(0),
         });
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("static-http")
-            .enable_all()
-            .build()?;
-        let (shutdown, mut stop) = tokio::sync::oneshot::channel::<()>();
         let serving = shared.clone();
-        let thread = std::thread::Builder::new().name("static-http".into()).spawn(move || {
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).expect("register listener");
-                loop {
-                    tokio::select! {
-                        _ = &mut stop => break,
-                        accepted = listener.accept() => {
-                            let Ok((stream, _)) = accepted else { continue };
-                            tokio::spawn(serve_connection(serving.clone(), stream));
-                        }
-                    }
-                }
-            });
-            // Dropping the runtime here cancels every connection task, which closes their sockets.
-        })?;
+        let (shutdown, thread) =
+            crate::listen::serve(listener, "static-http", move |stream| serve_connection(serving.clone(), stream))?;
         Ok(StaticServer { addr, shared, shutdown: Some(shutdown), thread: Some(thread) })
     }
 

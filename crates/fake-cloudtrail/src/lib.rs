@@ -3,4 +3,5 @@
 pub mod generate;
 pub mod hostile;
 pub mod http;
+mod listen;
 pub mod server;

@@ -167,29 +167,9 @@ impl FakeCloudTrail {
         let listener = std::net::TcpListener::bind(("127.0.0.1", port))?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("fake-cloudtrail")
-            .enable_all()
-            .build()?;
-        let (shutdown, mut stop) = tokio::sync::oneshot::channel::<()>();
         let serving = shared.clone();
-        let thread = std::thread::Builder::new().name("fake-cloudtrail".into()).spawn(move || {
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).expect("register listener");
-                loop {
-                    tokio::select! {
-                        _ = &mut stop => break,
-                        accepted = listener.accept() => {
-                            let Ok((stream, _)) = accepted else { continue };
-                            let _ = stream.set_nodelay(true);
-                            tokio::spawn(serve_connection(serving.clone(), stream));
-                        }
-                    }
-                }
-            });
-            // Dropping the runtime here cancels every connection task, which closes their sockets.
-        })?;
+        let (shutdown, thread) =
+            crate::listen::serve(listener, "fake-cloudtrail", move |stream| serve_connection(serving.clone(), stream))?;
         Ok(FakeCloudTrail { addr, shared, shutdown: Some(shutdown), thread: Some(thread) })
     }
 
