@@ -5,3 +5,4 @@ pub mod hostile;
 pub mod http;
 mod listen;
 pub mod server;
+pub mod sts;

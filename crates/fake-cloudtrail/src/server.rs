@@ -9,7 +9,11 @@
 //! * `NextToken` is base64 of `{"q":<canonical query>,"p":<position>}`; it only works with the same
 //!   lookup attribute, times and category it was issued for (`MaxResults` may change between pages),
 //!   and, when partitioned by region, in the same region.
-//! * Events never change while the server runs, so paging to the end yields every match exactly once.
+//! * Events change only when a test adds some ([`FakeCloudTrail::add_events`], as late deliveries do);
+//!   otherwise paging to the end yields every match exactly once.
+//! * STS calls (form-encoded query protocol) on the same address are answered by [`crate::sts`]: the
+//!   account of the signing key, and decoded authorization messages. They are recorded apart
+//!   ([`FakeCloudTrail::sts_requests`]), so `requests` holds CloudTrail calls only.
 //! * Region partition (off by default, [`FakeCloudTrail::set_partition_by_region`]): like the service,
 //!   where each region has its own Event history and its own rate limit, a request then sees only the
 //!   events whose record's `awsRegion` is the region it was signed for, and each region has its own
@@ -82,7 +86,8 @@ struct Stored {
 
 struct Shared {
     /// Newest first (stable for equal times), which is the order answers use.
-    events: Vec<Stored>,
+    events: std::sync::RwLock<Vec<Stored>>,
+    sts: Mutex<crate::sts::Sts>,
     /// Read once per request, before its answer is worked out; hence outside the lock.
     partition_by_region: AtomicBool,
     /// When the server started: the time origin of the request log.
@@ -158,7 +163,8 @@ impl FakeCloudTrail {
         let mut stored: Vec<Stored> = events.into_iter().map(store).collect();
         stored.sort_by(|a, b| b.time.total_cmp(&a.time));
         let shared = Arc::new(Shared {
-            events: stored,
+            events: std::sync::RwLock::new(stored),
+            sts: Mutex::new(crate::sts::Sts::default()),
             partition_by_region: AtomicBool::new(false),
             started: Instant::now(),
             state: Mutex::new(State::default()),
@@ -242,6 +248,46 @@ impl FakeCloudTrail {
         self.state().latency = latency;
     }
 
+    /// Adds events while the server runs, as Event history does when events are delivered late: they
+    /// take their place by time (after the events already there at the same time).
+    pub fn add_events(&self, events: Vec<Value>) {
+        let mut stored = self.shared.events.write().unwrap_or_else(|e| e.into_inner());
+        stored.extend(events.into_iter().map(store));
+        stored.sort_by(|a, b| b.time.total_cmp(&a.time));
+    }
+
+    /// Gives an access key id its own account for STS GetCallerIdentity (others have
+    /// [`crate::sts::DEFAULT_ACCOUNT`]).
+    pub fn set_account(&self, access_key_id: &str, account: &str) {
+        self.sts().accounts.insert(access_key_id.to_owned(), account.to_owned());
+    }
+
+    /// Refuses GetCallerIdentity (AccessDenied, HTTP 403), or answers it again.
+    pub fn set_refuse_caller_identity(&self, refuse: bool) {
+        self.sts().refuse_identity = refuse;
+    }
+
+    /// Teaches STS DecodeAuthorizationMessage one encoded message and the JSON document it decodes to;
+    /// an unknown message is answered `InvalidAuthorizationMessageException`.
+    pub fn add_authorization_message(&self, encoded: &str, decoded: &str) {
+        self.sts().messages.insert(encoded.to_owned(), decoded.to_owned());
+    }
+
+    /// Refuses DecodeAuthorizationMessage (AccessDenied, HTTP 403), as for credentials without
+    /// `sts:DecodeAuthorizationMessage`, or answers it again.
+    pub fn set_refuse_decode(&self, refuse: bool) {
+        self.sts().refuse_decode = refuse;
+    }
+
+    /// Every STS call received so far, in order.
+    pub fn sts_requests(&self) -> Vec<crate::sts::StsRequest> {
+        self.sts().requests.clone()
+    }
+
+    fn sts(&self) -> std::sync::MutexGuard<'_, crate::sts::Sts> {
+        self.shared.sts.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.shared.state.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -293,23 +339,39 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
     let access_key_id = signing_access_key_id(&authorization);
     let partitioned = shared.partition_by_region.load(Ordering::SeqCst);
     let right_place = request.method() == hyper::Method::POST && request.uri().path() == "/";
+    let content_type = header("content-type");
     let bytes = request.into_body().collect().await.map_err(std::io::Error::other)?.to_bytes();
+    if right_place && crate::sts::is_query_call(&content_type, &bytes) {
+        let (status, xml) = {
+            let mut sts = shared.sts.lock().unwrap_or_else(|e| e.into_inner());
+            crate::sts::answer(&mut sts, &bytes, access_key_id.as_deref())
+        };
+        return Ok(Response::builder()
+            .status(status)
+            .header("content-type", "text/xml")
+            .header("x-amzn-requestid", request_id())
+            .body(Full::new(Bytes::from(xml)))
+            .expect("valid response"));
+    }
     let body: Option<Value> =
         if bytes.iter().all(u8::is_ascii_whitespace) { Some(json!({})) } else { serde_json::from_slice(&bytes).ok() };
 
-    // Work the answer out before taking the lock; events never change, so this is safe. Partitioned, a
-    // request whose region cannot be read is answered by `decide` and never looked up.
+    // Work the answer out before taking the state lock (events have their own). Partitioned, a request
+    // whose region cannot be read is answered by `decide` and never looked up.
     let partition = match (partitioned, &region) {
         (false, _) => Partition::All,
         (true, Some(region)) => Partition::Region(region),
         (true, None) => Partition::Unreadable,
     };
-    let answer = match (&partition, &body) {
-        // Never sent: `decide` refuses the request first (unless it drops the connection).
-        (Partition::Unreadable, _) => Err(bad("InvalidSignatureException", "no region")),
-        (Partition::Region(r), Some(Value::Object(b))) => lookup(&shared.events, b, Some(*r)),
-        (Partition::All, Some(Value::Object(b))) => lookup(&shared.events, b, None),
-        _ => Err(bad("SerializationException", "Request body is not a JSON object")),
+    let answer = {
+        let events = shared.events.read().unwrap_or_else(|e| e.into_inner());
+        match (&partition, &body) {
+            // Never sent: `decide` refuses the request first (unless it drops the connection).
+            (Partition::Unreadable, _) => Err(bad("InvalidSignatureException", "no region")),
+            (Partition::Region(r), Some(Value::Object(b))) => lookup(&events, b, Some(*r)),
+            (Partition::All, Some(Value::Object(b))) => lookup(&events, b, None),
+            _ => Err(bad("SerializationException", "Request body is not a JSON object")),
+        }
     };
     let bucket_key = match &partition {
         Partition::Region(r) => r,
@@ -600,7 +662,7 @@ fn decode_token(token: &Value, query: &str, len: usize) -> Result<usize, ApiErro
 }
 
 /// A request id in the usual UUID shape.
-fn request_id() -> String {
+pub(crate) fn request_id() -> String {
     let n = fastrand::u128(..);
     let h = format!("{n:032x}");
     format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
