@@ -32,6 +32,11 @@ pub enum Command {
         #[command(flatten)]
         reference: ReferenceArgs,
     },
+    /// Fill the local event store for a window (default: all 90 days) with full scans; Ctrl-C
+    /// keeps what was fetched, and running it again fetches only what is missing
+    Sync(SyncArgs),
+    /// List what the local event store holds per account, region and category, or clear it
+    Store(StoreArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish)
     Completions { shell: clap_complete::Shell },
 }
@@ -59,54 +64,16 @@ pub enum ListOutputArg {
 /// The main command: look up events.
 #[derive(Debug, Args)]
 pub struct LookupArgs {
-    /// Region(s) to query, repeatable or comma separated; several are queried together and merged
-    /// newest first (default: AWS_REGION, the profile's region, CloudShell's region)
-    #[arg(long, value_name = "REGION", value_delimiter = ',', help_heading = "Where events come from")]
-    pub region: Vec<String>,
-
-    /// Named profile from ~/.aws/config (AWS_PROFILE works too)
-    #[arg(long, value_name = "NAME", help_heading = "Where events come from")]
-    pub profile: Option<String>,
-
-    /// Send API calls to this URL (AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_CLOUDTRAIL work too)
-    #[arg(long, value_name = "URL", help_heading = "Where events come from")]
-    pub endpoint_url: Option<String>,
-
-    /// Requests per second at most, per region (LookupEvents allows 2)
-    #[arg(long, value_name = "N", default_value_t = 2.0, help_heading = "Where events come from")]
-    pub tps: f64,
-
-    /// Extra attempts of a request that failed for a passing reason (throttling, 5xx, broken connection)
-    #[arg(long, value_name = "N", default_value_t = 5, help_heading = "Where events come from")]
-    pub retries: u32,
-
-    /// Seconds to wait for a connection to the endpoint; a request that gets none fails
-    #[arg(long, value_name = "SECS", default_value_t = 10.0, help_heading = "Where events come from")]
-    pub connect_timeout: f64,
-
-    /// Seconds to wait for a whole answer, connecting included; a request that gets none in time is
-    /// retried like a throttled one
-    #[arg(long, value_name = "SECS", default_value_t = 20.0, help_heading = "Where events come from")]
-    pub read_timeout: f64,
+    #[command(flatten)]
+    pub api: ApiArgs,
 
     /// Read events from files instead of the API: saved lookup-events output, trail logs (.json,
     /// .json.gz), JSON Lines, or directories of those; `-` is stdin. Repeatable
     #[arg(long, value_name = "PATH", help_heading = "Where events come from")]
     pub input: Vec<PathBuf>,
 
-    /// Oldest event time, inclusive: 2024-07-22T00:00:00Z, 2024-07-22 09:00, 2024-07-22, epoch
-    /// seconds, a duration ago (90s, 15m, 2h, 3d, 1w) or `now`
-    #[arg(long, visible_alias = "since", value_name = "TIME", help_heading = "Time window")]
-    pub start_time: Option<String>,
-
-    /// Newest event time, inclusive (same forms as --start-time)
-    #[arg(long, visible_alias = "until", value_name = "TIME", help_heading = "Time window")]
-    pub end_time: Option<String>,
-
-    /// Zone for times without an offset and for printed times: `local`, `UTC` or an IANA name such
-    /// as Asia/Tokyo
-    #[arg(long, value_name = "ZONE", default_value = "local", help_heading = "Time window")]
-    pub tz: String,
+    #[command(flatten)]
+    pub window: WindowArgs,
 
     /// A filter expression on any field, such as 'errorCode =~ "AccessDenied|Unauthorized"'; see the
     /// README for the language. Repeatable: all must hold
@@ -214,9 +181,141 @@ pub struct LookupArgs {
     #[arg(long, help_heading = "How to print")]
     pub no_progress: bool,
 
+    /// Neither read nor write the local event store: every event comes from the API
+    #[arg(long, help_heading = "Local event store")]
+    pub no_store: bool,
+
+    /// Answer from the local event store only; a part of the window it does not cover is an error
+    /// (exit 1) and no request is sent
+    #[arg(long, conflicts_with = "no_store", help_heading = "Local event store")]
+    pub offline: bool,
+
+    #[command(flatten)]
+    pub cap: StoreCapArgs,
+
     /// Say more on stderr: the query plan (which attribute went to the API, what stays local)
     #[arg(short, long, action = ArgAction::Count, help_heading = "How to print")]
     pub verbose: u8,
+}
+
+/// Where API events come from and how they are asked for.
+#[derive(Debug, Args)]
+pub struct ApiArgs {
+    /// Region(s) to query, repeatable or comma separated; several are queried together and merged
+    /// newest first (default: AWS_REGION, the profile's region, CloudShell's region)
+    #[arg(long, value_name = "REGION", value_delimiter = ',', help_heading = "Where events come from")]
+    pub region: Vec<String>,
+
+    /// Named profile from ~/.aws/config (AWS_PROFILE works too)
+    #[arg(long, value_name = "NAME", help_heading = "Where events come from")]
+    pub profile: Option<String>,
+
+    /// Send API calls to this URL (AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_CLOUDTRAIL work too)
+    #[arg(long, value_name = "URL", help_heading = "Where events come from")]
+    pub endpoint_url: Option<String>,
+
+    /// Requests per second at most, per region (LookupEvents allows 2)
+    #[arg(long, value_name = "N", default_value_t = 2.0, help_heading = "Where events come from")]
+    pub tps: f64,
+
+    /// Extra attempts of a request that failed for a passing reason (throttling, 5xx, broken connection)
+    #[arg(long, value_name = "N", default_value_t = 5, help_heading = "Where events come from")]
+    pub retries: u32,
+
+    /// Seconds to wait for a connection to the endpoint; a request that gets none fails
+    #[arg(long, value_name = "SECS", default_value_t = 10.0, help_heading = "Where events come from")]
+    pub connect_timeout: f64,
+
+    /// Seconds to wait for a whole answer, connecting included; a request that gets none in time is
+    /// retried like a throttled one
+    #[arg(long, value_name = "SECS", default_value_t = 20.0, help_heading = "Where events come from")]
+    pub read_timeout: f64,
+}
+
+/// The time window.
+#[derive(Debug, Args)]
+pub struct WindowArgs {
+    /// Oldest event time, inclusive: 2024-07-22T00:00:00Z, 2024-07-22 09:00, 2024-07-22, epoch
+    /// seconds, a duration ago (90s, 15m, 2h, 3d, 1w) or `now`
+    #[arg(long, visible_alias = "since", value_name = "TIME", help_heading = "Time window")]
+    pub start_time: Option<String>,
+
+    /// Newest event time, inclusive (same forms as --start-time)
+    #[arg(long, visible_alias = "until", value_name = "TIME", help_heading = "Time window")]
+    pub end_time: Option<String>,
+
+    /// Zone for times without an offset and for printed times: `local`, `UTC` or an IANA name such
+    /// as Asia/Tokyo
+    #[arg(long, value_name = "ZONE", default_value = "local", help_heading = "Time window")]
+    pub tz: String,
+}
+
+/// The store's size cap.
+#[derive(Debug, Args)]
+pub struct StoreCapArgs {
+    /// Size cap of the store (256M, 1G, bytes); the oldest events go first (default 256M, or
+    /// CTLOOKUP_STORE_MAX)
+    #[arg(long, value_name = "SIZE", help_heading = "Local event store")]
+    pub store_max: Option<String>,
+}
+
+/// `ctlookup sync`: the window and the source; every event of it is fetched, none printed.
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    #[command(flatten)]
+    pub api: ApiArgs,
+
+    #[command(flatten)]
+    pub window: WindowArgs,
+
+    /// Fill the store with Insights events instead of management events
+    #[arg(long, value_name = "CATEGORY", help_heading = "What to match")]
+    pub event_category: Option<EventCategoryArg>,
+
+    #[command(flatten)]
+    pub cap: StoreCapArgs,
+
+    /// Show progress on stderr (default: when stderr is a terminal)
+    #[arg(long, overrides_with = "no_progress", help_heading = "How to print")]
+    pub progress: bool,
+
+    /// Show no progress on stderr
+    #[arg(long, help_heading = "How to print")]
+    pub no_progress: bool,
+}
+
+/// `ctlookup store`: list what the store holds, or clear it.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct StoreArgs {
+    #[command(subcommand)]
+    pub action: Option<StoreAction>,
+
+    /// Output format (default: table on a terminal, else jsonl)
+    #[arg(short, long, value_name = "FORMAT")]
+    pub output: Option<ListOutputArg>,
+
+    /// Zone for printed times: `local`, `UTC` or an IANA name
+    #[arg(long, value_name = "ZONE", default_value = "local")]
+    pub tz: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StoreAction {
+    /// Remove stored events: all of them, or those of one account or region, or older than a time
+    Clear {
+        /// Only this account's events
+        #[arg(long, value_name = "ACCOUNT")]
+        account: Option<String>,
+
+        /// Only this region's events
+        #[arg(long, value_name = "REGION")]
+        region: Option<String>,
+
+        /// Only events older than this (a time, or a duration ago such as 30d)
+        #[arg(long, value_name = "TIME")]
+        older_than: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -7,7 +7,10 @@ use chrono::{DateTime, Utc};
 
 use clap::CommandFactory;
 
-use crate::cli::{Cli, ColorArg, Command, EventCategoryArg, ListOutputArg, LookupArgs, OutputArg, ReferenceArgs};
+use crate::cli::{
+    ApiArgs, Cli, ColorArg, Command, EventCategoryArg, ListOutputArg, LookupArgs, OutputArg, ReferenceArgs,
+    StoreAction, StoreArgs, StoreCapArgs, SyncArgs, WindowArgs,
+};
 use crate::error::usage;
 use crate::event::EventCategory;
 use crate::jq::JqProgram;
@@ -16,6 +19,7 @@ use crate::output::{OutputFormat, PrintConfig};
 use crate::query::attribute::{self, parse_lookup_attribute};
 use crate::query::expr::{CompareOp, Expr, Literal, Member, Path, Predicate, Target, Test};
 use crate::query::{parse, AskedNames, Attribute, Filter, Plan, TimeWindow};
+use crate::store::StoreConfig;
 use crate::time::{parse_time, Zone};
 
 #[derive(Debug)]
@@ -81,6 +85,9 @@ pub struct ApiConfig {
     pub read_timeout: std::time::Duration,
     /// The filter names a service that records its events in us-east-1 only.
     pub names_global_service: bool,
+    /// The local event store, unless `--no-store`, `--starting-token` (a position in one fetch) or
+    /// an unusable cache directory leaves it out.
+    pub store: Option<Box<StoreConfig>>,
 }
 
 #[derive(Debug, Clone)]
@@ -106,6 +113,29 @@ pub enum Task {
     },
     /// A shell completion script, ready to print.
     Completions(Vec<u8>),
+    /// Fill the store with full scans of a window.
+    Sync(Box<SyncConfig>),
+    /// List the store.
+    StoreList(ListConfig),
+    /// Clear (part of) the store.
+    StoreClear(StoreSelection),
+}
+
+/// `ctlookup sync`.
+#[derive(Debug)]
+pub struct SyncConfig {
+    pub api: ApiConfig,
+    pub progress: bool,
+    pub zone: Zone,
+}
+
+/// What `ctlookup store clear` removes.
+#[derive(Debug)]
+pub struct StoreSelection {
+    pub account: Option<String>,
+    pub region: Option<String>,
+    /// Epoch seconds: only what is older.
+    pub older_than: Option<i64>,
 }
 
 /// The `services` and `actions` listings.
@@ -124,6 +154,8 @@ impl Task {
             Some(Command::Actions { service, reference }) => {
                 Task::Actions { service, list: ListConfig::new(&reference, env) }
             }
+            Some(Command::Sync(args)) => Task::Sync(Box::new(SyncConfig::from_cli(&args, env)?)),
+            Some(Command::Store(args)) => store_task(args, env)?,
             Some(Command::Completions { shell }) => {
                 let mut script = Vec::new();
                 clap_complete::generate(shell, &mut Cli::command(), "ctlookup", &mut script);
@@ -131,6 +163,43 @@ impl Task {
             }
         })
     }
+}
+
+impl SyncConfig {
+    fn from_cli(args: &SyncArgs, env: &Environment) -> Result<SyncConfig> {
+        let zone: Zone = args.window.tz.parse().map_err(usage)?;
+        let window = window(&args.window, env.now, zone)?;
+        let insight = args.event_category == Some(EventCategoryArg::Insight);
+        let mut api = api_config(&args.api, insight, window, Plan::new(&Expr::always(), None, true))?;
+        let Some(mut store) = store_config(&args.cap, &api, env, zone, false, true)? else {
+            return Err(anyhow::anyhow!(
+                "sync: no directory for the store: set HOME, XDG_CACHE_HOME or CTLOOKUP_STORE_DIR"
+            ));
+        };
+        store.sync = true;
+        api.store = Some(Box::new(store));
+        let progress = (args.progress || env.stderr_is_terminal) && !args.no_progress;
+        Ok(SyncConfig { api, progress, zone })
+    }
+}
+
+/// `ctlookup store` and `ctlookup store clear`.
+fn store_task(args: StoreArgs, env: &Environment) -> Result<Task> {
+    let zone: Zone = args.tz.parse().map_err(usage)?;
+    Ok(match args.action {
+        None => {
+            let mut print = list_print(args.output, env);
+            print.zone = zone;
+            Task::StoreList(ListConfig { refresh: false, print })
+        }
+        Some(StoreAction::Clear { account, region, older_than }) => {
+            let older_than = older_than
+                .map(|t| parse_time(&t, env.now, zone).map_err(|e| usage(format!("--older-than: {e}"))))
+                .transpose()?
+                .map(|t| t.timestamp());
+            Task::StoreClear(StoreSelection { account, region, older_than })
+        }
+    })
 }
 
 impl ListConfig {
@@ -142,14 +211,26 @@ impl ListConfig {
 impl Config {
     /// Lowers the raw command line into a config, or a usage error naming the bad value.
     pub fn from_cli(cli: LookupArgs, env: &Environment) -> Result<Config> {
-        let zone: Zone = cli.tz.parse().map_err(usage)?;
+        let zone: Zone = cli.window.tz.parse().map_err(usage)?;
         let print = print_config(&cli, env, zone)?;
-        let window = window(&cli, env.now, zone)?;
+        let window = window(&cli.window, env.now, zone)?;
         let (expr, explicit) = expression(&cli)?;
         if cli.max_items == Some(0) {
             return Err(usage("--max-items must be at least 1"));
         }
-        let source = source(&cli, &expr, explicit, window)?;
+        let mut source = source(&cli, &expr, explicit, window)?;
+        if let SourceConfig::Api(api) = &mut source {
+            api.store = if cli.no_store {
+                None
+            } else if cli.starting_token.is_some() {
+                if cli.offline {
+                    return Err(usage("--offline answers from the store; --starting-token continues an API fetch"));
+                }
+                None
+            } else {
+                store_config(&cli.cap, api, env, zone, cli.offline, cli.verbose > 0)?.map(Box::new)
+            };
+        }
         // Set only when --event-category was given: trail logs hold every category.
         let category = cli.event_category.map(|c| match c {
             EventCategoryArg::Management => EventCategory::Management,
@@ -175,11 +256,11 @@ impl Config {
 }
 
 /// `--start-time` and `--end-time`, in `zone` where they carry no offset.
-fn window(cli: &LookupArgs, now: DateTime<Utc>, zone: Zone) -> Result<TimeWindow> {
+fn window(args: &WindowArgs, now: DateTime<Utc>, zone: Zone) -> Result<TimeWindow> {
     let time = |value: &Option<String>, option: &str| -> Result<Option<DateTime<Utc>>> {
         value.as_deref().map(|v| parse_time(v, now, zone).map_err(|e| usage(format!("--{option}: {e}")))).transpose()
     };
-    let window = TimeWindow { start: time(&cli.start_time, "start-time")?, end: time(&cli.end_time, "end-time")? };
+    let window = TimeWindow { start: time(&args.start_time, "start-time")?, end: time(&args.end_time, "end-time")? };
     if let (Some(start), Some(end)) = (window.start, window.end) {
         if start > end {
             return Err(usage(format!(
@@ -253,17 +334,13 @@ fn source(
     explicit: Option<(Attribute, String)>,
     window: TimeWindow,
 ) -> Result<SourceConfig> {
-    if !(cli.tps > 0.0 && cli.tps <= MAX_TPS) {
-        return Err(usage(format!(
-            "--tps must be a number of requests per second above 0 and at most {MAX_TPS} (the service allows 2)"
-        )));
-    }
     if !cli.input.is_empty() {
         for (given, option) in [
-            (!cli.region.is_empty(), "--region"),
-            (cli.profile.is_some(), "--profile"),
-            (cli.endpoint_url.is_some(), "--endpoint-url"),
+            (!cli.api.region.is_empty(), "--region"),
+            (cli.api.profile.is_some(), "--profile"),
+            (cli.api.endpoint_url.is_some(), "--endpoint-url"),
             (cli.starting_token.is_some(), "--starting-token"),
+            (cli.offline, "--offline"),
         ] {
             if given {
                 return Err(usage(format!("{option} applies to API lookups and cannot be combined with --input")));
@@ -276,8 +353,23 @@ fn source(
             .collect();
         return Ok(SourceConfig::Files(FilesConfig { inputs }));
     }
+    let insight = cli.event_category == Some(EventCategoryArg::Insight);
+    let plan = Plan::new(expr, explicit, !cli.no_pushdown);
+    let mut api = api_config(&cli.api, insight, window, plan)?;
+    api.starting_token = cli.starting_token.clone();
+    api.names_global_service = names_global_service(expr);
+    Ok(SourceConfig::Api(api))
+}
+
+/// The API source's settings from its options: regions, endpoint, pacing, timeouts.
+fn api_config(args: &ApiArgs, insight: bool, window: TimeWindow, plan: Plan) -> Result<ApiConfig> {
+    if !(args.tps > 0.0 && args.tps <= MAX_TPS) {
+        return Err(usage(format!(
+            "--tps must be a number of requests per second above 0 and at most {MAX_TPS} (the service allows 2)"
+        )));
+    }
     let mut regions: Vec<String> = Vec::new();
-    for region in cli.region.iter().map(|r| r.trim()) {
+    for region in args.region.iter().map(|r| r.trim()) {
         let plausible = !region.is_empty() && region.len() <= MAX_REGION_LEN;
         if !plausible || !region.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
             let region: String = region.chars().take(40).collect();
@@ -287,23 +379,24 @@ fn source(
             regions.push(region.to_owned());
         }
     }
-    if let Some(url) = &cli.endpoint_url {
+    if let Some(url) = &args.endpoint_url {
         check_endpoint_url(url)?;
     }
-    Ok(SourceConfig::Api(ApiConfig {
+    Ok(ApiConfig {
         regions,
-        profile: cli.profile.clone(),
-        endpoint_url: cli.endpoint_url.clone(),
-        insight: cli.event_category == Some(EventCategoryArg::Insight),
+        profile: args.profile.clone(),
+        endpoint_url: args.endpoint_url.clone(),
+        insight,
         window,
-        plan: Plan::new(expr, explicit, !cli.no_pushdown),
-        starting_token: cli.starting_token.clone(),
-        tps: cli.tps,
-        retries: cli.retries,
-        connect_timeout: timeout(cli.connect_timeout, "--connect-timeout")?,
-        read_timeout: timeout(cli.read_timeout, "--read-timeout")?,
-        names_global_service: names_global_service(expr),
-    }))
+        plan,
+        starting_token: None,
+        tps: args.tps,
+        retries: args.retries,
+        connect_timeout: timeout(args.connect_timeout, "--connect-timeout")?,
+        read_timeout: timeout(args.read_timeout, "--read-timeout")?,
+        names_global_service: false,
+        store: None,
+    })
 }
 
 fn print_config(cli: &LookupArgs, env: &Environment, zone: Zone) -> Result<PrintConfig> {
@@ -329,7 +422,7 @@ fn print_config(cli: &LookupArgs, env: &Environment, zone: Zone) -> Result<Print
     }
     let default_columns = match format {
         // Rows from several regions say which one they come from.
-        OutputFormat::Table if cli.region.len() > 1 => format!("{},awsRegion", columns::TABLE_DEFAULT),
+        OutputFormat::Table if cli.api.region.len() > 1 => format!("{},awsRegion", columns::TABLE_DEFAULT),
         OutputFormat::Table => columns::TABLE_DEFAULT.to_owned(),
         _ => columns::CSV_DEFAULT.to_owned(),
     };
@@ -363,6 +456,74 @@ fn list_print(output: Option<ListOutputArg>, env: &Environment) -> PrintConfig {
         width: 0,
         jq: None,
     }
+}
+
+/// How an API run uses the local event store; None when it does not.
+fn store_config(
+    cap: &StoreCapArgs,
+    api: &ApiConfig,
+    env: &Environment,
+    zone: Zone,
+    offline: bool,
+    verbose: bool,
+) -> Result<Option<StoreConfig>> {
+    let max_bytes = match (&cap.store_max, std::env::var("CTLOOKUP_STORE_MAX")) {
+        (Some(text), _) => parse_size(text).map_err(|e| usage(format!("--store-max: {e}")))?,
+        (None, Ok(text)) if !text.trim().is_empty() => {
+            parse_size(&text).map_err(|e| usage(format!("CTLOOKUP_STORE_MAX: {e}")))?
+        }
+        _ => crate::store::DEFAULT_MAX_BYTES,
+    };
+    let dir = match crate::store::default_dir() {
+        Ok(dir) => dir,
+        Err(err) if offline => return Err(err.context("--offline needs the store")),
+        Err(_) => return Ok(None),
+    };
+    Ok(Some(StoreConfig {
+        dir,
+        max_bytes,
+        offline,
+        sync: false,
+        verbose,
+        endpoint: store_endpoint(api.endpoint_url.as_deref()),
+        now: env.now,
+        zone,
+    }))
+}
+
+/// The endpoint part of the store's key: events of another endpoint (LocalStack, a test server)
+/// are never answered for the service's own.
+fn store_endpoint(option: Option<&str>) -> String {
+    let from_env = || {
+        ["AWS_ENDPOINT_URL_CLOUDTRAIL", "AWS_ENDPOINT_URL"]
+            .iter()
+            .find_map(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
+    };
+    match option.map(str::to_owned).or_else(from_env) {
+        Some(url) => redact_userinfo(url.trim()),
+        None => "aws".to_owned(),
+    }
+}
+
+/// A size: bytes, or a number with K, M, G (powers of 1024; `MiB`, `MB` and `GB` read the same).
+fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.parse().map_err(|_| format!("'{text}': expected a size such as 256M or 1G"))?;
+    let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        "t" | "tb" | "tib" => 1 << 40,
+        _ => return Err(format!("'{text}': expected a size such as 256M or 1G")),
+    };
+    let bytes = number * scale as f64;
+    if !(1.0..=u64::MAX as f64).contains(&bytes) {
+        return Err(format!("'{text}': expected a size of at least 1 byte"));
+    }
+    Ok(bytes as u64)
 }
 
 /// The highest `--tps`: far above the service's 2, low enough to stay a rate.

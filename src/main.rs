@@ -16,6 +16,8 @@ mod reference;
 mod resources;
 mod run;
 mod source;
+mod store;
+mod store_commands;
 mod suggest;
 mod time;
 
@@ -38,6 +40,12 @@ fn main() -> ExitCode {
         config::Task::Services(list) => discovery::services(&list),
         config::Task::Actions { service, list } => discovery::actions(service.as_deref(), &list),
         config::Task::Completions(script) => Ok(io::stdout().write_all(&script)?),
+        config::Task::Sync(config) => {
+            interrupt::install();
+            store_commands::sync(*config)
+        }
+        config::Task::StoreList(list) => store_commands::list(&list),
+        config::Task::StoreClear(selection) => store_commands::clear(&selection),
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

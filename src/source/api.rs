@@ -37,14 +37,17 @@ use chrono::{DateTime, Utc};
 use hyper::body::{Body, Bytes, Frame, SizeHint};
 use tokio::task::JoinSet;
 
+use super::identity;
 use super::limiter::RateLimiter;
-use super::token::{self, Binding, Position};
+use super::token::{self, Before, Binding, Position};
 use super::{Consumer, Flow, Origin, Outcome, Raw};
 use crate::config::{redact_userinfo, ApiConfig};
-use crate::error::{usage, warn, Interrupted};
+use crate::error::{say, usage, warn, Interrupted};
 use crate::event::{Envelope, Resource};
 use crate::interrupt;
 use crate::progress::Progress;
+use crate::query::Attribute;
+use crate::store::{self, coverage, Page, Part, ScopeKey, Span, Store, StoredReader};
 
 /// The API's page size limit; asking for fewer only costs more requests.
 const PAGE_SIZE: i32 = 50;
@@ -62,7 +65,14 @@ const ANSWER_CAP_TEXT: &str = "32 MiB";
 pub fn lookup(config: &ApiConfig, sink: &mut dyn Consumer, progress: &Progress) -> Result<Outcome> {
     let runtime =
         tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the async runtime")?;
-    runtime.block_on(async { Merge::new(config).await?.run(config, sink, progress).await })
+    runtime.block_on(async {
+        let mut merge = Merge::new(config).await?;
+        let result = merge.run(config, sink, progress).await;
+        if let Some(store) = merge.store.take() {
+            store.finish();
+        }
+        result
+    })
 }
 
 /// What every request to one region shares.
@@ -71,8 +81,6 @@ struct Query {
     region: String,
     client: Client,
     limiter: Arc<RateLimiter>,
-    start: Option<SdkDateTime>,
-    end: Option<SdkDateTime>,
     category: Option<EventCategory>,
     retries: u32,
     /// Set once a request got an answer: a connection refused before that is a wrong endpoint, not a
@@ -108,6 +116,41 @@ struct Stream {
     tail: Option<Tail>,
     /// Its region failed: it stands where it was, for the resume token.
     stopped: bool,
+    /// The time window of the pages being fetched: the run's, or a part the store does not cover.
+    start: Option<SdkDateTime>,
+    end: Option<SdkDateTime>,
+    /// With the store: where this lookup is kept, the parts of the window after the current one
+    /// (newest first), the current part when the store answers it, and the recording of the
+    /// current part when the API answers it.
+    place: Option<Place>,
+    parts: VecDeque<Part>,
+    reader: Option<StoredReader>,
+    recording: Option<Recording>,
+    /// Its resume position is a place in time rather than an API page: the store cut its window,
+    /// or it resumes such a position. Then `last` is the second of the last event handed out with
+    /// the IDs handed out at that second, and `skip_ids` those the resumed position excludes.
+    timed: bool,
+    last: Option<(i64, HashSet<String>)>,
+    skip_ids: Option<(i64, HashSet<String>)>,
+}
+
+/// Where one lookup is kept in the store.
+struct Place {
+    scope: i64,
+    /// "" for a full scan, else `AttributeKey=value`.
+    key: String,
+    lookup: Option<(Attribute, String)>,
+}
+
+/// What the pages of one API part have proved so far.
+struct Recording {
+    span: Span,
+    /// When the part's first request was sent (epoch seconds): the newest `LATE_SECS` before it
+    /// are never covered.
+    started: i64,
+    covered: Option<Span>,
+    /// Its coverage row, once written.
+    row: Option<i64>,
 }
 
 /// The time of the oldest events of a page and their IDs (with those of the pages before at the same
@@ -119,9 +162,19 @@ struct Tail {
 }
 
 impl Stream {
-    fn new(query: usize, attribute: Option<LookupAttribute>, position: Option<Position>) -> Stream {
+    fn new(
+        query: usize,
+        attribute: Option<LookupAttribute>,
+        position: Option<Position>,
+        window: [Option<SdkDateTime>; 2],
+    ) -> Stream {
         let finished = position.is_none();
-        let position = position.unwrap_or_default();
+        let mut position = position.unwrap_or_default();
+        let before = position.before.take().map(|b| (b.time, b.ids.into_iter().collect::<HashSet<String>>()));
+        let end = match &before {
+            Some((time, _)) => Some(SdkDateTime::from_secs(*time)),
+            None => window[1],
+        };
         Stream {
             query,
             attribute,
@@ -134,21 +187,72 @@ impl Stream {
             next_token: None,
             tail: None,
             stopped: false,
+            start: window[0],
+            end,
+            place: None,
+            parts: VecDeque::new(),
+            reader: None,
+            recording: None,
+            timed: before.is_some(),
+            last: before.clone(),
+            skip_ids: before,
         }
     }
 
+    /// Notes an event handed out (or dropped as handed out by another lookup), for a timed position.
+    fn hand_out(&mut self, event: &sdk::Event) {
+        if !self.timed {
+            return;
+        }
+        let time = store::read::secs(event);
+        match &mut self.last {
+            Some((t, ids)) if *t == time => {
+                ids.insert(event_id(event).to_owned());
+            }
+            last => *last = Some((time, HashSet::from([event_id(event).to_owned()]))),
+        }
+    }
+
+    /// Starts fetching a part of the window from its first page; `tail`: the events already
+    /// handed out at its newest second, which its first page must not repeat.
+    fn begin_api(&mut self, window: [Option<SdkDateTime>; 2], tail: Option<Tail>, recording: Option<Recording>) {
+        self.start = window[0];
+        self.end = window[1];
+        self.page_token = None;
+        self.next_token = None;
+        self.fetched = false;
+        self.skip_first = 0;
+        self.consumed = 0;
+        self.tokens.clear();
+        self.tail = tail;
+        self.recording = recording;
+    }
+
     fn needs_page(&self) -> bool {
-        !self.stopped && self.buffer.is_empty() && (!self.fetched || self.next_token.is_some())
+        !self.stopped && self.buffer.is_empty() && self.reader.is_none() && (!self.fetched || self.next_token.is_some())
     }
 
     /// Where to continue from once every event handed out so far is done; None when finished.
     fn position(&self) -> Option<Position> {
+        if self.timed {
+            let finished = self.buffer.is_empty()
+                && self.reader.is_none()
+                && self.parts.is_empty()
+                && self.fetched
+                && self.next_token.is_none();
+            let before = self.last.as_ref().map(|(time, ids)| {
+                let mut ids: Vec<String> = ids.iter().cloned().collect();
+                ids.sort();
+                Before { time: *time, ids }
+            });
+            return (!finished).then_some(Position { next_token: None, skip: 0, before });
+        }
         if !self.buffer.is_empty() {
-            Some(Position { next_token: self.page_token.clone(), skip: self.consumed })
+            Some(Position { next_token: self.page_token.clone(), skip: self.consumed, before: None })
         } else if !self.fetched {
-            Some(Position { next_token: self.page_token.clone(), skip: self.skip_first })
+            Some(Position { next_token: self.page_token.clone(), skip: self.skip_first, before: None })
         } else {
-            self.next_token.clone().map(|t| Position { next_token: Some(t), skip: 0 })
+            self.next_token.clone().map(|t| Position { next_token: Some(t), skip: 0, before: None })
         }
     }
 
@@ -203,6 +307,9 @@ impl Stream {
         let repeats = repeated.saturating_sub(skip).min(self.buffer.len());
         self.buffer.drain(..repeats);
         self.consumed += repeats;
+        if let Some((time, ids)) = &self.skip_ids {
+            self.buffer.retain(|e| !(store::read::secs(e) == *time && ids.contains(event_id(e))));
+        }
         Ok(())
     }
 
@@ -220,7 +327,8 @@ impl Stream {
             if head.event_time != time || !seen.contains(event_id(head)) {
                 break;
             }
-            self.buffer.pop_front();
+            let head = self.buffer.pop_front().expect("a head event");
+            self.hand_out(&head);
             self.consumed += 1;
         }
     }
@@ -266,6 +374,29 @@ struct Merge {
     failed: Vec<Option<RegionFailure>>,
     /// What the resume tokens of several lookups are bound to.
     binding: Binding,
+    /// The local event store, when this run uses it.
+    store: Option<Store>,
+}
+
+/// The first page of a part starts at its newest second.
+fn part_window(span: Span, window: Span, config: &ApiConfig) -> [Option<SdkDateTime>; 2] {
+    // The run's own open ends stay open, as a run without the store sends them.
+    let start = (span.lo != store::BEGINNING || config.window.start.is_some()).then(|| SdkDateTime::from_secs(span.lo));
+    let end = (span.hi != window.hi || config.window.end.is_some()).then(|| SdkDateTime::from_secs(span.hi));
+    [start, end]
+}
+
+/// The run's window in whole seconds, as the store counts: from the first whole second at or after
+/// the start (or the beginning of history) to the end (or now). None when it holds no whole second.
+fn store_window(config: &ApiConfig, now: DateTime<Utc>) -> Option<Span> {
+    let lo =
+        config.window.start.map_or(store::BEGINNING, |t| t.timestamp() + i64::from(t.timestamp_subsec_nanos() > 0));
+    let hi = config.window.end.unwrap_or(now).timestamp();
+    Span::new(lo, hi)
+}
+
+fn now_secs() -> i64 {
+    Utc::now().timestamp()
 }
 
 impl Merge {
@@ -296,14 +427,14 @@ impl Merge {
             .collect::<Result<Vec<_>, _>>()
             .context("cannot build the lookup attribute")?;
         let mut queries = Vec::new();
+        let mut sdk_configs = Vec::new();
         for region in regions {
-            let (client, region) = client(config, region).await?;
+            let (client, region, sdk_config) = client(config, region).await?;
+            sdk_configs.push(sdk_config);
             queries.push(Query {
                 region,
                 client,
                 limiter: Arc::new(RateLimiter::new(config.tps)),
-                start: config.window.start.map(sdk_time),
-                end: config.window.end.map(sdk_time),
                 category: config.insight.then_some(EventCategory::Insight),
                 retries: config.retries,
                 answered: Arc::new(AtomicBool::new(false)),
@@ -317,10 +448,12 @@ impl Merge {
             None => vec![Some(Position::default()); count],
         }
         .into_iter();
+        let window = [config.window.start.map(sdk_time), config.window.end.map(sdk_time)];
         let mut streams = Vec::new();
         for query in 0..queries.len() {
             for attribute in &attributes {
-                streams.push(Stream::new(query, attribute.clone(), positions.next().expect("one position per stream")));
+                let position = positions.next().expect("one position per stream");
+                streams.push(Stream::new(query, attribute.clone(), position, window));
             }
         }
         if config.names_global_service && !queries.iter().any(|q| q.region == "us-east-1") {
@@ -330,15 +463,234 @@ impl Merge {
             );
         }
         let failed = queries.iter().map(|_| None).collect();
-        Ok(Merge { queries, streams, seen: HashSet::new(), seen_time: None, failed, binding })
+        let store = open_store(config, &sdk_configs[0]).await?;
+        let mut merge = Merge { queries, streams, seen: HashSet::new(), seen_time: None, failed, binding, store: None };
+        if let Some((store, account)) = store {
+            merge.store = Some(store);
+            merge.plan_store(config, &account)?;
+        }
+        Ok(merge)
     }
 
-    async fn run(mut self, config: &ApiConfig, sink: &mut dyn Consumer, progress: &Progress) -> Result<Outcome> {
+    /// With the store: each lookup's window cut into the parts the store covers, read back, and the
+    /// rest, fetched and recorded. A window the store holds nothing of is fetched as it is, so that
+    /// its requests and resume tokens are those of a run without the store.
+    fn plan_store(&mut self, config: &ApiConfig, account: &str) -> Result<()> {
+        let Some(store) = self.store.as_mut() else { return Ok(()) };
+        let settings = store.config.clone();
+        let Some(window) = store_window(config, settings.now) else {
+            self.store = None;
+            return Ok(());
+        };
+        let category = if config.insight { "insight" } else { "management" };
+        let lookups = config.plan.lookups.len();
+        let mut planned = Vec::new();
+        for (i, stream) in self.streams.iter().enumerate() {
+            let lookup = config.plan.lookups[i % lookups].clone();
+            let key = lookup.as_ref().map(|(a, v)| format!("{}={v}", a.api_name())).unwrap_or_default();
+            let scope_key = ScopeKey {
+                endpoint: settings.endpoint.clone(),
+                account: account.to_owned(),
+                region: self.queries[stream.query].region.clone(),
+                category: category.to_owned(),
+            };
+            let placed = store.db.scope(&scope_key).and_then(|scope| Ok((scope, store.db.covered(scope, &key)?)));
+            match placed {
+                Ok((scope, covered)) => planned.push((Place { scope, key, lookup }, coverage::split(window, &covered))),
+                Err(err) if settings.offline => return Err(err.context("--offline: cannot read the store")),
+                Err(err) => {
+                    store.fail(&err);
+                    return Ok(());
+                }
+            }
+        }
+        if settings.offline {
+            let gaps: Vec<String> = planned
+                .iter()
+                .enumerate()
+                .flat_map(|(i, (place, parts))| {
+                    let region = &self.queries[self.streams[i].query].region;
+                    let settings = &settings;
+                    coverage::missing(parts).into_iter().map(move |span| describe_gap(span, region, place, settings))
+                })
+                .collect();
+            if !gaps.is_empty() {
+                let shown = gaps.iter().take(3).cloned().collect::<Vec<_>>().join("; ");
+                let more = if gaps.len() > 3 { format!(" and {} more", gaps.len() - 3) } else { String::new() };
+                return Err(anyhow!(
+                    "--offline: the store does not cover {shown}{more}; nothing was sent (the newest 15 minutes are \
+                     never covered: --until 15m leaves them out; `ctlookup sync` fills a window)"
+                ));
+            }
+        }
+        for (stream, (place, parts)) in self.streams.iter_mut().zip(planned) {
+            if parts == [Part::Missing(window)] {
+                stream.recording = Some(Recording { span: window, started: now_secs(), covered: None, row: None });
+            } else {
+                stream.timed = true;
+                // Nothing pending until `advance` starts the first part.
+                stream.fetched = true;
+                stream.next_token = None;
+                stream.parts = parts.into_iter().filter(|p| !(settings.sync && matches!(p, Part::Stored(_)))).collect();
+            }
+            stream.place = Some(place);
+        }
+        Ok(())
+    }
+
+    /// Makes stream `i` ready to hand out events: refills its buffer from the store, or moves on to
+    /// the next part when the current one is done. Leaves it wanting a page, holding events, or finished.
+    fn advance(&mut self, i: usize, config: &ApiConfig) {
+        loop {
+            let stream = &mut self.streams[i];
+            if stream.stopped || !stream.buffer.is_empty() {
+                return;
+            }
+            if let Some(reader) = &mut stream.reader {
+                let store = self.store.as_mut().expect("a reader reads the store");
+                if !reader.done() {
+                    match reader.next_batch(&store.db, PAGE_SIZE as usize) {
+                        Ok(batch) => {
+                            store.from_store += batch.len() as u64;
+                            stream.buffer = batch.into();
+                        }
+                        Err(err) => {
+                            // The API takes over the rest of the part, after the events handed out.
+                            store.fail(&err);
+                            let span = reader.span();
+                            let (hi, tail) = match reader.last() {
+                                Some((time, ids)) => {
+                                    let time = Some(SdkDateTime::from_secs(time));
+                                    (time, Some(Tail { time, ids: ids.clone(), page: ids.clone() }))
+                                }
+                                None => (None, None),
+                            };
+                            let window = store_window(config, store.config.now).unwrap_or(span);
+                            let mut range = part_window(span, window, config);
+                            if hi.is_some() {
+                                range[1] = hi;
+                            }
+                            stream.reader = None;
+                            stream.begin_api(range, tail, None);
+                            return;
+                        }
+                    }
+                    continue;
+                }
+                stream.reader = None;
+            } else if stream.needs_page() {
+                return;
+            } else if let Some(recording) = stream.recording.take() {
+                self.settle(i, recording);
+            }
+            let Some(part) = self.streams[i].parts.pop_front() else { return };
+            self.begin(i, part, config);
+        }
+    }
+
+    /// Starts the next part of stream `i`: read back from the store, or fetched and recorded.
+    fn begin(&mut self, i: usize, part: Part, config: &ApiConfig) {
+        let store = self.store.as_mut().expect("parts come from the store");
+        let stream = &mut self.streams[i];
+        let place = stream.place.as_ref().expect("a planned stream has its place");
+        if let (Part::Stored(span), true) = (part, store.usable()) {
+            match StoredReader::new(&store.db, place.scope, place.lookup.clone(), &place.key, span) {
+                Ok(reader) => {
+                    stream.reader = Some(reader);
+                    return;
+                }
+                Err(err) => store.fail(&err),
+            }
+        }
+        let span = part.span();
+        let recording = store.usable().then(|| Recording { span, started: now_secs(), covered: None, row: None });
+        let window = store_window(config, store.config.now).unwrap_or(span);
+        stream.begin_api(part_window(span, window, config), None, recording);
+    }
+
+    /// A recorded part is complete: its coverage joined into as few rows as possible, and pages of
+    /// earlier fetches that it saw again dropped.
+    fn settle(&mut self, i: usize, recording: Recording) {
+        let (Some(store), Some(place), Some(covered)) =
+            (self.store.as_mut(), self.streams[i].place.as_ref(), recording.covered)
+        else {
+            return;
+        };
+        if store.usable() {
+            if let Err(err) = store.db.settle(place.scope, &place.key, covered, recording.started) {
+                store.fail(&err);
+            }
+        }
+    }
+
+    /// The page about to be taken by stream `i`, compressed for the store when its part is recorded.
+    fn encode_page(&mut self, i: usize, page: &LookupEventsOutput) -> Option<Chunk> {
+        let store = self.store.as_mut()?;
+        store.from_api += page.events().len() as u64;
+        if self.streams[i].recording.is_none() || !store.usable() {
+            return None;
+        }
+        let events = page.events();
+        let (Some(newest), Some(oldest)) = (events.first(), events.last()) else { return Some(Chunk::default()) };
+        match store::chunk::encode(events) {
+            Ok(data) => Some(Chunk {
+                data,
+                newest: store::read::secs(newest),
+                oldest: store::read::secs(oldest),
+                events: events.len() as i64,
+            }),
+            Err(err) => {
+                store.fail(&err);
+                None
+            }
+        }
+    }
+
+    /// Records a page stream `i` has taken, with the coverage its part has proved so far: the whole
+    /// part once its last page came, else everything after the page's oldest second (more events
+    /// of that second may follow on the next page); never the newest `LATE_SECS` before the part began.
+    fn record(&mut self, i: usize, chunk: Chunk) {
+        let (Some(store), stream) = (self.store.as_mut(), &mut self.streams[i]) else { return };
+        let (Some(recording), Some(place)) = (stream.recording.as_mut(), stream.place.as_ref()) else { return };
+        if !store.usable() {
+            return;
+        }
+        let hi = recording.span.hi.min(recording.started - store::LATE_SECS);
+        let lo = if stream.next_token.is_none() {
+            Some(recording.span.lo)
+        } else if chunk.events > 0 {
+            Some((chunk.oldest + 1).max(recording.span.lo))
+        } else {
+            recording.covered.map(|c| c.lo)
+        };
+        let covered = lo.and_then(|lo| Span::new(lo, hi));
+        let page = Page {
+            scope: place.scope,
+            lookup: &place.key,
+            fetched: recording.started,
+            chunk: (chunk.events > 0).then_some((&chunk.data[..], chunk.newest, chunk.oldest, chunk.events)),
+            covered,
+        };
+        match store.db.record(&page, recording.row) {
+            Ok(row) => {
+                recording.row = row;
+                recording.covered = covered.or(recording.covered);
+            }
+            Err(err) => store.fail(&err),
+        }
+    }
+
+    async fn run(&mut self, config: &ApiConfig, sink: &mut dyn Consumer, progress: &Progress) -> Result<Outcome> {
         let merged = self.streams.len() > 1;
         loop {
             if interrupt::interrupted() {
                 sink.flush()?;
                 return Err(self.interrupted());
+            }
+            if self.store.is_some() {
+                for i in 0..self.streams.len() {
+                    self.advance(i, config);
+                }
             }
             let wanted: Vec<usize> = (0..self.streams.len()).filter(|&i| self.streams[i].needs_page()).collect();
             if !wanted.is_empty() {
@@ -360,6 +712,7 @@ impl Merge {
             };
             let stream = &mut self.streams[index];
             let sdk_event = stream.buffer.pop_front().expect("a head event");
+            stream.hand_out(&sdk_event);
             stream.consumed += 1;
             progress.scanned(sdk_event.event_time.and_then(|t| DateTime::from_timestamp(t.secs(), 0)));
             if merged && !self.first_sighting(&sdk_event) {
@@ -491,7 +844,8 @@ impl Merge {
             let token = if stream.fetched { stream.next_token.clone() } else { stream.page_token.clone() };
             let query = self.queries[stream.query].clone();
             let attribute = stream.attribute.clone();
-            requests.spawn(async move { (i, query.page(attribute, token).await) });
+            let (start, end) = (stream.start, stream.end);
+            requests.spawn(async move { (i, query.page(attribute, token, start, end).await) });
         }
         let mut problems = Vec::new();
         loop {
@@ -502,11 +856,22 @@ impl Merge {
             let Some(joined) = joined else { break };
             let (i, (attempts, result)) = joined.context("a LookupEvents request task failed")?;
             (0..attempts).for_each(|_| progress.request());
+            if let Some(store) = self.store.as_mut() {
+                store.requests += u64::from(attempts);
+            }
             match result {
-                Ok(page) => match self.streams[i].take_page(page) {
-                    Ok(()) => progress.page(),
-                    Err(why) => problems.push((i, Problem::Loop(why))),
-                },
+                Ok(page) => {
+                    let chunk = self.encode_page(i, &page);
+                    match self.streams[i].take_page(page) {
+                        Ok(()) => {
+                            progress.page();
+                            if let Some(chunk) = chunk {
+                                self.record(i, chunk);
+                            }
+                        }
+                        Err(why) => problems.push((i, Problem::Loop(why))),
+                    }
+                }
                 Err(err) => problems.push((i, Problem::Request(Box::new(err), attempts))),
             }
         }
@@ -524,6 +889,8 @@ impl Query {
         &self,
         attribute: Option<LookupAttribute>,
         token: Option<String>,
+        start: Option<SdkDateTime>,
+        end: Option<SdkDateTime>,
     ) -> (u32, Result<LookupEventsOutput, SdkError<LookupEventsError, HttpResponse>>) {
         let mut attempts = 0;
         loop {
@@ -533,8 +900,8 @@ impl Query {
                 .client
                 .lookup_events()
                 .set_lookup_attributes(attribute.clone().map(|a| vec![a]))
-                .set_start_time(self.start)
-                .set_end_time(self.end)
+                .set_start_time(start)
+                .set_end_time(end)
                 .set_event_category(self.category.clone())
                 .max_results(PAGE_SIZE)
                 .set_next_token(token.clone())
@@ -612,7 +979,7 @@ fn backoff_bound(attempt: u32) -> Duration {
 ///
 /// With --profile, that profile's credentials sign the requests, as with the aws CLI: the SDK's default
 /// chain would take AWS_ACCESS_KEY_ID from the environment first and sign for another account.
-async fn client(config: &ApiConfig, region: Option<&str>) -> Result<(Client, String)> {
+async fn client(config: &ApiConfig, region: Option<&str>) -> Result<(Client, String, aws_config::SdkConfig)> {
     let timeouts = TimeoutConfig::builder()
         .connect_timeout(config.connect_timeout)
         .operation_attempt_timeout(config.read_timeout)
@@ -635,13 +1002,26 @@ async fn client(config: &ApiConfig, region: Option<&str>) -> Result<(Client, Str
         ));
     };
     let mut builder = aws_sdk_cloudtrail::config::Builder::from(&sdk_config).interceptor(AnswerCap);
-    if let Some(profile) = &config.profile {
-        let provider_config = ProviderConfig::without_region().with_region(sdk_config.region().cloned());
-        let provider =
-            ProfileFileCredentialsProvider::builder().configure(&provider_config).profile_name(profile).build();
-        builder = builder.credentials_provider(provider);
+    if config.profile.is_some() {
+        builder.set_credentials_provider(credentials_provider(config, &sdk_config));
     }
-    Ok((Client::from_conf(builder.build()), region))
+    Ok((Client::from_conf(builder.build()), region, sdk_config))
+}
+
+/// The credentials requests are signed with: the profile's with --profile, else the SDK's chain.
+fn credentials_provider(
+    config: &ApiConfig,
+    sdk_config: &aws_config::SdkConfig,
+) -> Option<aws_sdk_cloudtrail::config::SharedCredentialsProvider> {
+    match &config.profile {
+        Some(profile) => {
+            let provider_config = ProviderConfig::without_region().with_region(sdk_config.region().cloned());
+            let provider =
+                ProfileFileCredentialsProvider::builder().configure(&provider_config).profile_name(profile).build();
+            Some(aws_sdk_cloudtrail::config::SharedCredentialsProvider::new(provider))
+        }
+        None => sdk_config.credentials_provider(),
+    }
 }
 
 /// `--profile NAME` must name a profile of the AWS config or credentials file (the aws CLI refuses
@@ -690,7 +1070,7 @@ fn binding(config: &ApiConfig, queries: &[Query]) -> Binding {
 /// It also refuses a successful answer with an empty body, which the SDK would take for a page of no
 /// events and the end of the lookup.
 #[derive(Debug)]
-struct AnswerCap;
+pub(super) struct AnswerCap;
 
 impl Intercept for AnswerCap {
     fn name(&self) -> &'static str {
@@ -792,7 +1172,7 @@ fn sdk_time(t: DateTime<Utc>) -> SdkDateTime {
 }
 
 /// An API event as its envelope and its record's text; the record is decoded downstream.
-fn split_event(event: sdk::Event) -> (Envelope, String) {
+pub(crate) fn split_event(event: sdk::Event) -> (Envelope, String) {
     let envelope = Envelope {
         event_id: event.event_id,
         event_name: event.event_name,
@@ -812,7 +1192,7 @@ fn split_event(event: sdk::Event) -> (Envelope, String) {
 
 /// The causes under an SDK error, on one line: "tcp connect error: Connection refused (os error 111)".
 /// The SDK's own top level ("dispatch failure") and its debug dump say nothing to a user.
-fn causes(err: &(dyn std::error::Error + 'static)) -> String {
+pub(super) fn causes(err: &(dyn std::error::Error + 'static)) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut next = err.source();
     while let Some(cause) = next {
@@ -867,7 +1247,7 @@ fn userinfo(config: &ApiConfig) -> Option<&str> {
 /// Text from outside (an answer's bytes, a header, an error message) made safe for a terminal: ASCII
 /// printables and letters or digits of other scripts as they are, anything else (controls, escapes,
 /// format and bidi characters, invalid UTF-8) as `\u{..}`; cut after `max` characters.
-fn printable(text: &str, max: usize) -> String {
+pub(super) fn printable(text: &str, max: usize) -> String {
     let mut out = String::new();
     for (n, c) in text.chars().enumerate() {
         if n == max {
@@ -1043,11 +1423,11 @@ mod tests {
     #[test]
     fn a_silent_endpoint_ends_within_3_minutes_with_the_default_settings() {
         let cli = crate::cli::Cli::try_parse_from(["ctlookup"]).unwrap().lookup;
-        let attempts = cli.retries + 1;
-        let backoff: Duration = (1..=cli.retries).map(backoff_bound).sum();
-        let worst = Duration::from_secs_f64(cli.read_timeout) * attempts + backoff;
+        let attempts = cli.api.retries + 1;
+        let backoff: Duration = (1..=cli.api.retries).map(backoff_bound).sum();
+        let worst = Duration::from_secs_f64(cli.api.read_timeout) * attempts + backoff;
         assert!(worst < Duration::from_secs(180), "{worst:?}");
-        assert!(cli.connect_timeout <= cli.read_timeout, "the attempt timeout bounds connecting too");
+        assert!(cli.api.connect_timeout <= cli.api.read_timeout, "the attempt timeout bounds connecting too");
     }
 
     #[test]
@@ -1056,4 +1436,48 @@ mod tests {
         assert_eq!(printable("\u{9b}\u{202e}\u{200b}é日本\\", 100), "\\u{9b}\\u{202e}\\u{200b}é日本\\\\");
         assert_eq!(printable("abcdef", 3), "abc…");
     }
+}
+
+/// A page compressed for the store, with its newest and oldest seconds; no events: nothing to keep.
+#[derive(Default)]
+struct Chunk {
+    data: Vec<u8>,
+    newest: i64,
+    oldest: i64,
+    events: i64,
+}
+
+/// Opens the store and finds the account when the run uses the store. Without `--offline`, a store
+/// that cannot be opened or an account that cannot be found leaves the run to the API alone.
+async fn open_store(config: &ApiConfig, sdk_config: &aws_config::SdkConfig) -> Result<Option<(Store, String)>> {
+    let Some(settings) = &config.store else { return Ok(None) };
+    let store = match Store::open(settings) {
+        Ok(store) => store,
+        Err(err) if settings.offline => return Err(err.context("--offline needs the store")),
+        Err(err) => {
+            warn(format_args!("the store cannot be opened ({err:#}): going on without it"));
+            return Ok(None);
+        }
+    };
+    let provider = credentials_provider(config, sdk_config);
+    match identity::account(provider, sdk_config, &store.db, &settings.endpoint, settings.offline).await {
+        Ok(account) => Ok(Some((store, account))),
+        Err(err) if settings.offline => Err(err.context("--offline")),
+        Err(err) => {
+            if settings.verbose {
+                say(format_args!("store: not used: {err:#}"));
+            }
+            Ok(None)
+        }
+    }
+}
+
+/// One part the store lacks, for `--offline`'s message.
+fn describe_gap(span: Span, region: &str, place: &Place, settings: &store::StoreConfig) -> String {
+    let time = |t: i64| match DateTime::from_timestamp(t, 0) {
+        Some(t) if t.timestamp() != store::BEGINNING => settings.zone.format_rfc3339(t),
+        _ => "the start of Event history".to_owned(),
+    };
+    let lookup = if place.key.is_empty() { String::new() } else { format!(" for {}", place.key) };
+    format!("{} to {} in {region}{lookup}", time(span.lo), time(span.hi))
 }

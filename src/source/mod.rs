@@ -3,8 +3,9 @@
 //! [`Consumer`] one at a time, with where each came from, so nothing is held beyond the page or record in
 //! hand. Turning them into events is the decode stage's business (`crate::decode`).
 
-mod api;
+pub(crate) mod api;
 mod files;
+mod identity;
 mod limiter;
 mod split;
 pub mod token;

@@ -15,6 +15,18 @@ pub struct Position {
     pub next_token: Option<String>,
     #[serde(rename = "boto_truncate_amount", skip_serializing_if = "is_zero", default)]
     pub skip: usize,
+    /// Set instead of the two above where the store answered part of the window: a place in time,
+    /// which any later run can ask the API for.
+    #[serde(rename = "ctlookup_before", skip_serializing_if = "Option::is_none", default)]
+    pub before: Option<Before>,
+}
+
+/// The events at or before `time` (epoch seconds), except the `ids` of that very second, which were
+/// handed out already.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Before {
+    pub time: i64,
+    pub ids: Vec<String>,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -33,7 +45,7 @@ impl Position {
             .decode(token.trim())
             .ok()
             .and_then(|bytes| serde_json::from_slice::<Position>(&bytes).ok())
-            .unwrap_or_else(|| Position { next_token: Some(token.trim().to_owned()), skip: 0 })
+            .unwrap_or_else(|| Position { next_token: Some(token.trim().to_owned()), skip: 0, before: None })
     }
 }
 
@@ -135,22 +147,28 @@ mod tests {
 
     #[test]
     fn round_trip_and_aws_cli_tokens() {
-        let p = Position { next_token: Some("abc==".into()), skip: 3 };
+        let p = Position { next_token: Some("abc==".into()), skip: 3, before: None };
         assert_eq!(Position::decode(&p.encode()), p);
         // What the aws CLI prints for `--max-items 2` inside a page (Python's json.dumps spacing).
         let aws = STANDARD.encode(br#"{"NextToken": "tok", "boto_truncate_amount": 2}"#);
-        assert_eq!(Position::decode(&aws), Position { next_token: Some("tok".into()), skip: 2 });
+        assert_eq!(Position::decode(&aws), Position { next_token: Some("tok".into()), skip: 2, before: None });
         let first_page = STANDARD.encode(br#"{"boto_truncate_amount": 7}"#);
-        assert_eq!(Position::decode(&first_page), Position { next_token: None, skip: 7 });
-        assert_eq!(Position::decode("raw-api-token"), Position { next_token: Some("raw-api-token".into()), skip: 0 });
+        assert_eq!(Position::decode(&first_page), Position { next_token: None, skip: 7, before: None });
+        assert_eq!(
+            Position::decode("raw-api-token"),
+            Position { next_token: Some("raw-api-token".into()), skip: 0, before: None }
+        );
         // One lookup: the aws CLI's format, whatever the binding.
-        assert_eq!(decode(&aws, 1, &binding()), Ok(vec![Some(Position { next_token: Some("tok".into()), skip: 2 })]));
+        assert_eq!(
+            decode(&aws, 1, &binding()),
+            Ok(vec![Some(Position { next_token: Some("tok".into()), skip: 2, before: None })])
+        );
         assert_eq!(encode(&[Some(p.clone())], &binding()), p.encode());
     }
 
     #[test]
     fn several_lookups() {
-        let positions = vec![Some(Position { next_token: Some("a".into()), skip: 2 }), None];
+        let positions = vec![Some(Position { next_token: Some("a".into()), skip: 2, before: None }), None];
         let token = encode(&positions, &binding());
         assert_eq!(decode(&token, 2, &binding()), Ok(positions));
         assert!(decode(&token, 1, &binding()).is_err());

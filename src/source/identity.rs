@@ -1,0 +1,80 @@
+//! Which account the run's credentials belong to, for the store's key: remembered per access key ID
+//! in the store, else asked once of STS GetCallerIdentity through the same configuration (endpoint,
+//! profile, timeouts) as the LookupEvents client. Only the access key ID and the account are kept.
+//!
+//! While the store holds nothing of the endpoint under another account, there is nothing to share
+//! and STS is not asked: events are filed under the access key itself (`key:AKIA…`; a key belongs
+//! to one account), and moved under the account the first time STS is asked for that key. So a
+//! first run sends exactly the requests of a run without the store.
+
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use aws_config::timeout::TimeoutConfig;
+use aws_config::SdkConfig;
+use aws_sdk_cloudtrail::config::{ProvideCredentials, SharedCredentialsProvider};
+
+use crate::store::Db;
+
+/// STS is asked once per new access key; a slow answer must not hold the run up long.
+const STS_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The account of the credentials `client` signs with. `offline`: never ask STS.
+pub async fn account(
+    provider: Option<SharedCredentialsProvider>,
+    sdk_config: &SdkConfig,
+    db: &Db,
+    endpoint: &str,
+    offline: bool,
+) -> Result<String> {
+    let provider = provider.ok_or_else(|| anyhow!("no AWS credentials"))?;
+    let credentials = provider
+        .provide_credentials()
+        .await
+        .map_err(|e| anyhow!("no AWS credentials ({})", super::api::printable(&e.to_string(), 200)))?;
+    let key = credentials.access_key_id();
+    if let Some(account) = db.account_of(key)? {
+        return Ok(account);
+    }
+    let provisional = format!("key:{key}");
+    if !db.holds_other(endpoint, &provisional)? {
+        return Ok(provisional);
+    }
+    if offline {
+        bail!("the account of these credentials is not known yet: run once without --offline");
+    }
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(
+            STS_TIMEOUT.min(sdk_config.timeout_config().and_then(|t| t.connect_timeout()).unwrap_or(STS_TIMEOUT)),
+        )
+        .operation_attempt_timeout(STS_TIMEOUT)
+        .build();
+    let sts_config = aws_sdk_sts::config::Builder::from(sdk_config)
+        .credentials_provider(provider)
+        .timeout_config(timeouts)
+        .interceptor(super::api::AnswerCap)
+        .build();
+    let answer = aws_sdk_sts::Client::from_conf(sts_config)
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| anyhow!("{}", super::api::printable(&describe(&e), 300)))
+        .context("STS GetCallerIdentity failed")?;
+    let account = answer.account().unwrap_or_default();
+    // An AWS account is 12 digits; anything else is no key to file events under.
+    if account.is_empty() || account.len() > 32 || !account.chars().all(|c| c.is_ascii_digit()) {
+        bail!("STS GetCallerIdentity answered no account");
+    }
+    db.remember_account(key, account)?;
+    db.adopt(endpoint, &provisional, account)?;
+    Ok(account.to_owned())
+}
+
+fn describe<E: std::error::Error + aws_sdk_sts::error::ProvideErrorMetadata + 'static>(
+    err: &aws_sdk_sts::error::SdkError<E, aws_sdk_sts::config::http::HttpResponse>,
+) -> String {
+    match err.as_service_error() {
+        Some(service) => format!("{}: {}", service.code().unwrap_or("error"), service.message().unwrap_or_default()),
+        None => super::api::causes(err),
+    }
+}

@@ -1,0 +1,175 @@
+//! The local event store: what LookupEvents returned, kept per endpoint, account, region and
+//! category with the coverage that proves which seconds it holds every event of, so that a later
+//! question over the same window is answered without the API. This module says where the store
+//! lives, opens it (rebuilding a damaged or foreign one) and keeps a run's dealings with it: what
+//! failed, what came from where. `db` owns the SQLite file, `chunk` the page format, `coverage`
+//! the arithmetic of spans and `read` reading a covered span back.
+
+pub mod chunk;
+pub mod coverage;
+pub mod db;
+pub mod read;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, Result};
+
+pub use coverage::{Part, Span};
+pub use db::{Db, OpenError, Page, ScopeKey};
+pub use read::StoredReader;
+
+use crate::error::{say, warn};
+
+/// The store's file in its directory.
+pub const FILE_NAME: &str = "events.sqlite";
+
+/// The default size cap: CloudShell's whole home directory is 1 GB.
+pub const DEFAULT_MAX_BYTES: u64 = 256 << 20;
+
+/// Events reach Event history late, typically minutes and up to about 15: the newest 15 minutes
+/// before a fetch are never counted as covered.
+pub const LATE_SECS: i64 = 15 * 60;
+
+/// The start of a window without `--start-time`: everything the service holds (Event history
+/// keeps 90 days; coverage from here claims all of it, which is also true of a server that keeps more).
+pub const BEGINNING: i64 = 0;
+
+/// How a run uses the store.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub dir: PathBuf,
+    pub max_bytes: u64,
+    /// Answer from the store only; a part it does not cover is an error, and nothing is sent.
+    pub offline: bool,
+    /// `ctlookup sync`: fetch the missing parts and read nothing back.
+    pub sync: bool,
+    /// Say where events came from (`-v`).
+    pub verbose: bool,
+    /// The endpoint part of the scope: `aws`, or the URL events were asked of (without userinfo).
+    pub endpoint: String,
+    /// When the run began (the end of a window without `--end-time`) and the zone messages use.
+    pub now: chrono::DateTime<chrono::Utc>,
+    pub zone: crate::time::Zone,
+}
+
+/// The store's directory: `CTLOOKUP_STORE_DIR`, else `ctlookup/store` in the user's cache directory.
+pub fn default_dir() -> Result<PathBuf> {
+    match std::env::var_os("CTLOOKUP_STORE_DIR").filter(|d| !d.is_empty()) {
+        Some(dir) => Ok(PathBuf::from(dir)),
+        None => Ok(crate::discovery::cache_dir()?.join("store")),
+    }
+}
+
+/// A damaged store: its file is removed at the end of the run so that the next one rebuilds it.
+#[derive(Debug)]
+pub struct Damaged;
+
+impl fmt::Display for Damaged {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the store is damaged")
+    }
+}
+
+/// Whether a store error shows damage rather than a passing problem (a lock held too long, a full disk).
+pub fn is_damage(err: &anyhow::Error) -> bool {
+    err.downcast_ref::<Damaged>().is_some()
+        || err.chain().any(|e| {
+            e.downcast_ref::<rusqlite::Error>().is_some_and(|e| {
+                matches!(
+                    e.sqlite_error_code(),
+                    Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
+                )
+            })
+        })
+}
+
+/// The store as one run uses it: its file, and whether it still may be used.
+pub struct Store {
+    pub db: Db,
+    pub config: StoreConfig,
+    /// A store error happened: it was said once, and the store is used no more this run.
+    failed: bool,
+    damaged: bool,
+    /// Events handed out from the store and from the API, and requests sent, for `-v`.
+    pub from_store: u64,
+    pub from_api: u64,
+    pub requests: u64,
+}
+
+impl Store {
+    /// Opens the store; one that cannot be used as it is (another version, not a store, damaged) is
+    /// said once and rebuilt empty.
+    pub fn open(config: &StoreConfig) -> Result<Store> {
+        let path = config.dir.join(FILE_NAME);
+        let db = match Db::open(&path) {
+            Ok(db) => db,
+            Err(OpenError::Io(err)) => return Err(err),
+            Err(OpenError::Unusable(why)) => {
+                warn(format_args!("the store {} cannot be used ({why:#}): rebuilding it", path.display()));
+                remove(&path)?;
+                Db::open(&path).map_err(|(OpenError::Io(e) | OpenError::Unusable(e))| e)?
+            }
+        };
+        Ok(Store { db, config: config.clone(), failed: false, damaged: false, from_store: 0, from_api: 0, requests: 0 })
+    }
+
+    pub fn usable(&self) -> bool {
+        !self.failed
+    }
+
+    /// A store error mid-run: said once; the run goes on with the API alone and records no more.
+    pub fn fail(&mut self, err: &anyhow::Error) {
+        self.damaged |= is_damage(err);
+        if !self.failed {
+            let then = if self.damaged { "; it will be rebuilt" } else { "" };
+            warn(format_args!("the store: {err:#}: going on without it{then}"));
+        }
+        self.failed = true;
+    }
+
+    /// The run's end: the size cap applied, a damaged file removed, and with `-v` what came from where.
+    pub fn finish(mut self) {
+        if self.config.verbose {
+            say(format_args!(
+                "store: {} events from the store, {} from the API ({} request{})",
+                self.from_store,
+                self.from_api,
+                self.requests,
+                if self.requests == 1 { "" } else { "s" }
+            ));
+        }
+        if !self.failed {
+            let max = i64::try_from(self.config.max_bytes).unwrap_or(i64::MAX);
+            match self.db.evict(max) {
+                Ok(0) => {}
+                Ok(freed) if self.config.verbose => {
+                    say(format_args!("store: {freed} bytes of the oldest events evicted (--store-max)"))
+                }
+                Ok(_) => {}
+                Err(err) => self.fail(&err),
+            }
+        }
+        if self.damaged {
+            let path = self.db.path().to_owned();
+            drop(self.db);
+            if let Err(err) = remove(&path) {
+                warn(format_args!("{err:#}"));
+            }
+        }
+    }
+}
+
+/// Removes the store's file with its write-ahead log and shared-memory index.
+fn remove(path: &Path) -> Result<()> {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        match std::fs::remove_file(&name) {
+            Ok(()) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => return Err(anyhow!("cannot remove {}: {err}", Path::new(&name).display())),
+        }
+    }
+    Ok(())
+}

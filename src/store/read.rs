@@ -1,0 +1,115 @@
+//! Reading a covered span back: the stored pages that overlap it, merged newest first (pages of
+//! different fetches may overlap at their edges), each event once, only those inside the span, and
+//! for a lookup answered from full scans only the events that lookup would have returned.
+
+use std::collections::{HashSet, VecDeque};
+
+use anyhow::{Context, Result};
+use aws_sdk_cloudtrail::types as sdk;
+
+use super::chunk;
+use super::coverage::Span;
+use super::db::{ChunkRef, Db};
+use crate::query::Attribute;
+
+pub struct StoredReader {
+    span: Span,
+    /// The lookup being answered; events of full-scan pages are matched against it.
+    lookup: Option<(Attribute, String)>,
+    pending: VecDeque<ChunkRef>,
+    /// Opened pages: their events not yet taken (newest first), and whether they come from a full
+    /// scan that must be matched against the lookup.
+    open: Vec<(VecDeque<sdk::Event>, bool)>,
+    seen_time: Option<i64>,
+    seen: HashSet<String>,
+    done: bool,
+}
+
+pub fn secs(event: &sdk::Event) -> i64 {
+    event.event_time.map_or(i64::MIN, |t| t.secs())
+}
+
+impl StoredReader {
+    pub fn new(
+        db: &Db,
+        scope: i64,
+        lookup: Option<(Attribute, String)>,
+        key: &str,
+        span: Span,
+    ) -> Result<StoredReader> {
+        let pending = db.chunks(scope, key, span)?.into();
+        Ok(StoredReader { span, lookup, pending, open: Vec::new(), seen_time: None, seen: HashSet::new(), done: false })
+    }
+
+    pub fn done(&self) -> bool {
+        self.done
+    }
+
+    pub fn span(&self) -> Span {
+        self.span
+    }
+
+    /// The time of the last event handed out, with the IDs handed out at that time: where the API
+    /// takes over when the store fails mid-span.
+    pub fn last(&self) -> Option<(i64, &HashSet<String>)> {
+        self.seen_time.map(|t| (t, &self.seen))
+    }
+
+    /// Up to `max` events, newest first; fewer only at the end.
+    pub fn next_batch(&mut self, db: &Db, max: usize) -> Result<Vec<sdk::Event>> {
+        let mut batch = Vec::new();
+        while batch.len() < max && !self.done {
+            self.open.retain(|(events, _)| !events.is_empty());
+            // The open page whose next event is newest; the first opened on a tie, which keeps one
+            // fetch's order across its page boundaries.
+            let best = self.open.iter().enumerate().map(|(i, (events, _))| (i, secs(&events[0]))).fold(
+                None,
+                |best: Option<(usize, i64)>, (i, t)| match best {
+                    Some((_, bt)) if bt >= t => best,
+                    _ => Some((i, t)),
+                },
+            );
+            if let Some(next) = self.pending.front() {
+                if best.is_none_or(|(_, t)| next.newest >= t) {
+                    let next = self.pending.pop_front().expect("a pending page");
+                    let events = chunk::decode(&db.chunk_data(next.id)?).context(super::Damaged)?;
+                    let full_scan = next.lookup.is_empty() && self.lookup.is_some();
+                    self.open.push((events.into(), full_scan));
+                    continue;
+                }
+            }
+            let Some((index, time)) = best else {
+                self.done = true;
+                break;
+            };
+            if time < self.span.lo {
+                // Everything left, open or pending, is older still.
+                self.done = true;
+                break;
+            }
+            let (events, full_scan) = &mut self.open[index];
+            let event = events.pop_front().expect("a head event");
+            if time > self.span.hi {
+                continue;
+            }
+            if *full_scan && !self.matches(&event) {
+                continue;
+            }
+            if self.seen_time != Some(time) {
+                self.seen.clear();
+                self.seen_time = Some(time);
+            }
+            if !self.seen.insert(event.event_id.clone().unwrap_or_default()) {
+                continue;
+            }
+            batch.push(event);
+        }
+        Ok(batch)
+    }
+
+    fn matches(&self, event: &sdk::Event) -> bool {
+        let Some((attribute, value)) = &self.lookup else { return true };
+        let (envelope, _) = crate::source::api::split_event(event.clone());
+        attribute.matches(&envelope, value)
+    }
+}

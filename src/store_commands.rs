@@ -1,0 +1,102 @@
+//! The store's own commands: `ctlookup sync` fills it with full scans of a window, `ctlookup store`
+//! lists what it holds, `ctlookup store clear` removes some or all of it.
+
+use std::fmt;
+use std::io::{self, BufWriter};
+
+use anyhow::Result;
+use serde_json::Value;
+
+use crate::config::{ListConfig, SourceConfig, StoreSelection, SyncConfig};
+use crate::error::say;
+use crate::output::Layout;
+use crate::progress::Progress;
+use crate::source::{self, Consumer, Flow, Origin, Raw};
+use crate::store::{self, Db, Span};
+use crate::time::Zone;
+
+/// Fetches every part of the window the store does not cover yet; each page is committed as it
+/// comes, so that Ctrl-C or a kill loses nothing fetched.
+pub fn sync(config: SyncConfig) -> Result<()> {
+    let regions = config.api.regions.len().max(1);
+    let progress = Progress::new(config.progress, config.api.window, chrono::Utc::now(), config.zone, regions);
+    let result = source::run(&SourceConfig::Api(config.api), &mut Discard, &progress);
+    progress.finish();
+    result.map(|_| ())
+}
+
+/// Events fetched by `sync` go to the store only.
+struct Discard;
+
+impl Consumer for Discard {
+    fn item(&mut self, _raw: Raw<'_>, _origin: Origin<'_>) -> Result<Flow> {
+        Ok(Flow::Continue)
+    }
+
+    fn problem(&mut self, _file: &str, _problem: &dyn fmt::Display) {}
+
+    fn flush(&mut self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// One row per endpoint, account, region and category: the windows covered by full scans, how many
+/// lookups have coverage of their own, events and compressed bytes.
+pub fn list(config: &ListConfig) -> Result<()> {
+    let db = open()?;
+    let summaries = db.summaries()?;
+    let headers = ["account", "region", "category", "windows", "lookups", "events", "bytes", "endpoint"];
+    let (text, number) = (Layout::default(), Layout { whole: false, right: true });
+    let layout = [text, text, text, text, number, number, number, text];
+    let mut out = BufWriter::new(io::stdout().lock());
+    let mut writer = config.print.row_writer(&headers, &layout, &mut out);
+    for summary in &summaries {
+        let windows: Vec<String> = summary.windows.iter().map(|s| window(*s, config.print.zone)).collect();
+        writer.row(&[
+            Value::from(summary.key.account.as_str()),
+            Value::from(summary.key.region.as_str()),
+            Value::from(summary.key.category.as_str()),
+            Value::from(windows.join(", ")),
+            Value::from(summary.lookups),
+            Value::from(summary.events),
+            Value::from(summary.bytes),
+            Value::from(summary.key.endpoint.as_str()),
+        ])?;
+    }
+    writer.finish()?;
+    drop(writer);
+    io::Write::flush(&mut out)?;
+    if summaries.is_empty() {
+        say(format_args!("the store {} holds no events", db.path().display()));
+    }
+    Ok(())
+}
+
+/// Removes the selected events and the coverage they proved.
+pub fn clear(selection: &StoreSelection) -> Result<()> {
+    let db = open()?;
+    let removed = db.clear(&store::db::Selection {
+        account: selection.account.clone(),
+        region: selection.region.clone(),
+        older_than: selection.older_than,
+    })?;
+    say(format_args!("removed {removed} stored pages from {}", db.path().display()));
+    Ok(())
+}
+
+fn open() -> Result<Db> {
+    let dir = store::default_dir()?;
+    let path = dir.join(store::FILE_NAME);
+    Db::open(&path).map_err(|(store::OpenError::Io(e) | store::OpenError::Unusable(e))| {
+        e.context(format!("the store {}", path.display()))
+    })
+}
+
+/// A covered span as `ctlookup store` shows it, both ends included.
+fn window(span: Span, zone: Zone) -> String {
+    let time = |t: i64| match chrono::DateTime::from_timestamp(t, 0) {
+        Some(t) if t.timestamp() != store::BEGINNING => zone.format_rfc3339(t),
+        _ => "start".to_owned(),
+    };
+    format!("{} to {}", time(span.lo), time(span.hi))
+}
