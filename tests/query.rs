@@ -225,7 +225,7 @@ fn a_field_no_event_had_is_reported_with_the_real_name() {
 }
 
 /// Expressions built from fields and values the generator uses, so that they match some events.
-fn expression() -> impl Strategy<Value = String> {
+pub fn expression() -> impl Strategy<Value = String> {
     let leaf = prop_oneof![
         prop::sample::select(vec![
             "ConsoleLogin",

@@ -14,3 +14,4 @@ mod outputs;
 mod query;
 mod reliability;
 mod shapes;
+mod store;
