@@ -285,6 +285,20 @@ fn a_store_that_is_damaged_or_from_another_version_is_rebuilt_and_never_trusted(
     assert!(stderr.contains("another version of ctlookup") && stderr.contains("rebuilding it"), "{stderr}");
     assert_eq!(out.stdout, direct.stdout);
 
+    // A damaged coverage bound that claims more than was fetched is caught, not believed.
+    run_ok(sb.ctlookup().args(["store", "clear"]));
+    let narrow = ["--start-time", "2024-07-22T00:00:00Z", "--end-time", "2024-07-22T09:00:00Z"];
+    run_ok(sb.ctlookup().args(base(&url)).args(narrow));
+    {
+        let db = rusqlite::Connection::open(&file).unwrap();
+        db.execute_batch("DROP TRIGGER coverage_changed; UPDATE coverage SET lo = lo - 30 * 86400").unwrap();
+    }
+    let out = run_ok(sb.ctlookup().args(base(&url)).args(WINDOW));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("damaged"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.stdout, direct.stdout);
+    let out = run_ok(sb.ctlookup().args(base(&url)).args(WINDOW));
+    assert_eq!(out.stdout, direct.stdout);
+
     // Damage in the middle of the file: a warning at most, and the right events.
     let mut bytes = std::fs::read(&file).unwrap();
     let (from, to) = (bytes.len() / 3, bytes.len() * 2 / 3);

@@ -34,7 +34,8 @@ CREATE TABLE chunks (
     oldest INTEGER NOT NULL,
     events INTEGER NOT NULL,
     fetched INTEGER NOT NULL,
-    data BLOB NOT NULL
+    data BLOB NOT NULL,
+    chk INTEGER
 );
 CREATE INDEX chunks_by_time ON chunks (scope, lookup, newest);
 CREATE TABLE coverage (
@@ -42,14 +43,35 @@ CREATE TABLE coverage (
     scope INTEGER NOT NULL REFERENCES scopes(id),
     lookup TEXT NOT NULL,
     lo INTEGER NOT NULL,
-    hi INTEGER NOT NULL
+    hi INTEGER NOT NULL,
+    chk INTEGER
 );
 CREATE INDEX coverage_by_scope ON coverage (scope, lookup);
+CREATE TRIGGER chunks_chk AFTER INSERT ON chunks BEGIN
+    UPDATE chunks SET chk = CHUNK_CHECK WHERE id = NEW.id;
+END;
+CREATE TRIGGER chunks_moved AFTER UPDATE OF scope ON chunks BEGIN
+    UPDATE chunks SET chk = CHUNK_CHECK WHERE id = NEW.id;
+END;
+CREATE TRIGGER coverage_chk AFTER INSERT ON coverage BEGIN
+    UPDATE coverage SET chk = COVERAGE_CHECK WHERE id = NEW.id;
+END;
+CREATE TRIGGER coverage_changed AFTER UPDATE OF scope, lo, hi ON coverage BEGIN
+    UPDATE coverage SET chk = COVERAGE_CHECK WHERE id = NEW.id;
+END;
 CREATE TABLE identities (
     access_key_id TEXT PRIMARY KEY,
     account TEXT NOT NULL
 );
 ";
+
+/// A check over each row's numbers, kept beside them by triggers and verified on every read: SQLite
+/// has no checksums of its own, and a damaged number (a page's times, a coverage bound) would
+/// otherwise be a wrong answer rather than an error. A guard against damage, not against forgery.
+const CHUNK_CHECK: &str = "((scope * 1000003 + newest % 1000000007 * 31 + oldest % 1000000007 * 37 + events * 41 \
+     + length(lookup) * 43 + length(data) * 47) % 1000000007)";
+const COVERAGE_CHECK: &str =
+    "((scope * 1000003 + lo % 1000000007 * 31 + hi % 1000000007 * 37 + length(lookup) * 43) % 1000000007)";
 
 /// What a scope is: the endpoint (`aws` for the service's own), the account, the region and the
 /// category (`management`, `insight`).
@@ -67,6 +89,8 @@ pub struct ChunkRef {
     pub id: i64,
     pub lookup: String,
     pub newest: i64,
+    pub oldest: i64,
+    pub events: i64,
 }
 
 /// One scope as `ctlookup store` lists it.
@@ -132,7 +156,8 @@ impl Db {
             // Two processes may create the store at once: the second finds the tables there.
             let tables: i64 = tx.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
             if tables == 0 {
-                tx.execute_batch(SCHEMA)?;
+                let schema = SCHEMA.replace("CHUNK_CHECK", CHUNK_CHECK).replace("COVERAGE_CHECK", COVERAGE_CHECK);
+                tx.execute_batch(&schema)?;
                 tx.pragma_update(None, "application_id", APPLICATION_ID)?;
                 tx.pragma_update(None, "user_version", VERSION)?;
             }
@@ -149,6 +174,8 @@ impl Db {
         // WAL with NORMAL sync: a commit survives a crash of the process; only a power cut can lose the
         // last commits, never corrupt the file.
         self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // More damage is found as it is read, as errors rather than wrong rows.
+        self.conn.pragma_update(None, "cell_size_check", true)?;
         // Reads a table the schema must have: a damaged header or schema shows here, at open.
         self.conn.query_row("SELECT count(*) FROM scopes", [], |r| r.get::<_, i64>(0))?;
         Ok(())
@@ -226,27 +253,41 @@ impl Db {
 
     /// The spans covered for a lookup: by full scans, and by that same lookup.
     pub fn covered(&self, scope: i64, lookup: &str) -> Result<Vec<Span>> {
-        let mut statement =
-            self.conn.prepare_cached("SELECT lo, hi FROM coverage WHERE scope = ?1 AND lookup IN ('', ?2)")?;
-        let spans = statement
-            .query_map(params![scope, lookup], |r| Ok(Span { lo: r.get(0)?, hi: r.get(1)? }))?
+        let mut statement = self.conn.prepare_cached(&format!(
+            "SELECT lo, hi, chk IS {COVERAGE_CHECK} FROM coverage WHERE scope = ?1 AND lookup IN ('', ?2)"
+        ))?;
+        let rows = statement
+            .query_map(params![scope, lookup], |r| Ok((Span { lo: r.get(0)?, hi: r.get(1)? }, r.get::<_, bool>(2)?)))?
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(union(spans))
+        if rows.iter().any(|(_, ok)| !ok) {
+            return Err(anyhow::Error::new(super::Damaged).context("a coverage row fails its check"));
+        }
+        Ok(union(rows.into_iter().map(|(span, _)| span).collect()))
     }
 
     /// The chunks of a full scan or of this lookup that may hold events of `span`, newest first.
     pub fn chunks(&self, scope: i64, lookup: &str, span: Span) -> Result<Vec<ChunkRef>> {
-        let mut statement = self.conn.prepare_cached(
-            "SELECT id, lookup, newest FROM chunks
+        let mut statement = self.conn.prepare_cached(&format!(
+            "SELECT id, lookup, newest, oldest, events, chk IS {CHUNK_CHECK} FROM chunks
              WHERE scope = ?1 AND lookup IN ('', ?2) AND newest >= ?3 AND oldest <= ?4
-             ORDER BY newest DESC, id",
-        )?;
-        let chunks = statement
+             ORDER BY newest DESC, id"
+        ))?;
+        let rows = statement
             .query_map(params![scope, lookup, span.lo, span.hi], |r| {
-                Ok(ChunkRef { id: r.get(0)?, lookup: r.get(1)?, newest: r.get(2)? })
+                let chunk = ChunkRef {
+                    id: r.get(0)?,
+                    lookup: r.get(1)?,
+                    newest: r.get(2)?,
+                    oldest: r.get(3)?,
+                    events: r.get(4)?,
+                };
+                Ok((chunk, r.get::<_, bool>(5)?))
             })?
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(chunks)
+        if rows.iter().any(|(_, ok)| !ok) {
+            return Err(anyhow::Error::new(super::Damaged).context("a stored page fails its check"));
+        }
+        Ok(rows.into_iter().map(|(chunk, _)| chunk).collect())
     }
 
     pub fn chunk_data(&self, id: i64) -> Result<Vec<u8>> {

@@ -71,6 +71,8 @@ impl fmt::Display for Damaged {
     }
 }
 
+impl std::error::Error for Damaged {}
+
 /// Whether a store error shows damage rather than a passing problem (a lock held too long, a full disk).
 pub fn is_damage(err: &anyhow::Error) -> bool {
     err.downcast_ref::<Damaged>().is_some()

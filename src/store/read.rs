@@ -73,6 +73,13 @@ impl StoredReader {
                 if best.is_none_or(|(_, t)| next.newest >= t) {
                     let next = self.pending.pop_front().expect("a pending page");
                     let events = chunk::decode(&db.chunk_data(next.id)?).context(super::Damaged)?;
+                    let (newest, oldest) = (events.first().map(secs), events.last().map(secs));
+                    if events.len() as i64 != next.events || newest != Some(next.newest) || oldest != Some(next.oldest)
+                    {
+                        return Err(
+                            anyhow::Error::new(super::Damaged).context("a stored page is not what its row says")
+                        );
+                    }
                     let full_scan = next.lookup.is_empty() && self.lookup.is_some();
                     self.open.push((events.into(), full_scan));
                     continue;
