@@ -363,18 +363,22 @@ fn store_lists_what_it_holds_and_clears_it() {
 #[test]
 fn a_small_size_cap_evicts_the_oldest_and_stays_right() {
     let sb = Sandbox::new();
-    let records = records(400, 22, fixed_newest());
+    let records = records(1500, 22, fixed_newest());
     let server = serve(&records);
     let url = server.url();
-    let direct = run_ok(sb.ctlookup().args(base(&url)).args(WINDOW).arg("--no-store"));
-    run_ok(sb.ctlookup().args(base(&url)).args(WINDOW).args(["--store-max", "40K"]));
+    let direct = run_ok(sb.ctlookup().args(base(&url)).arg("--no-store"));
+    run_ok(sb.ctlookup().args(base(&url)).args(["--store-max", "150K"]));
     let rows: Vec<Value> = String::from_utf8_lossy(&run_ok(sb.ctlookup().args(["store", "-o", "jsonl"])).stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert!(rows[0]["bytes"].as_u64().unwrap() <= 40 << 10, "{rows:?}");
-    let out = run_ok(sb.ctlookup().args(base(&url)).args(WINDOW));
+    let bytes = rows[0]["bytes"].as_u64().unwrap();
+    assert!(bytes > 0 && bytes <= 150 << 10, "{rows:?}");
+    assert!(rows[0]["events"].as_u64().unwrap() < 1500, "the oldest were evicted");
+    let before = sent(&server);
+    let out = run_ok(sb.ctlookup().args(base(&url)));
     assert_eq!(out.stdout, direct.stdout);
+    assert!(sent(&server) > before, "what was evicted is asked again");
     run_code(sb.ctlookup().args(base(&url)).args(["--store-max", "lots"]), 2);
 }
 

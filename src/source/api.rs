@@ -151,7 +151,12 @@ struct Recording {
     covered: Option<Span>,
     /// Its coverage row, once written.
     row: Option<i64>,
+    /// Pages recorded and not yet joined into a larger chunk.
+    pages: Vec<i64>,
 }
+
+/// Pages joined into one stored chunk.
+const PAGES_PER_CHUNK: usize = 10;
 
 /// The time of the oldest events of a page and their IDs (with those of the pages before at the same
 /// time), and the IDs of the whole page.
@@ -525,7 +530,8 @@ impl Merge {
         }
         for (stream, (place, parts)) in self.streams.iter_mut().zip(planned) {
             if parts == [Part::Missing(window)] {
-                stream.recording = Some(Recording { span: window, started: now_secs(), covered: None, row: None });
+                stream.recording =
+                    Some(Recording { span: window, started: now_secs(), covered: None, row: None, pages: Vec::new() });
             } else {
                 stream.timed = true;
                 // Nothing pending until `advance` starts the first part.
@@ -603,7 +609,13 @@ impl Merge {
             }
         }
         let span = part.span();
-        let recording = store.usable().then(|| Recording { span, started: now_secs(), covered: None, row: None });
+        let recording = store.usable().then(|| Recording {
+            span,
+            started: now_secs(),
+            covered: None,
+            row: None,
+            pages: Vec::new(),
+        });
         let window = store_window(config, store.config.now).unwrap_or(span);
         stream.begin_api(part_window(span, window, config), None, recording);
     }
@@ -617,7 +629,10 @@ impl Merge {
             return;
         };
         if store.usable() {
-            if let Err(err) = store.db.settle(place.scope, &place.key, covered, recording.started) {
+            let compacted = if recording.pages.len() > 1 { store.db.compact(&recording.pages) } else { Ok(()) };
+            if let Err(err) =
+                compacted.and_then(|()| store.db.settle(place.scope, &place.key, covered, recording.started))
+            {
                 store.fail(&err);
             }
         }
@@ -672,11 +687,17 @@ impl Merge {
             covered,
         };
         match store.db.record(&page, recording.row) {
-            Ok(row) => {
+            Ok((row, chunk)) => {
                 recording.row = row;
                 recording.covered = covered.or(recording.covered);
+                recording.pages.extend(chunk);
             }
-            Err(err) => store.fail(&err),
+            Err(err) => return store.fail(&err),
+        }
+        if recording.pages.len() >= PAGES_PER_CHUNK {
+            if let Err(err) = store.db.compact(&std::mem::take(&mut recording.pages)) {
+                store.fail(&err);
+            }
         }
     }
 

@@ -132,13 +132,21 @@ impl Store {
 
     /// The run's end: the size cap applied, a damaged file removed, and with `-v` what came from where.
     pub fn finish(mut self) {
-        if self.config.verbose {
+        let plural = |n: u64| if n == 1 { "" } else { "s" };
+        if self.config.sync {
+            say(format_args!(
+                "sync: {} events fetched and stored ({} request{}); what was stored already was not fetched again",
+                self.from_api,
+                self.requests,
+                plural(self.requests)
+            ));
+        } else if self.config.verbose {
             say(format_args!(
                 "store: {} events from the store, {} from the API ({} request{})",
                 self.from_store,
                 self.from_api,
                 self.requests,
-                if self.requests == 1 { "" } else { "s" }
+                plural(self.requests)
             ));
         }
         if !self.failed {
