@@ -181,6 +181,20 @@ pub struct LookupArgs {
     #[arg(long, help_heading = "How to print")]
     pub no_progress: bool,
 
+    /// Keep asking for new events every --poll seconds and print each as it is seen, until Ctrl-C
+    /// (default window: the last 15 minutes)
+    #[arg(short = 'f', long, help_heading = "Follow")]
+    pub follow: bool,
+
+    /// Seconds between polls with --follow
+    #[arg(long, value_name = "SECS", default_value_t = 10.0, requires = "follow", help_heading = "Follow")]
+    pub poll: f64,
+
+    /// How far behind the newest event seen each poll looks again for events delivered late
+    /// (Event history delivers them up to about 15 minutes late)
+    #[arg(long, value_name = "DURATION", default_value = "15m", requires = "follow", help_heading = "Follow")]
+    pub lag: String,
+
     /// Neither read nor write the local event store: every event comes from the API
     #[arg(long, help_heading = "Local event store")]
     pub no_store: bool,

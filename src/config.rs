@@ -88,6 +88,15 @@ pub struct ApiConfig {
     /// The local event store, unless `--no-store`, `--starting-token` (a position in one fetch) or
     /// an unusable cache directory leaves it out.
     pub store: Option<Box<StoreConfig>>,
+    /// `--follow`: poll for new events after the window.
+    pub follow: Option<FollowConfig>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct FollowConfig {
+    pub poll: std::time::Duration,
+    /// Seconds behind the newest event seen that each poll asks for again.
+    pub lag: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -213,7 +222,10 @@ impl Config {
     pub fn from_cli(cli: LookupArgs, env: &Environment) -> Result<Config> {
         let zone: Zone = cli.window.tz.parse().map_err(usage)?;
         let print = print_config(&cli, env, zone)?;
-        let window = window(&cli.window, env.now, zone)?;
+        let mut window = window(&cli.window, env.now, zone)?;
+        if cli.follow && window.start.is_none() {
+            window.start = Some(env.now - chrono::Duration::minutes(15));
+        }
         let (expr, explicit) = expression(&cli)?;
         if cli.max_items == Some(0) {
             return Err(usage("--max-items must be at least 1"));
@@ -341,6 +353,7 @@ fn source(
             (cli.api.endpoint_url.is_some(), "--endpoint-url"),
             (cli.starting_token.is_some(), "--starting-token"),
             (cli.offline, "--offline"),
+            (cli.follow, "--follow"),
         ] {
             if given {
                 return Err(usage(format!("{option} applies to API lookups and cannot be combined with --input")));
@@ -358,6 +371,7 @@ fn source(
     let mut api = api_config(&cli.api, insight, window, plan)?;
     api.starting_token = cli.starting_token.clone();
     api.names_global_service = names_global_service(expr);
+    api.follow = follow_config(cli)?;
     Ok(SourceConfig::Api(api))
 }
 
@@ -396,6 +410,7 @@ fn api_config(args: &ApiArgs, insight: bool, window: TimeWindow, plan: Plan) -> 
         read_timeout: timeout(args.read_timeout, "--read-timeout")?,
         names_global_service: false,
         store: None,
+        follow: None,
     })
 }
 
@@ -456,6 +471,29 @@ fn list_print(output: Option<ListOutputArg>, env: &Environment) -> PrintConfig {
         width: 0,
         jq: None,
     }
+}
+
+/// `--follow`, `--poll` and `--lag`.
+fn follow_config(cli: &LookupArgs) -> Result<Option<FollowConfig>> {
+    if !cli.follow {
+        return Ok(None);
+    }
+    for (given, option) in [
+        (cli.window.end_time.is_some(), "--end-time"),
+        (cli.starting_token.is_some(), "--starting-token"),
+        (cli.offline, "--offline"),
+    ] {
+        if given {
+            return Err(usage(format!("--follow keeps asking for new events; it cannot be combined with {option}")));
+        }
+    }
+    if !(cli.poll >= 1.0 && cli.poll <= 3600.0) {
+        return Err(usage("--poll must be a number of seconds from 1 to 3600"));
+    }
+    let lag = crate::time::parse_duration(&cli.lag)
+        .filter(|d| *d >= chrono::Duration::zero() && *d <= chrono::Duration::days(1))
+        .ok_or_else(|| usage(format!("--lag '{}': expected a duration up to 1d, such as 15m or 1h", cli.lag)))?;
+    Ok(Some(FollowConfig { poll: std::time::Duration::from_secs_f64(cli.poll), lag: lag.num_seconds() }))
 }
 
 /// How an API run uses the local event store; None when it does not.

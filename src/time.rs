@@ -108,7 +108,7 @@ pub fn parse_time(input: &str, now: DateTime<Utc>, zone: Zone) -> Result<DateTim
 }
 
 /// `90s`, `15m`, `2h`, `3d`, `1w`, and sums of them such as `1h30m`.
-fn parse_duration(s: &str) -> Option<Duration> {
+pub fn parse_duration(s: &str) -> Option<Duration> {
     let mut total = Duration::zero();
     let mut digits = String::new();
     let mut any = false;

@@ -6,6 +6,7 @@ mod common;
 mod discovery;
 mod errors;
 mod files;
+mod follow;
 mod hardening;
 mod hostile;
 mod jqsafety;

@@ -381,6 +381,14 @@ struct Merge {
     binding: Binding,
     /// The local event store, when this run uses it.
     store: Option<Store>,
+    /// `--follow`: the IDs handed out within the lag behind the newest second seen (each event is
+    /// printed once however many polls see it again), that newest second, whether being behind was
+    /// said, and when the current poll began.
+    followed: std::collections::HashMap<String, i64>,
+    newest_seen: Option<i64>,
+    said_behind: bool,
+    poll_started: Option<std::time::Instant>,
+    following: bool,
 }
 
 /// The first page of a part starts at its newest second.
@@ -469,7 +477,20 @@ impl Merge {
         }
         let failed = queries.iter().map(|_| None).collect();
         let store = open_store(config, &sdk_configs[0]).await?;
-        let mut merge = Merge { queries, streams, seen: HashSet::new(), seen_time: None, failed, binding, store: None };
+        let mut merge = Merge {
+            queries,
+            streams,
+            seen: HashSet::new(),
+            seen_time: None,
+            failed,
+            binding,
+            store: None,
+            followed: std::collections::HashMap::new(),
+            newest_seen: None,
+            said_behind: false,
+            poll_started: None,
+            following: config.follow.is_some(),
+        };
         if let Some((store, account)) = store {
             merge.store = Some(store);
             merge.plan_store(config, &account)?;
@@ -729,6 +750,12 @@ impl Merge {
                 .map(|(i, _)| i)
             else {
                 sink.flush()?;
+                if let Some(follow) = config.follow {
+                    if self.streams.iter().any(|s| !s.stopped) {
+                        self.next_poll(follow, config).await?;
+                        continue;
+                    }
+                }
                 return self.finish(Outcome::default(), config);
             };
             let stream = &mut self.streams[index];
@@ -737,6 +764,9 @@ impl Merge {
             stream.consumed += 1;
             progress.scanned(sdk_event.event_time.and_then(|t| DateTime::from_timestamp(t.secs(), 0)));
             if merged && !self.first_sighting(&sdk_event) {
+                continue;
+            }
+            if config.follow.is_some() && !self.first_follow_sighting(&sdk_event) {
                 continue;
             }
             let (envelope, record) = split_event(sdk_event);
@@ -748,6 +778,58 @@ impl Merge {
         }
     }
 
+    /// With `--follow`: records the event's ID; false if an earlier poll already handed it out.
+    fn first_follow_sighting(&mut self, event: &sdk::Event) -> bool {
+        let time = store::read::secs(event);
+        self.newest_seen = Some(self.newest_seen.map_or(time, |t| t.max(time)));
+        self.followed.insert(event_id(event).to_owned(), time).is_none()
+    }
+
+    /// Waits for the next poll (Ctrl-C ends the wait), then sets every lookup that still runs to ask
+    /// for the events from `lag` before the newest second seen up to now. Said once: a poll that
+    /// took longer than the interval means the account writes more than the rate lets through.
+    async fn next_poll(&mut self, follow: crate::config::FollowConfig, config: &ApiConfig) -> Result<()> {
+        let since_poll = self.poll_started.map(|t| t.elapsed());
+        if let Some(took) = since_poll.filter(|took| *took > follow.poll) {
+            if !self.said_behind {
+                self.said_behind = true;
+                warn(format_args!(
+                    "following is {} s behind: a poll took {:.0} s, longer than --poll {:.0} s (each poll asks \
+                     again for the last --lag; at {} requests/s this account has more events than that: narrow \
+                     the filter, or shorten --lag)",
+                    (took - follow.poll).as_secs(),
+                    took.as_secs_f64(),
+                    follow.poll.as_secs_f64(),
+                    config.tps
+                ));
+            }
+        }
+        let wait = since_poll.map_or(follow.poll, |took| follow.poll.saturating_sub(took));
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = interrupt::wait() => return Err(self.interrupted()),
+        }
+        self.poll_started = Some(std::time::Instant::now());
+        let start = config.window.start.map_or(store::BEGINNING, |t| t.timestamp());
+        let lo = self.newest_seen.map_or(start, |t| (t - follow.lag).max(start));
+        // Memory stays flat: only the IDs a poll can see again are kept.
+        self.followed.retain(|_, t| *t >= lo);
+        let now = now_secs();
+        let recording = self.store.as_ref().is_some_and(Store::usable);
+        for stream in self.streams.iter_mut().filter(|s| !s.stopped) {
+            let recording = (recording && stream.place.is_some()).then(|| Recording {
+                span: Span { lo, hi: now },
+                started: now,
+                covered: None,
+                row: None,
+                pages: Vec::new(),
+            });
+            stream.timed = false;
+            stream.begin_api([Some(SdkDateTime::from_secs(lo)), None], None, recording);
+        }
+        Ok(())
+    }
+
     /// Records the event's ID; false if another lookup already produced it.
     fn first_sighting(&mut self, event: &sdk::Event) -> bool {
         if event.event_time != self.seen_time {
@@ -757,8 +839,12 @@ impl Merge {
         self.seen.insert(event.event_id.clone().unwrap_or_default())
     }
 
-    /// The token that continues after the last event handed out; None when nothing is left.
+    /// The token that continues after the last event handed out; None when nothing is left, and
+    /// when following (Ctrl-C is how a follow ends; the next one starts from its own window).
     fn resume_token(&mut self) -> Option<String> {
+        if self.following {
+            return None;
+        }
         for stream in &mut self.streams {
             stream.consume_seen(self.seen_time, &self.seen);
         }

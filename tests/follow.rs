@@ -1,0 +1,146 @@
+//! `--follow`: events added to the fake server while ctlookup follows are printed once, within two
+//! polls; late ones (4 minutes old) too; nothing twice over many polls; no throttling at 2 requests/s;
+//! Ctrl-C ends with 130 and complete output.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use fake_cloudtrail::generate::{self, GenOptions};
+use serde_json::Value;
+
+use super::common::*;
+
+/// Records close together, the newest `ago` seconds before now.
+fn recent(count: usize, seed: u64, ago: i64) -> Vec<Value> {
+    let newest = Utc::now() - chrono::Duration::seconds(ago);
+    generate::records(&GenOptions { seed, count, newest, max_gap_secs: 5 }).collect()
+}
+
+/// ctlookup following, its stdout lines collected as they come.
+struct Following {
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl Following {
+    fn start(sb: &Sandbox, url: &str, extra: &[&str]) -> Following {
+        let mut cmd = sb.std_ctlookup();
+        cmd.args(["--endpoint-url", url, "--follow", "--poll", "1"]).args(extra);
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let stdout = child.stdout.take().unwrap();
+        let collected = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                collected.lock().unwrap().push(line.unwrap());
+            }
+        });
+        Following { child, lines }
+    }
+
+    fn ids(&self) -> Vec<String> {
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .map(|r| event_id(&r))
+            .collect()
+    }
+
+    /// Waits (at most 30 s, far beyond two polls) until `id` was printed.
+    fn wait_for(&self, id: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self.ids().iter().any(|i| i == id) {
+            assert!(Instant::now() < deadline, "{id} never printed; printed: {:?}", self.ids());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Ctrl-C; the exit status, stderr and all of stdout.
+    fn interrupt(mut self) -> (Option<i32>, String, String) {
+        let status = std::process::Command::new("kill").args(["-INT", &self.child.id().to_string()]).status().unwrap();
+        assert!(status.success());
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(self.child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+        let code = self.child.wait().unwrap().code();
+        std::thread::sleep(Duration::from_millis(100));
+        let out = self.lines.lock().unwrap().join("\n");
+        (code, stderr, out)
+    }
+}
+
+#[test]
+fn new_and_late_events_are_printed_once_as_they_arrive() {
+    let sb = Sandbox::new();
+    let records = recent(30, 30, 60);
+    let server = serve(&records);
+    let following = Following::start(&sb, &server.url(), &["--tps", "1000"]);
+    following.wait_for(&event_id(&records[29]));
+    let new = recent(1, 31, 0).remove(0);
+    server.add_events(vec![envelope(&new)]);
+    following.wait_for(&event_id(&new));
+    // Delivered now, but 4 minutes old: behind the newest event already printed.
+    let late = recent(1, 32, 240).remove(0);
+    server.add_events(vec![envelope(&late)]);
+    following.wait_for(&event_id(&late));
+    let polls = server.requests().len();
+    while server.requests().len() < polls + 4 {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let ids = following.ids();
+    let mut unique = ids.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), ids.len(), "nothing twice over many polls: {ids:?}");
+    assert_eq!(ids.len(), 32);
+    let (code, stderr, _) = following.interrupt();
+    assert_eq!(code, Some(130), "{stderr}");
+    assert!(!stderr.contains("--starting-token"), "{stderr}");
+}
+
+#[test]
+fn following_at_the_services_rate_is_never_throttled_and_json_closes_on_ctrl_c() {
+    let sb = Sandbox::new();
+    let records = recent(120, 33, 30);
+    let server = serve(&records);
+    server.set_rate_limit(Some(2.0));
+    let following = Following::start(&sb, &server.url(), &["-o", "json"]);
+    let mut added = Vec::new();
+    for n in 0..3 {
+        let event = recent(1, 40 + n, 0).remove(0);
+        server.add_events(vec![envelope(&event)]);
+        added.push(event);
+        std::thread::sleep(Duration::from_millis(1500));
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while server.requests().len() < 12 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (code, stderr, out) = following.interrupt();
+    assert_eq!(code, Some(130), "{stderr}");
+    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("not one JSON document ({e}): {out}"));
+    let ids: Vec<&str> = doc["Events"].as_array().unwrap().iter().map(|e| e["EventId"].as_str().unwrap()).collect();
+    for event in records.iter().chain(&added) {
+        assert_eq!(ids.iter().filter(|id| **id == event_id(event)).count(), 1);
+    }
+    let throttled = server.requests().iter().filter(|r| r.error_type.as_deref() == Some("ThrottlingException")).count();
+    assert_eq!(throttled, 0);
+}
+
+#[test]
+fn follow_refuses_what_it_cannot_do() {
+    let sb = Sandbox::new();
+    for args in [
+        &["--follow", "--until", "1h"][..],
+        &["--follow", "--input", "-"],
+        &["--follow", "--poll", "0"],
+        &["--follow", "--lag", "forever"],
+        &["--poll", "5"],
+    ] {
+        run_code(sb.ctlookup().args(args), 2);
+    }
+}
