@@ -367,6 +367,28 @@ fn the_automatic_bucket_follows_the_range() {
 }
 
 #[test]
+fn a_window_with_only_a_start_ends_now_on_the_api_and_at_the_newest_event_in_files() {
+    let records = records(100, 47, fixed_newest());
+    let sources = Sources::new(&records);
+    let since = (time_of(&records[0]) - Duration::hours(3)).to_rfc3339();
+    let args = ["--since", &since, "--timeline", "1d", "--tz", "UTC", "-o", "jsonl"];
+    let days = |source: &[&str]| {
+        let out = run_ok(sources.sb.ctlookup().args(source).args(args));
+        parsed_buckets(&String::from_utf8(out.stdout).unwrap())
+    };
+    let file = days(&["--input", sources.jsonl.to_str().unwrap()]);
+    assert_eq!(file.len(), 1, "the window's day, to the newest event: {file:?}");
+    assert_eq!(file[0].0, "2024-07-22T00:00:00+00:00");
+    let day = || Utc::now().format("%Y-%m-%dT00:00:00+00:00").to_string();
+    let before = day();
+    let api = days(&["--endpoint-url", &sources.server.url()]);
+    let today = [before, day()];
+    assert_eq!(api.first(), file.first());
+    assert!(api.last().is_some_and(|(t, n, _)| today.contains(t) && *n == 0), "to today, empty: {:?}", api.last());
+    assert_eq!(api.iter().map(|b| b.1).sum::<u64>(), file[0].1);
+}
+
+#[test]
 fn buckets_are_aligned_in_the_zone() {
     let sb = Sandbox::new();
     // India is 5:30 ahead of UTC: its hours start at half past in UTC; its days at 18:30 UTC.
