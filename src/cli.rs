@@ -149,6 +149,20 @@ pub struct LookupArgs {
     #[arg(long, help_heading = "What to match")]
     pub no_pushdown: bool,
 
+    /// Instead of the events, count them per distinct combination of these fields (comma separated:
+    /// record paths, `user`, `resources`), with the oldest and newest time of each, largest first
+    #[arg(long, value_name = "FIELDS", help_heading = "Counting")]
+    pub count_by: Option<String>,
+
+    /// With --count-by: print only the N largest groups
+    #[arg(long, value_name = "N", help_heading = "Counting")]
+    pub top: Option<usize>,
+
+    /// Instead of the events, count them (and the failed ones) per time bucket: 1m, 5m, 15m, 1h, 6h,
+    /// 1d; without a value, chosen from the time range. A bar chart on a terminal
+    #[arg(long, value_name = "BUCKET", num_args = 0..=1, default_missing_value = "auto", help_heading = "Counting")]
+    pub timeline: Option<String>,
+
     /// Output format (default: table on a terminal, else jsonl)
     #[arg(short, long, value_name = "FORMAT", help_heading = "How to print")]
     pub output: Option<OutputArg>,

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 
 use clap::CommandFactory;
 
+use crate::answers::{Answer, Bucket, TimelineSpec};
 use crate::cli::{
     ApiArgs, Cli, ColorArg, Command, EventCategoryArg, ListOutputArg, LookupArgs, OutputArg, ReferenceArgs,
     StoreAction, StoreArgs, StoreCapArgs, SyncArgs, WindowArgs,
@@ -32,8 +33,10 @@ pub struct Config {
     pub verbose: u8,
     /// Draw progress and print the summary on stderr.
     pub progress: bool,
-    /// The `--columns` paths given: a typo there must not silently print empty cells.
+    /// The `--columns` and `--count-by` paths given: a typo there must not silently print empty cells.
     pub watch_columns: Vec<Path>,
+    /// `--count-by` or `--timeline`: an answer printed instead of the events.
+    pub answer: Option<Answer>,
 }
 
 /// Facts about the process's surroundings that change defaults; gathered once in `main`.
@@ -250,10 +253,14 @@ impl Config {
         });
         let filter = Filter::new(expr, window, category);
         let progress = (cli.progress || env.stderr_is_terminal) && !cli.no_progress;
-        let watch_columns = match &cli.columns {
+        let answer = answer(&cli, window, env.now)?;
+        let mut watch_columns: Vec<Path> = match &cli.columns {
             Some(_) => print.columns.iter().filter_map(|c| c.path().cloned()).collect(),
             None => Vec::new(),
         };
+        if let Some(Answer::Count { fields, .. }) = &answer {
+            watch_columns.extend(fields.iter().filter_map(|c| c.path().cloned()));
+        }
         Ok(Config {
             source,
             filter,
@@ -263,8 +270,59 @@ impl Config {
             verbose: cli.verbose,
             progress,
             watch_columns,
+            answer,
         })
     }
+}
+
+/// `--count-by FIELDS [--top N]` or `--timeline [BUCKET]`, checked against the other options.
+fn answer(cli: &LookupArgs, window: TimeWindow, now: DateTime<Utc>) -> Result<Option<Answer>> {
+    if cli.top.is_some() && cli.count_by.is_none() {
+        return Err(usage("--top applies to --count-by"));
+    }
+    if cli.count_by.is_some() && cli.timeline.is_some() {
+        return Err(usage("--count-by and --timeline are two different answers; give one of them"));
+    }
+    let option = match (&cli.count_by, &cli.timeline) {
+        (Some(_), _) => "--count-by",
+        (None, Some(_)) => "--timeline",
+        (None, None) => return Ok(None),
+    };
+    if cli.jq.is_some() {
+        return Err(usage(format!("{option} prints counts, not events; it cannot be combined with --jq")));
+    }
+    if cli.columns.is_some() {
+        return Err(usage(format!("{option} prints its own columns; it cannot be combined with --columns")));
+    }
+    if let Some(spec) = &cli.count_by {
+        let fields = Column::parse_option("--count-by", spec).map_err(usage)?;
+        for (i, field) in fields.iter().enumerate() {
+            let name = field.header();
+            if ["count", "first", "last"].contains(&name) {
+                return Err(usage(format!("--count-by '{spec}': '{name}' is a column of the answer itself")));
+            }
+            if fields[..i].iter().any(|f| f.header() == name) {
+                return Err(usage(format!("--count-by '{spec}': '{name}' is given twice")));
+            }
+        }
+        if cli.top == Some(0) {
+            return Err(usage("--top must be at least 1"));
+        }
+        return Ok(Some(Answer::Count { fields, top: cli.top }));
+    }
+    let given = cli.timeline.as_deref().unwrap_or("auto");
+    let bucket = match given {
+        "auto" => None,
+        _ => Some(Bucket::parse(given).ok_or_else(|| {
+            let names: Vec<&str> = Bucket::ALL.iter().map(|b| b.name()).collect();
+            usage(format!("--timeline '{given}': expected a bucket size, one of {}", names.join(", ")))
+        })?),
+    };
+    // LookupEvents without an end time reads up to now, so a window with a start ends now; trail files
+    // have no "now", and without a window the events themselves give the range.
+    let api = cli.input.is_empty();
+    let end = window.end.or_else(|| (api && window.start.is_some()).then_some(now));
+    Ok(Some(Answer::Timeline(TimelineSpec { bucket, start: window.start, end })))
 }
 
 /// `--start-time` and `--end-time`, in `zone` where they carry no offset.
@@ -482,6 +540,8 @@ fn follow_config(cli: &LookupArgs) -> Result<Option<FollowConfig>> {
         (cli.window.end_time.is_some(), "--end-time"),
         (cli.starting_token.is_some(), "--starting-token"),
         (cli.offline, "--offline"),
+        (cli.count_by.is_some(), "--count-by"),
+        (cli.timeline.is_some(), "--timeline"),
     ] {
         if given {
             return Err(usage(format!("--follow keeps asking for new events; it cannot be combined with {option}")));

@@ -1,5 +1,6 @@
 //! ctlookup: AWS CloudTrail Event history with filters on any field. Parse → config → run → exit code.
 
+mod answers;
 mod cli;
 mod config;
 mod decode;

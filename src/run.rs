@@ -1,4 +1,5 @@
-//! The main command's pipeline: source → filter → writer, and what is said on stderr at the end.
+//! The main command's pipeline: source → filter → writer (or the stage of an answer, `--count-by` and
+//! `--timeline`), and what is said on stderr at the end.
 
 use std::io::{self, BufWriter};
 
@@ -30,7 +31,10 @@ pub fn run(config: Config) -> Result<()> {
     let out = BufWriter::with_capacity(256 * 1024, stdout.lock());
     let mut pipeline = Pipeline {
         filter: &config.filter,
-        writer: config.print.event_writer(out),
+        writer: match &config.answer {
+            Some(answer) => answer.stage(&config.print, out),
+            None => config.print.event_writer(out),
+        },
         max_items: config.max_items,
         matched: 0,
         decoder: Decoder::new(&config.filter, &config.watch_columns),

@@ -3,7 +3,9 @@
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, Duration, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono::{
+    DateTime, Duration, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeZone, Timelike, Utc,
+};
 use chrono_tz::Tz;
 
 /// The zone used to read times without an offset and to print times.
@@ -42,10 +44,25 @@ impl Zone {
 
     /// `2024-07-22 09:00:00` in this zone: what spreadsheets and eyes read as a time.
     pub fn format_plain(&self, t: DateTime<Utc>) -> String {
-        let format = "%Y-%m-%d %H:%M:%S";
+        self.format(t, "%Y-%m-%d %H:%M:%S")
+    }
+
+    /// `t` in this zone, in a chrono `strftime` format.
+    pub fn format(&self, t: DateTime<Utc>, format: &str) -> String {
         match self {
             Zone::Local => t.with_timezone(&chrono::Local).format(format).to_string(),
             Zone::Named(tz) => t.with_timezone(tz).format(format).to_string(),
+        }
+    }
+
+    /// The start of the step of `minutes` (a divisor of a day) that holds `t`, steps counted from
+    /// midnight on this zone's clock: `floor(t, 60)` is the start of `t`'s hour here, `floor(t, 1440)` its
+    /// local midnight. A start that happens twice (clocks going back) is the one in `t`'s offset, so the
+    /// repeated hour is a step of its own; a start that clocks skip is where they landed.
+    pub fn floor(&self, t: DateTime<Utc>, minutes: u32) -> DateTime<Utc> {
+        match self {
+            Zone::Local => floor_in(&chrono::Local, t, minutes),
+            Zone::Named(tz) => floor_in(tz, t, minutes),
         }
     }
 
@@ -62,6 +79,32 @@ impl fmt::Display for Zone {
         match self {
             Zone::Local => f.write_str("local"),
             Zone::Named(tz) => f.write_str(tz.name()),
+        }
+    }
+}
+
+fn floor_in<Z: TimeZone>(zone: &Z, t: DateTime<Utc>, minutes: u32) -> DateTime<Utc> {
+    let local = t.with_timezone(zone);
+    let offset = local.offset().fix();
+    let naive = local.naive_local();
+    let minute_of_day = naive.hour() * 60 + naive.minute();
+    let start = naive.date().and_time(NaiveTime::MIN) + Duration::minutes(i64::from(minute_of_day / minutes * minutes));
+    match zone.from_local_datetime(&start) {
+        LocalResult::Single(start) => start.with_timezone(&Utc),
+        LocalResult::Ambiguous(first, second) => {
+            let start = if first.offset().fix() == offset { first } else { second };
+            start.with_timezone(&Utc)
+        }
+        LocalResult::None => {
+            // Clocks skip in steps of a quarter of an hour (in every zone since 1980): find where they land.
+            let mut later = start;
+            while later < naive {
+                later += Duration::minutes(15);
+                if let Some(landed) = zone.from_local_datetime(&later).earliest() {
+                    return landed.with_timezone(&Utc);
+                }
+            }
+            (start - Duration::seconds(i64::from(offset.local_minus_utc()))).and_utc()
         }
     }
 }
@@ -182,6 +225,32 @@ mod tests {
     fn skipped_local_time_is_an_error() {
         let ny: Zone = "America/New_York".parse().unwrap();
         assert!(parse_time("2024-03-10 02:30", now(), ny).unwrap_err().contains("does not exist"));
+    }
+
+    #[test]
+    fn floors_on_the_zones_clock() {
+        let tokyo: Zone = "Asia/Tokyo".parse().unwrap();
+        let india: Zone = "Asia/Kolkata".parse().unwrap();
+        let t = utc("2024-07-22T10:47:13Z");
+        assert_eq!(tokyo.floor(t, 1), utc("2024-07-22T10:47:00Z"));
+        assert_eq!(tokyo.floor(t, 15), utc("2024-07-22T10:45:00Z"));
+        assert_eq!(tokyo.floor(t, 360), utc("2024-07-22T09:00:00Z"), "18:00 in Tokyo");
+        assert_eq!(tokyo.floor(t, 1440), utc("2024-07-21T15:00:00Z"), "midnight in Tokyo");
+        assert_eq!(india.floor(t, 60), utc("2024-07-22T10:30:00Z"), "16:00 in India, +05:30");
+    }
+
+    #[test]
+    fn floors_across_clock_changes() {
+        let ny: Zone = "America/New_York".parse().unwrap();
+        // 2024-11-03: 01:00-02:00 happens twice, first at -04:00 (05:00Z), then at -05:00 (06:00Z).
+        assert_eq!(ny.floor(utc("2024-11-03T05:30:00Z"), 60), utc("2024-11-03T05:00:00Z"));
+        assert_eq!(ny.floor(utc("2024-11-03T06:30:00Z"), 60), utc("2024-11-03T06:00:00Z"));
+        assert_eq!(ny.floor(utc("2024-11-03T06:30:00Z"), 1440), utc("2024-11-03T04:00:00Z"));
+        // 2024-03-10: 02:00 is skipped; a 6-hour step from 00:00 (-05:00) holds 03:30 (-04:00).
+        assert_eq!(ny.floor(utc("2024-03-10T07:30:00Z"), 360), utc("2024-03-10T05:00:00Z"));
+        // Havana skipped midnight on 2024-03-10 (00:00 -05:00 became 01:00 -04:00): that day starts at 01:00.
+        let havana: Zone = "America/Havana".parse().unwrap();
+        assert_eq!(havana.floor(utc("2024-03-10T12:00:00Z"), 1440), utc("2024-03-10T05:00:00Z"));
     }
 
     #[test]

@@ -140,6 +140,7 @@ fn follow_refuses_what_it_cannot_do() {
         &["--follow", "--poll", "0"],
         &["--follow", "--lag", "forever"],
         &["--poll", "5"],
+        &["--follow", "--count-by", "eventName"],
     ] {
         run_code(sb.ctlookup().args(args), 2);
     }

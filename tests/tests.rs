@@ -3,6 +3,7 @@
 
 mod common;
 
+mod answers;
 mod discovery;
 mod errors;
 mod files;

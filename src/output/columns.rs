@@ -32,16 +32,21 @@ enum Kind {
 impl Column {
     /// Reads `--columns`: names separated by commas; a name is `user`, `resources` or a dotted path.
     pub fn parse_list(spec: &str) -> Result<Vec<Column>, String> {
+        Column::parse_option("--columns", spec)
+    }
+
+    /// Reads a list of column names given to `option` (`--columns`, `--count-by`), which the errors name.
+    pub fn parse_option(option: &str, spec: &str) -> Result<Vec<Column>, String> {
         let columns: Vec<Column> = spec
             .split(',')
             .map(str::trim)
             .map(|name| {
                 if name.is_empty() {
-                    return Err(format!("--columns '{spec}': empty column name"));
+                    return Err(format!("{option} '{spec}': empty column name"));
                 }
                 let segments: Vec<&str> = name.split('.').collect();
                 if segments.iter().any(|s| s.is_empty()) {
-                    return Err(format!("--columns '{spec}': '{name}' is not a dotted path"));
+                    return Err(format!("{option} '{spec}': '{name}' is not a dotted path"));
                 }
                 let kind = match name {
                     "eventTime" => Kind::EventTime,
@@ -75,29 +80,53 @@ impl Column {
     /// The cell's text: strings as they are, numbers and booleans as JSON writes them, objects as
     /// compact JSON, the values found through arrays joined with ", ", nothing for a missing field.
     pub fn value(&self, event: &Event, zone: Zone) -> String {
+        let values = self.values(event, zone);
+        if let [single] = values.as_slice() {
+            return single.text();
+        }
+        values.iter().map(Cell::text).collect::<Vec<_>>().join(", ")
+    }
+
+    /// Each single value the column holds for an event, in record order: the values a path reaches
+    /// (through arrays, by the array rule), the derived `user`, each of the `resources`; none for a
+    /// missing field. The cells and the counts both read columns through this.
+    pub fn values<'e>(&self, event: &'e Event, zone: Zone) -> Vec<Cell<'e>> {
         match &self.kind {
-            Kind::EventTime => event.envelope.event_time.map(|t| zone.format_plain(t)).unwrap_or_default(),
-            Kind::User => user(&event.record),
+            Kind::EventTime => {
+                event.envelope.event_time.map(|t| Cell::Text(zone.format_plain(t))).into_iter().collect()
+            }
+            Kind::User => Some(user(&event.record)).filter(|u| !u.is_empty()).map(Cell::Text).into_iter().collect(),
             Kind::Resources => event
                 .envelope
                 .resources()
                 .iter()
-                .map(|r| match (&r.resource_name, &r.resource_type) {
-                    (Some(name), Some(kind)) => format!("{name} ({kind})"),
-                    (Some(name), None) => name.clone(),
-                    (None, Some(kind)) => kind.clone(),
-                    (None, None) => String::new(),
+                .filter_map(|r| match (&r.resource_name, &r.resource_type) {
+                    (Some(name), Some(kind)) => Some(format!("{name} ({kind})")),
+                    (Some(name), None) => Some(name.clone()),
+                    (None, Some(kind)) => Some(kind.clone()),
+                    (None, None) => None,
                 })
-                .collect::<Vec<_>>()
-                .join(", "),
-            Kind::Path(field) => path::values(&event.record, &field.segments)
-                .into_iter()
-                .map(|v| match v {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                })
-                .collect::<Vec<_>>()
-                .join(", "),
+                .map(Cell::Text)
+                .collect(),
+            Kind::Path(field) => path::values(&event.record, &field.segments).into_iter().map(Cell::Json).collect(),
+        }
+    }
+}
+
+/// One value of a column: a value of the record, or text derived from it (`user`, `resources`, times).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell<'e> {
+    Json(&'e Value),
+    Text(String),
+}
+
+impl Cell<'_> {
+    /// As a cell shows it: strings as they are, anything else as compact JSON.
+    pub fn text(&self) -> String {
+        match self {
+            Cell::Json(Value::String(s)) => s.clone(),
+            Cell::Json(other) => other.to_string(),
+            Cell::Text(text) => text.clone(),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Printing: matched events, and rows of named cells (the listings, the counts). Writers work over any
 //! `Write` and know nothing about where events came from; [`PrintConfig`] says which writer to build.
 
+mod chart;
 pub mod columns;
 mod csv;
 mod json;
@@ -16,6 +17,7 @@ use crate::time::Zone;
 
 use self::csv::{CsvWriter, Separator};
 use crate::jq::JqWriter;
+pub use chart::Chart;
 use columns::Column;
 use json::JsonWriter;
 use jsonl::JsonlWriter;

@@ -17,14 +17,14 @@ use crate::time::Zone;
 /// Rows held at most before the widths are chosen.
 const HOLD_ROWS: usize = 100;
 /// Space between two columns.
-const GAP: &str = "  ";
+pub(super) const GAP: &str = "  ";
 /// A column is not shrunk below this (or below its header's width, when that is smaller).
 const MIN_WIDTH: usize = 6;
 const ELLIPSIS: char = '…';
 
-const BOLD: &str = "\x1b[1m";
-const RED: &str = "\x1b[31m";
-const RESET: &str = "\x1b[0m";
+pub(super) const BOLD: &str = "\x1b[1m";
+pub(super) const RED: &str = "\x1b[31m";
+pub(super) const RESET: &str = "\x1b[0m";
 
 /// Rows of text cells fitted to the terminal: the printer under the event table and every listing.
 pub struct Table<W> {
@@ -256,13 +256,13 @@ fn push_line(text: &mut String, cells: &[String], widths: &[usize], right: &[boo
         if i > 0 {
             text.push_str(GAP);
         }
-        if right.get(i).copied().unwrap_or(false) {
-            let cell_width = text_width(cell);
-            if cell_width < width {
-                text.extend(std::iter::repeat_n(' ', width - cell_width));
-            }
+        let cell_width = text_width(cell);
+        if right.get(i).copied().unwrap_or(false) && cell_width < width {
+            text.extend(std::iter::repeat_n(' ', width - cell_width));
+            text.push_str(cell);
+        } else {
+            push_fitted(text, cell, width);
         }
-        push_fitted(text, cell, width);
     }
     let end = text[content..].trim_end_matches(' ').len() + content;
     text.truncate(end);
@@ -546,6 +546,17 @@ mod tests {
         let ok = event(json!({"eventName": "ListBuckets", "errorCode": null}));
         let out = table(&[ok], 200, true);
         assert!(!out.contains(RED));
+    }
+
+    #[test]
+    fn right_aligned_columns_in_the_middle() {
+        let mut out = Vec::new();
+        let layout = [Layout::default(), Layout { whole: false, right: true }, Layout::default()];
+        let mut t = Table::new(&mut out, &["name", "count", "last"], &layout, 80, false, None);
+        t.push(&["alice", "16", "x"], false).unwrap();
+        t.push(&["bob", "1234567", "y"], false).unwrap();
+        t.finish().unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "name     count  last\nalice       16  x\nbob    1234567  y\n");
     }
 
     #[test]

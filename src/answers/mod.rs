@@ -1,0 +1,34 @@
+//! Answers instead of events: `--count-by` and `--timeline`, stages between the filter and the writer.
+//! Each takes the matched events as a writer would, holds one entry per group or time bucket (never the
+//! events), and prints its rows when the run ends, through the same row printers as every listing.
+
+mod count;
+pub mod groups;
+pub mod timeline;
+
+use std::io::Write;
+
+use crate::output::columns::Column;
+use crate::output::{EventWriter, PrintConfig};
+
+pub use groups::{Group, Groups};
+pub use timeline::{Bucket, TimelineSpec};
+
+/// What to answer instead of printing the events.
+#[derive(Debug, Clone)]
+pub enum Answer {
+    /// `--count-by FIELDS [--top N]`.
+    Count { fields: Vec<Column>, top: Option<usize> },
+    /// `--timeline [BUCKET]`.
+    Timeline(TimelineSpec),
+}
+
+impl Answer {
+    /// The stage that takes the matched events and prints the answer to `out` at the end.
+    pub fn stage<'w, W: Write + 'w>(&'w self, print: &'w PrintConfig, out: W) -> Box<dyn EventWriter + 'w> {
+        match self {
+            Answer::Count { fields, top } => Box::new(count::Counter::new(fields, *top, print, out)),
+            Answer::Timeline(spec) => Box::new(timeline::Timeline::new(spec, print, out)),
+        }
+    }
+}

@@ -1,0 +1,316 @@
+//! `--timeline [BUCKET]`: matched events (and the failed ones) per time bucket, buckets aligned on the
+//! `--tz` clock. Only buckets that counted something are held; the empty ones between are printed as
+//! zero. Without a bucket size, it is chosen from the time range, and while that range is still growing
+//! (no window given) the counts are folded into coarser buckets as needed.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::Value;
+
+use crate::error::warn;
+use crate::event::Event;
+use crate::output::{Chart, EventWriter, Layout, OutputFormat, PrintConfig};
+use crate::time::Zone;
+
+/// Bucket sizes, finest first; each divides the next, so finer counts fold into coarser ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Bucket {
+    Minute,
+    FiveMinutes,
+    FifteenMinutes,
+    Hour,
+    SixHours,
+    Day,
+}
+
+/// An automatic bucket size gives at most this many buckets.
+const MAX_AUTO_BUCKETS: i64 = 60;
+
+impl Bucket {
+    pub const ALL: [Bucket; 6] =
+        [Bucket::Minute, Bucket::FiveMinutes, Bucket::FifteenMinutes, Bucket::Hour, Bucket::SixHours, Bucket::Day];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Bucket::Minute => "1m",
+            Bucket::FiveMinutes => "5m",
+            Bucket::FifteenMinutes => "15m",
+            Bucket::Hour => "1h",
+            Bucket::SixHours => "6h",
+            Bucket::Day => "1d",
+        }
+    }
+
+    /// `1m`, `5m`, `15m`, `1h`, `6h`, `1d` (any case).
+    pub fn parse(text: &str) -> Option<Bucket> {
+        Bucket::ALL.into_iter().find(|b| b.name().eq_ignore_ascii_case(text.trim()))
+    }
+
+    fn minutes(self) -> u32 {
+        match self {
+            Bucket::Minute => 1,
+            Bucket::FiveMinutes => 5,
+            Bucket::FifteenMinutes => 15,
+            Bucket::Hour => 60,
+            Bucket::SixHours => 360,
+            Bucket::Day => 1440,
+        }
+    }
+
+    /// The finest size that cuts `start..=end` into at most 60 buckets (a day when none does).
+    pub fn auto(start: DateTime<Utc>, end: DateTime<Utc>) -> Bucket {
+        let minutes = (end - start).num_minutes().max(0);
+        Bucket::ALL.into_iter().find(|b| minutes / i64::from(b.minutes()) <= MAX_AUTO_BUCKETS).unwrap_or(Bucket::Day)
+    }
+
+    /// The start of the bucket that holds `t`.
+    pub fn start(self, t: DateTime<Utc>, zone: Zone) -> DateTime<Utc> {
+        zone.floor(t, self.minutes())
+    }
+
+    /// The start of the bucket after the one starting at `start`. Buckets are steps of the zone's clock,
+    /// so a day can last 23 or 25 hours: step on until the bucket changes.
+    pub fn next(self, start: DateTime<Utc>, zone: Zone) -> DateTime<Utc> {
+        let mut probe = start + Duration::minutes(i64::from(self.minutes()));
+        loop {
+            let next = self.start(probe, zone);
+            if next > start {
+                return next;
+            }
+            probe += Duration::minutes(15);
+        }
+    }
+
+    /// How a bucket is labelled in the chart: its start, to the minute (to the day for days).
+    fn label(self, start: DateTime<Utc>, zone: Zone) -> String {
+        match self {
+            Bucket::Day => zone.format(start, "%Y-%m-%d"),
+            _ => zone.format(start, "%Y-%m-%d %H:%M"),
+        }
+    }
+}
+
+/// What `--timeline` was asked for, resolved.
+#[derive(Debug, Clone)]
+pub struct TimelineSpec {
+    /// None: chosen from the range.
+    pub bucket: Option<Bucket>,
+    /// The range the buckets cover, where known before any event: the window given (and for the API,
+    /// a window without an end ends now). An open side runs to the oldest or newest matched event.
+    pub start: Option<DateTime<Utc>>,
+    pub end: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Tally {
+    count: u64,
+    errors: u64,
+}
+
+/// The stage: counts per bucket, printed at the end.
+pub struct Timeline<'c, W: Write> {
+    spec: &'c TimelineSpec,
+    print: &'c PrintConfig,
+    out: W,
+    bucket: Bucket,
+    /// Whether the size still follows a growing range.
+    adapting: bool,
+    /// The oldest and newest times counted.
+    seen: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    tallies: BTreeMap<DateTime<Utc>, Tally>,
+    /// Events without a readable time (possible only without a window).
+    untimed: u64,
+    /// The last bucket used, `start..next`: events come mostly in time order.
+    last: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    finished: bool,
+}
+
+impl<'c, W: Write> Timeline<'c, W> {
+    pub fn new(spec: &'c TimelineSpec, print: &'c PrintConfig, out: W) -> Self {
+        let (bucket, adapting) = match (spec.bucket, spec.start, spec.end) {
+            (Some(bucket), _, _) => (bucket, false),
+            (None, Some(start), Some(end)) => (Bucket::auto(start, end), false),
+            (None, _, _) => (Bucket::Minute, true),
+        };
+        Timeline {
+            spec,
+            print,
+            out,
+            bucket,
+            adapting,
+            seen: None,
+            tallies: BTreeMap::new(),
+            untimed: 0,
+            last: None,
+            finished: false,
+        }
+    }
+
+    /// The range to print: the window's sides where given, widened to every event counted.
+    fn range(&self) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+        let (oldest, newest) = match self.seen {
+            Some((oldest, newest)) => (Some(oldest), Some(newest)),
+            None => (None, None),
+        };
+        let start = [self.spec.start, oldest].into_iter().flatten().min()?;
+        let end = [self.spec.end, newest].into_iter().flatten().max()?;
+        Some((start, end))
+    }
+
+    fn bucket_of(&mut self, t: DateTime<Utc>) -> DateTime<Utc> {
+        if let Some((start, next)) = self.last {
+            if start <= t && t < next {
+                return start;
+            }
+        }
+        let zone = self.print.zone;
+        let start = self.bucket.start(t, zone);
+        self.last = Some((start, self.bucket.next(start, zone)));
+        start
+    }
+
+    /// Folds the counts into `coarser` buckets.
+    fn coarsen(&mut self, coarser: Bucket) {
+        let zone = self.print.zone;
+        let mut folded: BTreeMap<DateTime<Utc>, Tally> = BTreeMap::new();
+        for (start, tally) in std::mem::take(&mut self.tallies) {
+            let into = folded.entry(coarser.start(start, zone)).or_default();
+            into.count += tally.count;
+            into.errors += tally.errors;
+        }
+        self.tallies = folded;
+        self.bucket = coarser;
+        self.last = None;
+    }
+
+    fn print_rows(&mut self) -> io::Result<()> {
+        let Some((start, end)) = self.range() else {
+            // Nothing counted and no window to show as zeros: an empty result.
+            return match self.print.format {
+                OutputFormat::Table => self.out.flush(),
+                _ => {
+                    self.print.row_writer(&["time", "count", "errors"], &[Layout::default(); 3], &mut self.out).finish()
+                }
+            };
+        };
+        let (zone, bucket) = (self.print.zone, self.bucket);
+        let first = bucket.start(start, zone);
+        let last = bucket.start(end, zone);
+        let buckets = std::iter::successors(Some(first), |&b| Some(bucket.next(b, zone))).take_while(|&b| b <= last);
+        let tallies = &self.tallies;
+        let tally = |b: &DateTime<Utc>| tallies.get(b).copied().unwrap_or_default();
+        if self.print.format == OutputFormat::Table {
+            let max_count = tallies.values().map(|t| t.count).max().unwrap_or(0);
+            let max_errors = tallies.values().map(|t| t.errors).max().unwrap_or(0);
+            let label_width = bucket.label(first, zone).chars().count();
+            let mut chart =
+                Chart::new(&mut self.out, label_width, max_count, max_errors, self.print.width, self.print.color);
+            for b in buckets {
+                let Tally { count, errors } = tally(&b);
+                chart.line(&bucket.label(b, zone), count, errors)?;
+            }
+            return chart.finish();
+        }
+        let json = matches!(self.print.format, OutputFormat::Json | OutputFormat::Jsonl);
+        let layout = [
+            Layout { whole: true, right: false },
+            Layout { whole: false, right: true },
+            Layout { whole: false, right: true },
+        ];
+        let mut rows = self.print.row_writer(&["time", "count", "errors"], &layout, &mut self.out);
+        for b in buckets {
+            let Tally { count, errors } = tally(&b);
+            let time = if json { zone.format_rfc3339(b) } else { zone.format_plain(b) };
+            rows.row(&[Value::String(time), Value::from(count), Value::from(errors)])?;
+        }
+        rows.finish()
+    }
+}
+
+impl<W: Write> EventWriter for Timeline<'_, W> {
+    fn write(&mut self, event: &Event) -> io::Result<()> {
+        let Some(t) = event.envelope.event_time else {
+            self.untimed += 1;
+            return Ok(());
+        };
+        self.seen = Some(match self.seen {
+            Some((oldest, newest)) => (oldest.min(t), newest.max(t)),
+            None => (t, t),
+        });
+        if self.adapting {
+            let (start, end) = self.range().expect("an event was seen");
+            let wanted = Bucket::auto(start, end);
+            if wanted > self.bucket {
+                self.coarsen(wanted);
+            }
+        }
+        let start = self.bucket_of(t);
+        let tally = self.tallies.entry(start).or_default();
+        tally.count += 1;
+        if !event.record["errorCode"].is_null() {
+            tally.errors += 1;
+        }
+        Ok(())
+    }
+
+    /// Nothing is printed before the end.
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn finish(&mut self, _next_token: Option<&str>) -> io::Result<()> {
+        if std::mem::replace(&mut self.finished, true) {
+            return Ok(());
+        }
+        if self.untimed > 0 {
+            warn(format_args!(
+                "{} matched events have no readable eventTime and are not in the timeline",
+                self.untimed
+            ));
+        }
+        self.print_rows()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn automatic_sizes() {
+        let at = |hours: i64| {
+            Bucket::auto(utc("2024-07-22T00:00:00Z"), utc("2024-07-22T00:00:00Z") + Duration::hours(hours))
+        };
+        assert_eq!(Bucket::auto(utc("2024-07-22T00:00:00Z"), utc("2024-07-22T00:10:00Z")), Bucket::Minute);
+        assert_eq!(at(1), Bucket::Minute, "60 one-minute buckets");
+        assert_eq!(at(2), Bucket::FiveMinutes);
+        assert_eq!(at(12), Bucket::FifteenMinutes);
+        assert_eq!(at(24), Bucket::Hour);
+        assert_eq!(at(24 * 7), Bucket::SixHours);
+        assert_eq!(at(24 * 30), Bucket::Day);
+        assert_eq!(at(24 * 90), Bucket::Day, "beyond 60 days, still days");
+        assert_eq!(Bucket::parse("1H"), Some(Bucket::Hour));
+        assert_eq!(Bucket::parse("2h"), None);
+    }
+
+    #[test]
+    fn days_of_23_and_25_hours() {
+        let ny: Zone = "America/New_York".parse().unwrap();
+        let day = Bucket::Day;
+        let fall = day.start(utc("2024-11-03T12:00:00Z"), ny);
+        assert_eq!(fall, utc("2024-11-03T04:00:00Z"));
+        assert_eq!(day.next(fall, ny), utc("2024-11-04T05:00:00Z"), "25 hours");
+        let spring = day.start(utc("2024-03-10T12:00:00Z"), ny);
+        assert_eq!(day.next(spring, ny), utc("2024-03-11T04:00:00Z"), "23 hours");
+        // The repeated hour is a bucket of its own.
+        let hour = Bucket::Hour;
+        assert_eq!(hour.next(utc("2024-11-03T05:00:00Z"), ny), utc("2024-11-03T06:00:00Z"));
+        assert_eq!(hour.next(utc("2024-11-03T06:00:00Z"), ny), utc("2024-11-03T07:00:00Z"));
+    }
+}

@@ -1,0 +1,520 @@
+//! `--count-by`, `--top` and `--timeline`, run as a user runs them: the answers are compared with groups
+//! and buckets computed here from the records themselves, and the API (fake server), JSON Lines and the
+//! aws-shaped document must give the same answer.
+//!
+//! `UPDATE_GOLDEN=1 cargo test --test tests answers` rewrites the golden files of the table and chart.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+
+use crate::common::*;
+use chrono::{DateTime, Duration, Utc};
+use fake_cloudtrail::generate;
+use serde_json::Value;
+
+const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/lookup-events.json");
+
+fn time_of(record: &Value) -> DateTime<Utc> {
+    record["eventTime"].as_str().unwrap().parse().unwrap()
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S+00:00").to_string()
+}
+
+/// The three sources of the same records: a JSON Lines file, an aws-shaped document, the fake server.
+struct Sources {
+    sb: Sandbox,
+    jsonl: PathBuf,
+    document: PathBuf,
+    server: fake_cloudtrail::server::FakeCloudTrail,
+}
+
+impl Sources {
+    fn new(records: &[Value]) -> Sources {
+        let sb = Sandbox::new();
+        let jsonl = sb.path("records.jsonl");
+        generate::write_records_jsonl(std::fs::File::create(&jsonl).unwrap(), records).unwrap();
+        let document = sb.path("lookup-events.json");
+        generate::write_aws_cli_document(std::fs::File::create(&document).unwrap(), records).unwrap();
+        Sources { server: serve(records), sb, jsonl, document }
+    }
+
+    /// The same options against each source; every source must print the same bytes, returned once.
+    fn agree(&self, args: &[&str]) -> String {
+        let url = self.server.url();
+        let runs: [Vec<&str>; 3] = [
+            vec!["--input", self.jsonl.to_str().unwrap()],
+            vec!["--input", self.document.to_str().unwrap()],
+            vec!["--endpoint-url", &url],
+        ];
+        let outputs: Vec<String> = runs
+            .iter()
+            .map(|source| {
+                let out = run_ok(self.sb.ctlookup().args(source).args(["--tz", "UTC"]).args(args));
+                String::from_utf8(out.stdout).unwrap()
+            })
+            .collect();
+        assert_eq!(outputs[0], outputs[1], "{args:?}: JSON Lines and the aws-shaped document differ");
+        assert_eq!(outputs[0], outputs[2], "{args:?}: files and the API differ");
+        outputs[0].clone()
+    }
+}
+
+/// A group's key as computed here: per field, the string, or None for a missing field.
+type Key = Vec<Option<String>>;
+
+/// Groups of single-valued string fields, sorted as the issue says: largest first, ties by the values
+/// (a missing value after any string).
+fn expected_groups(records: &[Value], fields: &[&str]) -> Vec<(Key, u64, DateTime<Utc>, DateTime<Utc>)> {
+    let mut groups: HashMap<Key, (u64, DateTime<Utc>, DateTime<Utc>)> = HashMap::new();
+    for record in records {
+        let key: Key = fields
+            .iter()
+            .map(|f| f.split('.').try_fold(record, |v, k| v.get(k)).and_then(Value::as_str).map(str::to_owned))
+            .collect();
+        let t = time_of(record);
+        let entry = groups.entry(key).or_insert((0, t, t));
+        entry.0 += 1;
+        entry.1 = entry.1.min(t);
+        entry.2 = entry.2.max(t);
+    }
+    let mut sorted: Vec<_> = groups.into_iter().map(|(k, (n, first, last))| (k, n, first, last)).collect();
+    let order = |k: &Key| k.iter().map(|v| (v.is_none(), v.clone().unwrap_or_default())).collect::<Vec<_>>();
+    sorted.sort_by_key(|(k, n, _, _)| (Reverse(*n), order(k)));
+    sorted
+}
+
+/// JSON Lines of groups, read back into the same shape.
+fn parsed_groups(jsonl: &str, fields: &[&str]) -> Vec<(Key, u64, DateTime<Utc>, DateTime<Utc>)> {
+    jsonl
+        .lines()
+        .map(|line| {
+            let row: Value = serde_json::from_str(line).unwrap();
+            let names: Vec<&str> = row.as_object().unwrap().keys().map(String::as_str).collect();
+            let mut want = fields.to_vec();
+            want.extend(["count", "first", "last"]);
+            assert_eq!(names, want, "the fields under their own names, then count, first, last");
+            let key = fields.iter().map(|f| row[*f].as_str().map(str::to_owned)).collect();
+            let time = |name: &str| DateTime::parse_from_rfc3339(row[name].as_str().unwrap()).unwrap().to_utc();
+            (key, row["count"].as_u64().unwrap(), time("first"), time("last"))
+        })
+        .collect()
+}
+
+#[test]
+fn counts_agree_with_groups_computed_here_on_the_api_and_on_files() {
+    let records = records(400, 41, fixed_newest());
+    let sources = Sources::new(&records);
+    for fields in [vec!["eventSource", "errorCode"], vec!["userIdentity.type"], vec!["eventName"]] {
+        let spec = fields.join(",");
+        let out = sources.agree(&["--count-by", &spec, "-o", "jsonl"]);
+        assert_eq!(parsed_groups(&out, &fields), expected_groups(&records, &fields), "--count-by {spec}");
+    }
+    // With filters, one of them pushed to the API.
+    let out = sources.agree(&["--read-only", "false", "--errors", "--count-by", "eventName,errorCode", "-o", "jsonl"]);
+    let failed_writes: Vec<Value> = records
+        .iter()
+        .filter(|r| r["readOnly"] == false && r.get("errorCode").is_some_and(|c| !c.is_null()))
+        .cloned()
+        .collect();
+    assert!(failed_writes.len() > 5, "the sample has failed writes");
+    let fields = ["eventName", "errorCode"];
+    assert_eq!(parsed_groups(&out, &fields), expected_groups(&failed_writes, &fields));
+    // The derived columns give the same answer from every source too.
+    let out = sources.agree(&["--count-by", "user,resources", "-o", "jsonl"]);
+    assert!(out.contains("\"user\":\"AdminRole/") && out.contains("(AWS::EC2::Instance)\""), "{out}");
+}
+
+#[test]
+fn the_counts_of_one_field_add_up_to_the_events_matched() {
+    let records = records(250, 42, fixed_newest());
+    let sources = Sources::new(&records);
+    let out = sources.agree(&["--count-by", "errorCode", "-o", "jsonl"]);
+    let rows: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(rows.iter().map(|r| r["count"].as_u64().unwrap()).sum::<u64>(), 250);
+    let succeeded = records.iter().filter(|r| r.get("errorCode").is_none()).count() as u64;
+    let empty: Vec<&Value> = rows.iter().filter(|r| r["errorCode"].is_null()).collect();
+    assert_eq!(empty.len(), 1, "one empty group");
+    assert_eq!(empty[0]["count"].as_u64(), Some(succeeded));
+    // --max-items counts the first N matched events only.
+    let out = sources.agree(&["--count-by", "eventName", "--max-items", "30", "-o", "jsonl"]);
+    let total: u64 = out.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()["count"].as_u64().unwrap()).sum();
+    assert_eq!(total, 30);
+}
+
+#[test]
+fn an_array_counts_the_event_once_under_each_distinct_value() {
+    let sb = Sandbox::new();
+    let file = sb.path("records.jsonl");
+    let lines = [
+        r#"{"eventTime":"2024-07-22T01:00:00Z","eventName":"A","resources":[{"ARN":"x"},{"ARN":"y"},{"ARN":"x"}]}"#,
+        r#"{"eventTime":"2024-07-22T02:00:00Z","eventName":"A","resources":[{"ARN":"y"}]}"#,
+        r#"{"eventTime":"2024-07-22T03:00:00Z","eventName":"B","resources":[{"type":"no ARN"}]}"#,
+        r#"{"eventTime":"2024-07-22T04:00:00Z","eventName":"B","requestParameters":{"maxResults":5,"flag":true}}"#,
+    ];
+    write(&file, &(lines.join("\n") + "\n"));
+    let count = |args: &[&str]| {
+        let out =
+            run_ok(sb.ctlookup().args(["--input", file.to_str().unwrap(), "--tz", "UTC", "-o", "jsonl"]).args(args));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(
+        count(&["--count-by", "resources.ARN"]),
+        concat!(
+            r#"{"resources.ARN":"y","count":2,"first":"2024-07-22T01:00:00+00:00","last":"2024-07-22T02:00:00+00:00"}"#,
+            "\n",
+            r#"{"resources.ARN":null,"count":2,"first":"2024-07-22T03:00:00+00:00","last":"2024-07-22T04:00:00+00:00"}"#,
+            "\n",
+            r#"{"resources.ARN":"x","count":1,"first":"2024-07-22T01:00:00+00:00","last":"2024-07-22T01:00:00+00:00"}"#,
+            "\n",
+        )
+    );
+    // Ties in the order of the values, the empty group after the others. Two fields: every combination;
+    // numbers and booleans stay JSON values.
+    let out = count(&["--count-by", "eventName,resources.ARN"]);
+    let keys: Vec<(String, Value)> = out
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .map(|r| (r["eventName"].as_str().unwrap().to_owned(), r["resources.ARN"].clone()))
+        .collect();
+    assert_eq!(
+        keys,
+        [("A".into(), "y".into()), ("B".into(), Value::Null), ("A".into(), "x".into())],
+        "A/y twice, B without an ARN twice, A/x once"
+    );
+    let out = count(&["--count-by", "requestParameters.maxResults,requestParameters.flag"]);
+    assert!(
+        out.starts_with(r#"{"requestParameters.maxResults":null,"requestParameters.flag":null,"count":3,"#),
+        "{out}"
+    );
+    assert!(out.contains(r#"{"requestParameters.maxResults":5,"requestParameters.flag":true,"count":1,"#), "{out}");
+}
+
+#[test]
+fn top_keeps_the_largest_groups_and_says_how_many_were_left_out() {
+    let records = records(300, 43, fixed_newest());
+    let sources = Sources::new(&records);
+    let all = sources.agree(&["--count-by", "eventName", "-o", "jsonl"]);
+    let top = sources.agree(&["--count-by", "eventName", "--top", "3", "-o", "jsonl"]);
+    let all: Vec<&str> = all.lines().collect();
+    assert!(all.len() > 5);
+    assert_eq!(top.lines().collect::<Vec<_>>(), all[..3]);
+    let left: u64 = all[3..].iter().map(|l| serde_json::from_str::<Value>(l).unwrap()["count"].as_u64().unwrap()).sum();
+    let out = run_ok(sources.sb.ctlookup().args([
+        "--input",
+        sources.jsonl.to_str().unwrap(),
+        "--count-by",
+        "eventName",
+        "--top",
+        "3",
+    ]));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(
+        stderr,
+        format!("ctlookup: --top 3: {} more groups not shown (their counts add up to {left})\n", all.len() - 3)
+    );
+    // A --top larger than the groups shows them all and says nothing.
+    let out = run_ok(sources.sb.ctlookup().args([
+        "--input",
+        sources.jsonl.to_str().unwrap(),
+        "--count-by",
+        "eventName",
+        "--top",
+        "1000",
+    ]));
+    assert!(out.stderr.is_empty());
+    assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), all.len());
+}
+
+#[test]
+fn every_format_prints_the_same_groups() {
+    let records = records(200, 44, fixed_newest());
+    let sources = Sources::new(&records);
+    let args = ["--count-by", "userAgent,errorCode"];
+    let jsonl = sources.agree(&[&args[..], &["-o", "jsonl"]].concat());
+    let rows: Vec<Value> = jsonl.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let json: Value = serde_json::from_str(&sources.agree(&[&args[..], &["-o", "json"]].concat())).unwrap();
+    assert_eq!(json, Value::Array(rows.clone()), "json is the array of the jsonl objects");
+
+    // csv: a strict reader, the header, the formula guard, plain times.
+    let csv_text = sources.agree(&[&args[..], &["-o", "csv"]].concat());
+    let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(csv_text.as_bytes());
+    assert_eq!(reader.headers().unwrap(), vec!["userAgent", "errorCode", "count", "first", "last"]);
+    let cells: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
+    assert_eq!(cells.len(), rows.len());
+    let guard = |s: &str| if s.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{s}") } else { s.to_owned() };
+    let plain =
+        |v: &Value| DateTime::parse_from_rfc3339(v.as_str().unwrap()).unwrap().format("%Y-%m-%d %H:%M:%S").to_string();
+    for (cell, row) in cells.iter().zip(&rows) {
+        assert_eq!(&cell[0], guard(row["userAgent"].as_str().unwrap_or_default()));
+        assert_eq!(&cell[1], row["errorCode"].as_str().unwrap_or_default());
+        assert_eq!(&cell[2], row["count"].to_string());
+        assert_eq!((&cell[3], &cell[4]), (plain(&row["first"]).as_str(), plain(&row["last"]).as_str()));
+    }
+    assert!(csv_text.contains("\"'=HYPERLINK("), "the formula user agent is guarded");
+
+    // tsv: one line per group, escaped, guarded.
+    let tsv = sources.agree(&[&args[..], &["-o", "tsv", "--bom"]].concat());
+    assert!(tsv.starts_with("\u{feff}userAgent\terrorCode\tcount\tfirst\tlast\n"));
+    assert_eq!(tsv.lines().count(), rows.len() + 1);
+    assert!(tsv.contains("\n'=HYPERLINK("));
+
+    // table: escaped, the count right-aligned.
+    let table = sources.agree(&["--count-by", "errorCode", "-o", "table", "--color", "never"]);
+    let lines: Vec<&str> = table.lines().collect();
+    let count_end = lines[0].find("count").unwrap() + "count".len();
+    for line in &lines[1..] {
+        assert!(line[..count_end].ends_with(|c: char| c.is_ascii_digit()), "right-aligned: {line:?}");
+    }
+    let agents = sources.agree(&["--count-by", "userAgent", "-o", "table", "--color", "always"]);
+    assert!(agents.contains("\\x1b[31m"), "the ANSI user agent is shown escaped");
+    let codes = agents.replace("\x1b[1m", "").replace("\x1b[0m", "");
+    assert!(!codes.contains('\x1b'), "no raw escape from the data");
+}
+
+/// Per-hour buckets computed here (UTC): every hour from the first to the last, empty ones as zero.
+fn expected_hours(records: &[&Value], from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<(String, u64, u64)> {
+    let floor = |t: DateTime<Utc>| DateTime::from_timestamp(t.timestamp() - t.timestamp().rem_euclid(3600), 0).unwrap();
+    let mut hours: BTreeMap<DateTime<Utc>, (u64, u64)> = BTreeMap::new();
+    let mut hour = floor(from);
+    while hour <= floor(to) {
+        hours.insert(hour, (0, 0));
+        hour += Duration::hours(1);
+    }
+    for record in records {
+        let entry = hours.get_mut(&floor(time_of(record))).expect("inside the range");
+        entry.0 += 1;
+        entry.1 += u64::from(record.get("errorCode").is_some_and(|c| !c.is_null()));
+    }
+    hours.into_iter().map(|(t, (n, e))| (rfc3339(t), n, e)).collect()
+}
+
+fn parsed_buckets(jsonl: &str) -> Vec<(String, u64, u64)> {
+    jsonl
+        .lines()
+        .map(|line| {
+            let row: Value = serde_json::from_str(line).unwrap();
+            let names: Vec<&str> = row.as_object().unwrap().keys().map(String::as_str).collect();
+            assert_eq!(names, ["time", "count", "errors"]);
+            (row["time"].as_str().unwrap().to_owned(), row["count"].as_u64().unwrap(), row["errors"].as_u64().unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn timeline_buckets_agree_with_hours_computed_here_on_the_api_and_on_files() {
+    let records = records(300, 45, fixed_newest());
+    let sources = Sources::new(&records);
+    let (oldest, newest) = (time_of(records.last().unwrap()), time_of(&records[0]));
+    assert!(newest - oldest > Duration::hours(12), "a long enough sample");
+    let all: Vec<&Value> = records.iter().collect();
+
+    // Without a window: from the oldest to the newest event.
+    let out = sources.agree(&["--timeline", "1h", "-o", "jsonl"]);
+    let buckets = parsed_buckets(&out);
+    assert_eq!(buckets, expected_hours(&all, oldest, newest));
+    assert!(buckets.iter().any(|b| b.1 > 0 && b.2 > 0), "failed calls are counted");
+
+    // With a window: from its start to its end, empty hours at both edges.
+    let since = oldest - Duration::hours(3);
+    let until = newest + Duration::minutes(150);
+    let window = ["--since", &since.to_rfc3339(), "--until", &until.to_rfc3339()];
+    let out = sources.agree(&[&window[..], &["--timeline", "1h", "-o", "jsonl"]].concat());
+    assert_eq!(parsed_buckets(&out), expected_hours(&all, since, until));
+
+    // A filter: only what it matched.
+    let out = sources.agree(&["--errors", "--timeline", "1h", "-o", "jsonl"]);
+    let failed: Vec<&Value> = records.iter().filter(|r| r.get("errorCode").is_some()).collect();
+    let (first, last) = (time_of(failed.last().unwrap()), time_of(failed[0]));
+    let buckets = parsed_buckets(&out);
+    assert_eq!(buckets, expected_hours(&failed, first, last));
+    assert!(buckets.iter().all(|(_, count, errors)| count == errors));
+
+    // csv: the same buckets, plain times.
+    let csv_text = sources.agree(&["--timeline", "1h", "-o", "csv"]);
+    let mut lines = csv_text.lines();
+    assert_eq!(lines.next(), Some("time,count,errors"));
+    let expected = expected_hours(&all, oldest, newest);
+    let rows: Vec<String> = lines.map(str::to_owned).collect();
+    let want: Vec<String> =
+        expected.iter().map(|(t, n, e)| format!("{},{n},{e}", &t[..19].replace('T', " "))).collect();
+    assert_eq!(rows, want);
+}
+
+#[test]
+fn the_automatic_bucket_follows_the_range() {
+    let records = records(300, 46, fixed_newest());
+    let sources = Sources::new(&records);
+    let span = time_of(&records[0]) - time_of(records.last().unwrap());
+    assert!(span > Duration::hours(16) && span < Duration::hours(59), "{span}: hours are the automatic size");
+    // Without a window the range grows as events come, and counts fold into coarser buckets on the way:
+    // the answer is the one of the size chosen for the whole range.
+    let auto = sources.agree(&["--timeline", "-o", "jsonl"]);
+    assert_eq!(auto, sources.agree(&["--timeline", "1h", "-o", "jsonl"]));
+    // A window of two hours: 5-minute buckets, 25 of them from its start to its end.
+    let newest = time_of(&records[0]);
+    let since = (newest - Duration::hours(2)).to_rfc3339();
+    let until = newest.to_rfc3339();
+    let out = sources.agree(&["--since", &since, "--until", &until, "--timeline", "-o", "jsonl", "--errors"]);
+    let buckets = parsed_buckets(&out);
+    let times: Vec<DateTime<Utc>> =
+        buckets.iter().map(|(t, _, _)| DateTime::parse_from_rfc3339(t).unwrap().to_utc()).collect();
+    assert!((24..=25).contains(&times.len()), "{}", times.len());
+    assert!(times.windows(2).all(|w| w[1] - w[0] == Duration::minutes(5)));
+    assert!(times.iter().all(|t| t.timestamp() % 300 == 0), "aligned on the clock");
+}
+
+#[test]
+fn a_window_with_only_a_start_ends_now_on_the_api_and_at_the_newest_event_in_files() {
+    let records = records(100, 47, fixed_newest());
+    let sources = Sources::new(&records);
+    let since = (time_of(&records[0]) - Duration::hours(3)).to_rfc3339();
+    let args = ["--since", &since, "--timeline", "1d", "--tz", "UTC", "-o", "jsonl"];
+    let days = |source: &[&str]| {
+        let out = run_ok(sources.sb.ctlookup().args(source).args(args));
+        parsed_buckets(&String::from_utf8(out.stdout).unwrap())
+    };
+    let file = days(&["--input", sources.jsonl.to_str().unwrap()]);
+    assert_eq!(file.len(), 1, "the window's day, to the newest event: {file:?}");
+    assert_eq!(file[0].0, "2024-07-22T00:00:00+00:00");
+    let day = || Utc::now().format("%Y-%m-%dT00:00:00+00:00").to_string();
+    let before = day();
+    let api = days(&["--endpoint-url", &sources.server.url()]);
+    let today = [before, day()];
+    assert_eq!(api.first(), file.first());
+    assert!(api.last().is_some_and(|(t, n, _)| today.contains(t) && *n == 0), "to today, empty: {:?}", api.last());
+    assert_eq!(api.iter().map(|b| b.1).sum::<u64>(), file[0].1);
+}
+
+#[test]
+fn buckets_are_aligned_in_the_zone() {
+    let sb = Sandbox::new();
+    // India is 5:30 ahead of UTC: its hours start at half past in UTC; its days at 18:30 UTC.
+    for (bucket, suffix) in [("1h", ":00:00+05:30"), ("1d", "T00:00:00+05:30")] {
+        let out = run_ok(sb.ctlookup().args([
+            "--input",
+            EXAMPLE,
+            "--tz",
+            "Asia/Kolkata",
+            "--timeline",
+            bucket,
+            "-o",
+            "jsonl",
+        ]));
+        let buckets = parsed_buckets(&String::from_utf8(out.stdout).unwrap());
+        assert!(!buckets.is_empty());
+        assert!(buckets.iter().all(|(t, _, _)| t.ends_with(suffix)), "{bucket}: {buckets:?}");
+        assert_eq!(buckets.iter().map(|b| b.1).sum::<u64>(), 60, "every event of the example, once");
+    }
+}
+
+fn golden(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name)
+}
+
+#[test]
+fn the_table_and_the_bar_chart_match_their_golden_files() {
+    let sb = Sandbox::new();
+    let cases: [(&str, &[&str]); 4] = [
+        ("count-by.table", &["--count-by", "user,errorCode", "--color", "never"]),
+        ("timeline.table", &["--timeline", "--color", "never"]),
+        ("timeline.color.table", &["--timeline", "--color", "always"]),
+        ("timeline-errors.table", &["--errors", "--timeline", "15m", "--color", "never"]),
+    ];
+    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
+    for (name, args) in cases {
+        let out = run_ok(
+            sb.ctlookup()
+                .env("COLUMNS", "80")
+                .args(["--input", EXAMPLE, "--tz", "Asia/Tokyo", "-o", "table"])
+                .args(args),
+        );
+        let got = out.stdout;
+        let text = String::from_utf8(got.clone()).unwrap();
+        let plain = ["\x1b[1m", "\x1b[31m", "\x1b[0m"].iter().fold(text.clone(), |t, code| t.replace(code, ""));
+        assert!(plain.lines().all(|l| l.chars().count() <= 80), "{name} fits 80 columns:\n{plain}");
+        let path = golden(name);
+        if update {
+            std::fs::write(&path, &got).unwrap();
+            continue;
+        }
+        let want =
+            std::fs::read(&path).unwrap_or_else(|_| panic!("{} missing: run with UPDATE_GOLDEN=1", path.display()));
+        assert!(got == want, "{name} differs from {}:\n{text}", path.display());
+    }
+}
+
+#[test]
+fn the_chart_without_colour_equals_the_coloured_one_without_its_codes() {
+    let sb = Sandbox::new();
+    let chart = |color: &str| {
+        let out = run_ok(sb.ctlookup().env("COLUMNS", "100").args([
+            "--input",
+            EXAMPLE,
+            "--timeline",
+            "5m",
+            "-o",
+            "table",
+            "--color",
+            color,
+        ]));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let (plain, colored) = (chart("never"), chart("always"));
+    assert!(!plain.contains('\x1b'));
+    assert!(colored.contains("\x1b[31m"), "failed calls are red");
+    assert_eq!(["\x1b[1m", "\x1b[31m", "\x1b[0m"].iter().fold(colored, |t, code| t.replace(code, "")), plain);
+    assert!(plain.lines().all(|l| l.chars().count() <= 100));
+    // The longest bar takes the width that is left.
+    assert!(plain.lines().any(|l| l.chars().count() == 100), "{plain}");
+}
+
+#[test]
+fn nothing_matched() {
+    let sb = Sandbox::new();
+    let run = |args: &[&str]| {
+        let out = run_ok(sb.ctlookup().args(["--input", EXAMPLE, "--event-name", "NoSuchEvent"]).args(args));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(run(&["--count-by", "user", "-o", "jsonl"]), "");
+    assert_eq!(run(&["--count-by", "user", "-o", "json"]), "[]\n");
+    assert_eq!(run(&["--count-by", "user", "-o", "csv"]), "user,count,first,last\r\n");
+    assert_eq!(run(&["--count-by", "user", "-o", "table"]), "");
+    assert_eq!(run(&["--timeline", "-o", "csv"]), "time,count,errors\r\n");
+    assert_eq!(run(&["--timeline", "-o", "table"]), "");
+    // A window is shown even when nothing matched in it.
+    let out =
+        run(&["--since", "2024-07-22T00:00:00Z", "--until", "2024-07-22T03:00:00Z", "--timeline", "1h", "-o", "jsonl"]);
+    assert_eq!(parsed_buckets(&out).iter().map(|b| b.1).collect::<Vec<_>>(), [0, 0, 0, 0]);
+}
+
+#[test]
+fn a_misspelt_field_is_warned_about() {
+    let sb = Sandbox::new();
+    let out = run_ok(sb.ctlookup().args(["--input", EXAMPLE, "--count-by", "errorcode", "-o", "jsonl"]));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("had the field errorcode (did you mean errorCode?)"), "{stderr}");
+}
+
+#[test]
+fn bad_combinations_are_usage_errors() {
+    let sb = Sandbox::new();
+    for (args, expected) in [
+        (vec!["--top", "3"], "--top applies to --count-by"),
+        (vec!["--count-by", "user", "--top", "0"], "--top must be at least 1"),
+        (vec!["--count-by", "user", "--timeline"], "give one of them"),
+        (vec!["--count-by", "user", "--jq", "."], "cannot be combined with --jq"),
+        (vec!["--timeline", "--columns", "user", "-o", "csv"], "cannot be combined with --columns"),
+        (vec!["--timeline", "2h"], "--timeline '2h': expected a bucket size, one of 1m, 5m, 15m, 1h, 6h, 1d"),
+        (vec!["--count-by", "user,,errorCode"], "--count-by 'user,,errorCode': empty column name"),
+        (vec!["--count-by", "count"], "'count' is a column of the answer itself"),
+        (vec!["--count-by", "user,user"], "'user' is given twice"),
+    ] {
+        let out = sb.ctlookup().args(["--input", EXAMPLE]).args(&args).output().unwrap();
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(expected) && stderr.lines().count() == 1, "{args:?}: {stderr}");
+    }
+}
