@@ -388,6 +388,7 @@ struct Merge {
     newest_seen: Option<i64>,
     said_behind: bool,
     poll_started: Option<std::time::Instant>,
+    poll_secs: i64,
     following: bool,
 }
 
@@ -489,6 +490,7 @@ impl Merge {
             newest_seen: None,
             said_behind: false,
             poll_started: None,
+            poll_secs: 0,
             following: config.follow.is_some(),
         };
         if let Some((store, account)) = store {
@@ -809,9 +811,14 @@ impl Merge {
             () = tokio::time::sleep(wait) => {}
             () = interrupt::wait() => return Err(self.interrupted()),
         }
+        // Nothing seen yet: what could still arrive is at most `lag` older than the last poll.
+        let previous =
+            self.poll_started.map_or_else(|| config.window.start.map(|t| t.timestamp()), |_| Some(self.poll_secs));
         self.poll_started = Some(std::time::Instant::now());
         let start = config.window.start.map_or(store::BEGINNING, |t| t.timestamp());
-        let lo = self.newest_seen.map_or(start, |t| (t - follow.lag).max(start));
+        let reference = self.newest_seen.or(previous);
+        let lo = reference.map_or(start, |t| (t - follow.lag).max(start));
+        self.poll_secs = now_secs();
         // Memory stays flat: only the IDs a poll can see again are kept.
         self.followed.retain(|_, t| *t >= lo);
         let now = now_secs();
