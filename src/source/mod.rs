@@ -6,6 +6,7 @@
 mod api;
 mod files;
 mod limiter;
+mod pool;
 mod split;
 pub mod token;
 
