@@ -35,8 +35,10 @@ pub fn read(config: &FilesConfig, consumer: &mut dyn Consumer, progress: &Progre
             Input::Path(path) => expand(path, &mut files)?,
         }
     }
-    let names: Vec<String> =
-        files.iter().map(|file| file.as_ref().map_or_else(|| "<stdin>".to_owned(), |p| p.display().to_string())).collect();
+    let names: Vec<String> = files
+        .iter()
+        .map(|file| file.as_ref().map_or_else(|| "<stdin>".to_owned(), |p| p.display().to_string()))
+        .collect();
     // Standard input is read once, by the first `-`: the others find it at its end, as one after another would.
     let first_stdin = files.iter().position(Option::is_none);
     let spares = Spares(Mutex::new(Vec::new()));
@@ -282,7 +284,10 @@ fn read_lines(mut stream: Box<dyn BufRead + Send>, out: &mut Batcher<'_>) -> Res
             Ok(Line::End) => return Ok(()),
             Ok(Line::Whole) => {}
             Ok(Line::TooLong) => {
-                out.problem(format!("line {number}: longer than {} MiB, no event is that large; skipped", MAX_EVENT_BYTES >> 20));
+                out.problem(format!(
+                    "line {number}: longer than {} MiB, no event is that large; skipped",
+                    MAX_EVENT_BYTES >> 20
+                ));
                 out.full()?;
                 continue;
             }

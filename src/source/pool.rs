@@ -59,10 +59,8 @@ pub fn run<I: Sync, T: Weighed + Send>(
         return inline(inputs, read, ordered);
     }
     let threads = threads.min(inputs.len());
-    let shared = Shared {
-        state: Mutex::new(State { head: 0, held: 0, closed: false, panic: None }),
-        changed: Condvar::new(),
-    };
+    let shared =
+        Shared { state: Mutex::new(State { head: 0, held: 0, closed: false, panic: None }), changed: Condvar::new() };
     let (jobs, queue) = mpsc::channel::<(usize, mpsc::SyncSender<T>)>();
     let queue = Mutex::new(queue);
     std::thread::scope(|scope| {
