@@ -17,8 +17,8 @@ use anyhow::Result;
 use super::Flow;
 
 /// Bytes read ahead for the inputs after the one the caller is on.
-pub const BYTES_AHEAD: usize = 4 * 1024 * 1024;
-/// Inputs queued or being read beyond the one the caller is on.
+const BYTES_AHEAD: usize = 4 * 1024 * 1024;
+/// Inputs queued or being read, the one the caller is on included.
 const INPUTS_AHEAD: usize = 64;
 /// Items waiting in one input's channel.
 const ITEMS_IN_FLIGHT: usize = 4;
@@ -71,7 +71,7 @@ pub fn run<I: Sync, T: Weighed + Send>(
         let mut queued = 0;
         let mut result = Ok(());
         'inputs: for index in 0..inputs.len() {
-            while queued < inputs.len() && pending.len() <= INPUTS_AHEAD {
+            while queued < inputs.len() && pending.len() < INPUTS_AHEAD {
                 let (sender, receiver) = mpsc::sync_channel(ITEMS_IN_FLIGHT);
                 // The readers outlive this loop: the queue is open.
                 let _ = jobs.send((queued, sender));
