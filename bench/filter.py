@@ -6,7 +6,8 @@ nothing else in the repository. It:
 
 1. builds `gen-events` and `ctlookup` in release mode (unless --no-build);
 2. generates, with the workspace's generator, a JSON Lines file and an aws-shaped
-   (`aws cloudtrail lookup-events --output json`) document of --count events (seed 7);
+   (`aws cloudtrail lookup-events --output json`) document of --count events (seed 7), and from the
+   JSON Lines a trail's S3 tree of gzip log files of 500 records each (400 files at the default count);
 3. for each case, runs every tool once with its output collected, and checks that all tools print
    the same number of lines and the same eventIDs (a mismatch ends the script with exit 1);
 4. times --runs runs of every tool with stdout sent to /dev/null, keeping the best wall time and the
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import gzip
 import json
 import os
 import platform
@@ -35,14 +37,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# Where cargo puts what it builds: CARGO_TARGET_DIR when set (cargo's own rule), else target/.
+TARGET_DIR = ROOT / os.environ.get("CARGO_TARGET_DIR", "target")
 DATA_DIR = ROOT / "target" / "bench"
-GEN_EVENTS = ROOT / "target" / "release" / "gen-events"
-DEFAULT_CTLOOKUP = ROOT / "target" / "release" / "ctlookup"
+GEN_EVENTS = TARGET_DIR / "release" / "gen-events"
+DEFAULT_CTLOOKUP = TARGET_DIR / "release" / "ctlookup"
 SEED = 7
-MEMORY_TARGET_MIB = 30
+# Records per gzip file of the trail tree: 200,000 records make 400 files, a few hours of a busy trail.
+RECORDS_PER_TREE_FILE = 500
 
-# gen-events --format → file name suffix
-INPUT_SUFFIX = {"jsonl": "jsonl", "aws-cli": "aws.json"}
+# input format (gen-events --format, or "trail-tree", made here from the JSON Lines) → file name suffix
+INPUT_SUFFIX = {"jsonl": "jsonl", "aws-cli": "aws.json", "trail-tree": "trail-tree"}
 
 
 @dataclass(frozen=True)
@@ -50,10 +55,12 @@ class Case:
     """One row of the table: an input file and the same filter written for each tool."""
 
     label: str
-    input_format: str  # gen-events --format
+    input_format: str  # a key of INPUT_SUFFIX
     where: str  # ctlookup --where
     jq_filter: str  # jq and jaq program
     target_ratio: float  # jq time / ctlookup time must be at least this
+    target_rate: float | None = None  # input events per second ctlookup must reach, if any
+    memory_target_mib: int = 30  # ctlookup's peak RSS must stay below this
 
 
 CASES = (
@@ -63,6 +70,7 @@ CASES = (
         where="errorCode = AccessDenied",
         jq_filter='select(.errorCode == "AccessDenied")',
         target_ratio=10,
+        target_rate=1_000_000,
     ),
     Case(
         label="JSON Lines, broad",
@@ -78,6 +86,15 @@ CASES = (
         jq_filter='.Events[].CloudTrailEvent|fromjson|select(.errorCode == "AccessDenied")',
         target_ratio=20,
     ),
+    Case(
+        label="trail tree (.json.gz), selective",
+        input_format="trail-tree",
+        where="errorCode = AccessDenied",
+        jq_filter='.Records[] | select(.errorCode == "AccessDenied")',
+        target_ratio=15,
+        target_rate=400_000,
+        memory_target_mib=64,
+    ),
 )
 
 
@@ -92,7 +109,18 @@ class Tool:
     def argv(self, case: Case, path: Path) -> list[str]:
         if self.name == "ctlookup":
             return [self.path, "--input", str(path), "--where", case.where, "-o", "jsonl"]
+        if case.input_format == "trail-tree":
+            # jq reads no gzip and no directories: `zcat -r` inflates the whole tree into its stdin.
+            script = f"zcat -r {shlex.quote(str(path))} | {shlex.quote(self.path)} -c {shlex.quote(case.jq_filter)}"
+            return ["sh", "-c", script]
         return [self.path, "-c", case.jq_filter, str(path)]
+
+    def display(self, case: Case) -> str:
+        """The command of a case as the report shows it, with FILE for the input."""
+        argv = self.argv(case, Path("FILE"))
+        if argv[0] == "sh":
+            return argv[2].replace(shlex.quote(self.path), self.name, 1)
+        return shlex.join([self.name] + argv[1:])
 
 
 @dataclass
@@ -256,21 +284,73 @@ def generate(path: Path, input_format: str, count: int) -> None:
     partial.replace(path)
 
 
-def prepare_inputs(directory: Path, count: int, keep: bool) -> dict[str, Path]:
-    """One file per input format; with --keep, reuse files of the same count, drop other counts."""
+def write_trail_tree(path: Path, jsonl: Path) -> None:
+    """A trail's S3 layout made from the JSON Lines file: consecutive runs of RECORDS_PER_TREE_FILE
+    records, each a gzip `{"Records":[…]}` file (oldest record first, as CloudTrail writes them) under
+    `AWSLogs/<account>/CloudTrail/<region>/YYYY/MM/DD/`, named after its first record. Written through a
+    temporary directory, so an interrupted run never leaves half a tree."""
+    partial = path.with_name(path.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    progress(f"writing {path.name} ({RECORDS_PER_TREE_FILE} records a .json.gz file, from {jsonl.name})")
+
+    def flush(lines: list[bytes], number: int) -> None:
+        first = json.loads(lines[0])
+        account = first.get("recipientAccountId") or "123456789012"
+        region = first.get("awsRegion") or "us-east-1"
+        day, clock = first["eventTime"][:10], first["eventTime"][11:16]
+        folder = partial.joinpath("AWSLogs", account, "CloudTrail", region, *day.split("-"))
+        folder.mkdir(parents=True, exist_ok=True)
+        stamp = day.replace("-", "") + "T" + clock.replace(":", "") + "Z"
+        name = f"{account}_CloudTrail_{region}_{stamp}_{number:08d}.json.gz"
+        body = b'{"Records":[' + b",".join(reversed(lines)) + b"]}"
+        (folder / name).write_bytes(gzip.compress(body, compresslevel=6, mtime=0))
+
+    lines, number = [], 0
+    with jsonl.open("rb") as records:
+        for line in records:
+            lines.append(line.rstrip(b"\n"))
+            if len(lines) == RECORDS_PER_TREE_FILE:
+                flush(lines, number)
+                lines, number = [], number + 1
+    if lines:
+        flush(lines, number)
+    partial.replace(path)
+
+
+def remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path)
+    else:
+        path.unlink()
+
+
+def prepare_inputs(cases: tuple[Case, ...], directory: Path, count: int, keep: bool) -> dict[str, Path]:
+    """One file (or tree) per input format; with --keep, reuse those of the same count, drop other counts."""
     inputs = {}
-    for input_format in dict.fromkeys(case.input_format for case in CASES):
+    formats = dict.fromkeys(case.input_format for case in cases)
+    if "trail-tree" in formats:
+        formats = {"jsonl": None, **formats}  # the tree is made from the JSON Lines
+    for input_format in formats:
         path = input_path(directory, input_format, count)
         if keep:
             for stale in directory.glob(f"events-*-seed{SEED}.{INPUT_SUFFIX[input_format]}*"):
                 if stale != path:
-                    stale.unlink()
+                    remove(stale)
         if not (keep and path.exists()):
-            generate(path, input_format, count)
+            if input_format == "trail-tree":
+                write_trail_tree(path, inputs["jsonl"])
+            else:
+                generate(path, input_format, count)
         else:
             progress(f"reusing {path.relative_to(ROOT)}")
         inputs[input_format] = path
     return inputs
+
+
+def size_mib(path: Path) -> float:
+    if path.is_dir():
+        return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 1024 / 1024
+    return path.stat().st_size / 1024 / 1024
 
 
 # ---------------------------------------------------------------- tools
@@ -402,10 +482,17 @@ def git_revision() -> str:
     return f"commit {commit}" + (" with uncommitted changes" if dirty else "")
 
 
-def table(rows: list[Row], tools: list[Tool], floor: int) -> list[str]:
+def rate_cell(case: Case, count: int, ours: Measurement) -> str:
+    rate = count / ours.best_seconds
+    if case.target_rate is None:
+        return f"{rate:,.0f}"
+    return f"{rate:,.0f} (≥ {case.target_rate:,.0f}: {verdict(rate >= case.target_rate)})"
+
+
+def table(rows: list[Row], tools: list[Tool], floor: int, count: int) -> list[str]:
     others = [tool.name for tool in tools if tool.name != "ctlookup"]
-    header = ["case", "ctlookup filter", "output lines", "ctlookup"]
-    align = ["---", "---", "---:", "---:"]
+    header = ["case", "ctlookup filter", "output lines", "ctlookup", "ctlookup events/s"]
+    align = ["---", "---", "---:", "---:", "---:"]
     for name in others:
         header += [name, f"{name} ÷ ctlookup"]
         align += ["---:", "---:"]
@@ -415,42 +502,49 @@ def table(rows: list[Row], tools: list[Tool], floor: int) -> list[str]:
     for row in rows:
         ours = row.results["ctlookup"]
         cells = [row.case.label, f"`{row.case.where}`", f"{row.lines:,}", seconds(ours.best_seconds)]
+        cells.append(rate_cell(row.case, count, ours))
         for name in others:
             theirs = row.results[name]
             cells += [seconds(theirs.best_seconds), f"{theirs.best_seconds / ours.best_seconds:.1f}x"]
         ratio = row.results["jq"].best_seconds / ours.best_seconds
         cells.append(f"≥{row.case.target_ratio:g}x: {verdict(ratio >= row.case.target_ratio)}")
-        rss_met = ours.peak_rss_kib < MEMORY_TARGET_MIB * 1024
-        cells.append(f"{rss(ours.peak_rss_kib, floor)} (< {MEMORY_TARGET_MIB} MiB: {verdict(rss_met)})")
+        limit = row.case.memory_target_mib
+        rss_met = ours.peak_rss_kib < limit * 1024
+        cells.append(f"{rss(ours.peak_rss_kib, floor)} (< {limit} MiB: {verdict(rss_met)})")
         cells += [rss(row.results[name].peak_rss_kib, floor) for name in others]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
 
-def missed_targets(rows: list[Row]) -> list[str]:
+def missed_targets(rows: list[Row], count: int) -> list[str]:
     missed = []
     for row in rows:
         ours = row.results["ctlookup"]
         ratio = row.results["jq"].best_seconds / ours.best_seconds
         if ratio < row.case.target_ratio:
             missed.append(f"{row.case.label}: jq ÷ ctlookup {ratio:.1f}x < {row.case.target_ratio:g}x")
-        if ours.peak_rss_kib >= MEMORY_TARGET_MIB * 1024:
-            missed.append(f"{row.case.label}: ctlookup peak RSS {mib(ours.peak_rss_kib)} ≥ {MEMORY_TARGET_MIB} MiB")
+        rate = count / ours.best_seconds
+        if row.case.target_rate is not None and rate < row.case.target_rate:
+            missed.append(f"{row.case.label}: {rate:,.0f} events/s < {row.case.target_rate:,.0f}")
+        limit = row.case.memory_target_mib
+        if ours.peak_rss_kib >= limit * 1024:
+            missed.append(f"{row.case.label}: ctlookup peak RSS {mib(ours.peak_rss_kib)} ≥ {limit} MiB")
     return missed
 
 
 def report(rows: list[Row], tools: list[Tool], inputs: dict[str, Path], count: int, runs: int, floor: int) -> str:
     now = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
-    files = "; ".join(
-        f"{fmt}: {path.stat().st_size / 1024 / 1024:,.1f} MiB" for fmt, path in inputs.items()
-    )
+    files = "; ".join(f"{fmt}: {size_mib(path):,.1f} MiB" for fmt, path in inputs.items())
+    if "trail-tree" in inputs:
+        tree_files = sum(1 for _ in inputs["trail-tree"].rglob("*.json.gz"))
+        files += f" in {tree_files:,} .json.gz files of {RECORDS_PER_TREE_FILE} records"
     versions = "; ".join(f"{tool.version} (`{tool.path}`)" for tool in tools)
-    missed = missed_targets(rows)
+    missed = missed_targets(rows, count)
     out = [
         f"Local filter, {count:,} events from `gen-events --seed {SEED}`, best of {runs} run(s) "
         "with stdout to /dev/null; peak RSS is the command's own `ru_maxrss` (see bench/README.md).",
         "",
-        *table(rows, tools, floor),
+        *table(rows, tools, floor, count),
         "",
         f"* Machine: {machine()}",
         f"* Tools: {versions}; ctlookup from {git_revision()}",
@@ -462,8 +556,7 @@ def report(rows: list[Row], tools: list[Tool], inputs: dict[str, Path], count: i
     ]
     for row in rows:
         for tool in tools:
-            argv = tool.argv(row.case, Path("FILE"))
-            out.append(f"  * `{shlex.join([tool.name] + argv[1:])}`")
+            out.append(f"  * `{tool.display(row.case)}`")
     out += ["", "All targets met." if not missed else "Targets missed: " + "; ".join(missed) + "."]
     return "\n".join(out)
 
@@ -491,7 +584,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--keep", action="store_true", help=f"keep input files in {DATA_DIR.relative_to(ROOT)}/ and reuse them")
     parser.add_argument("--ctlookup", metavar="PATH", help="ctlookup binary to measure (default target/release/ctlookup, built first)")
     parser.add_argument("--no-build", action="store_true", help="do not run cargo build")
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--case", action="append", metavar="TEXT", help="run only the cases whose label contains TEXT (repeatable)"
+    )
+    args = parser.parse_args(argv)
+    if args.case and not selected_cases(args.case):
+        parser.error(f"--case matches no case; the cases are: {', '.join(case.label for case in CASES)}")
+    return args
+
+
+def selected_cases(texts: list[str] | None) -> tuple[Case, ...]:
+    return tuple(case for case in CASES if not texts or any(text in case.label for text in texts))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -506,8 +609,9 @@ def main(argv: list[str] | None = None) -> int:
             directory = DATA_DIR
         else:
             directory = workdir = Path(tempfile.mkdtemp(prefix="run-", dir=DATA_DIR))
-        inputs = prepare_inputs(directory, args.count, args.keep)
-        rows = measure(CASES, tools, inputs, args.runs)
+        cases = selected_cases(args.case)
+        inputs = prepare_inputs(cases, directory, args.count, args.keep)
+        rows = measure(cases, tools, inputs, args.runs)
         print(report(rows, tools, inputs, args.count, args.runs, rss_floor()))
         return 0
     except CommandFailed as e:

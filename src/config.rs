@@ -105,6 +105,8 @@ pub struct FollowConfig {
 #[derive(Debug, Clone)]
 pub struct FilesConfig {
     pub inputs: Vec<Input>,
+    /// Threads that read the inputs (1: all on the thread that filters); `CTLOOKUP_THREADS`, else the CPUs.
+    pub threads: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -422,7 +424,8 @@ fn source(
             .iter()
             .map(|p| if p.as_os_str() == "-" { Input::Stdin } else { Input::Path(p.clone()) })
             .collect();
-        return Ok(SourceConfig::Files(FilesConfig { inputs }));
+        let threads = reading_threads(std::env::var_os(THREADS_VARIABLE).as_deref())?;
+        return Ok(SourceConfig::Files(FilesConfig { inputs, threads }));
     }
     let insight = cli.event_category == Some(EventCategoryArg::Insight);
     let plan = Plan::new(expr, explicit, !cli.no_pushdown);
@@ -628,6 +631,28 @@ fn parse_size(text: &str) -> Result<u64, String> {
 const MAX_TPS: f64 = 1000.0;
 /// The longest region name accepted (real ones are under 20 characters).
 const MAX_REGION_LEN: usize = 64;
+
+/// The variable that sets how many threads read `--input` files (1: one thread reads and filters).
+const THREADS_VARIABLE: &str = "CTLOOKUP_THREADS";
+/// The most reading threads by default: past a few, the one thread that filters is the limit.
+const DEFAULT_MAX_THREADS: usize = 8;
+/// The most reading threads asked for with the variable.
+const MAX_THREADS: usize = 256;
+
+/// `CTLOOKUP_THREADS` when set (a whole number from 1), else the CPUs available, at most 8.
+fn reading_threads(value: Option<&std::ffi::OsStr>) -> Result<usize> {
+    let Some(value) = value else {
+        let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        return Ok(cpus.min(DEFAULT_MAX_THREADS));
+    };
+    match value.to_str().map(str::trim).and_then(|text| text.parse::<usize>().ok()) {
+        Some(threads @ 1..=MAX_THREADS) => Ok(threads),
+        _ => {
+            let shown: String = value.to_string_lossy().chars().take(40).collect();
+            Err(usage(format!("{THREADS_VARIABLE}='{shown}': expected a number of threads from 1 to {MAX_THREADS}")))
+        }
+    }
+}
 
 /// An http(s) URL with a host, a valid port, and no secrets echoed back in the message.
 fn check_endpoint_url(text: &str) -> Result<()> {

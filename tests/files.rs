@@ -148,3 +148,185 @@ fn bad_records_are_warned_counted_and_skipped() {
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(stderr.contains("broken.json: Events[1]: event "), "{stderr}");
 }
+
+/// A tree of many small trail log files and a few large ones (larger than what is read ahead), with
+/// JSON Lines and saved aws output among them: the paths in their order, and the eventIDs of each.
+struct Tree {
+    sb: Sandbox,
+    /// Every file's eventIDs, in path order.
+    files: Vec<(std::path::PathBuf, Vec<String>)>,
+}
+
+impl Tree {
+    fn new() -> Tree {
+        let sb = Sandbox::new();
+        let records = records(9000, 33, fixed_newest());
+        let root = sb.path("bucket");
+        let mut files = Vec::new();
+        let mut rest = &records[..];
+        let mut number = 0;
+        while !rest.is_empty() {
+            // One file in 25 is large: 1,200 records, well over what a batch holds.
+            let size = if number % 25 == 7 { 1200 } else { 1 + number % 9 };
+            let (these, after) = rest.split_at(size.min(rest.len()));
+            rest = after;
+            let folder = root.join(format!("{:02}", number / 40));
+            std::fs::create_dir_all(&folder).unwrap();
+            let path = match number % 13 {
+                5 => {
+                    let path = folder.join(format!("part-{number:03}.jsonl"));
+                    let mut text = Vec::new();
+                    generate::write_records_jsonl(&mut text, these).unwrap();
+                    std::fs::write(&path, text).unwrap();
+                    path
+                }
+                11 => {
+                    let path = folder.join(format!("part-{number:03}.json"));
+                    let mut text = Vec::new();
+                    generate::write_aws_cli_document(&mut text, these).unwrap();
+                    std::fs::write(&path, text).unwrap();
+                    path
+                }
+                _ => {
+                    let path = folder.join(format!("part-{number:03}.json.gz"));
+                    std::fs::write(&path, gzip_records(these)).unwrap();
+                    path
+                }
+            };
+            files.push((path, these.iter().map(event_id).collect()));
+            number += 1;
+        }
+        Tree { sb, files }
+    }
+
+    fn root(&self) -> String {
+        self.sb.path("bucket").to_str().unwrap().to_owned()
+    }
+
+    /// The eventIDs of every file, in path order.
+    fn ids(&self) -> Vec<String> {
+        self.files.iter().flat_map(|(_, ids)| ids.iter().cloned()).collect()
+    }
+
+    fn run(&self, threads: &str, args: &[&str], code: i32) -> std::process::Output {
+        run_code(self.sb.ctlookup().env("CTLOOKUP_THREADS", threads).args(["--input", &self.root()]).args(args), code)
+    }
+}
+
+fn gzip_records(records: &[Value]) -> Vec<u8> {
+    let mut gz = GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(serde_json::json!({ "Records": records }).to_string().as_bytes()).unwrap();
+    gz.finish().unwrap()
+}
+
+#[test]
+fn a_tree_read_on_many_threads_prints_what_one_thread_prints() {
+    let tree = Tree::new();
+    assert!(tree.files.len() > 150, "{} files", tree.files.len());
+    let one = tree.run("1", &[], 0);
+    // Path order, and each file's records in their order.
+    assert_eq!(jsonl_ids(&one.stdout), tree.ids());
+    for threads in ["2", "4", "16"] {
+        let many = tree.run(threads, &[], 0);
+        assert!(many.stdout == one.stdout, "{threads} threads print what one prints");
+        assert_eq!(many.stderr, one.stderr);
+    }
+    let filter = ["--where", "errorCode exists OR eventName = ConsoleLogin"];
+    let one = tree.run("1", &filter, 0);
+    assert!(!one.stdout.is_empty());
+    assert!(tree.run("3", &filter, 0).stdout == one.stdout);
+    // The default (one thread a CPU) too.
+    let out = run_ok(tree.sb.ctlookup().args(["--input", &tree.root()]).args(filter));
+    assert!(out.stdout == one.stdout);
+}
+
+#[test]
+fn max_items_stops_a_tree_early() {
+    let tree = Tree::new();
+    // The last file is corrupt: reaching it would warn and exit 1.
+    let (last, _) = tree.files.last().unwrap();
+    let mut bytes = std::fs::read(last).unwrap();
+    bytes.truncate(bytes.len() / 2);
+    std::fs::write(last, bytes).unwrap();
+    for threads in ["1", "4"] {
+        let out = tree.run(threads, &["--max-items", "30"], 0);
+        assert_eq!(jsonl_ids(&out.stdout), tree.ids()[..30], "{threads} threads");
+        assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+#[test]
+fn a_corrupt_file_in_the_middle_is_reported_once_and_the_rest_is_read() {
+    let tree = Tree::new();
+    // A large gzip file, cut in the middle of its compressed data.
+    let middle = tree.files.len() / 2;
+    let (index, (path, ids)) = tree
+        .files
+        .iter()
+        .enumerate()
+        .skip(middle)
+        .find(|(_, (path, ids))| ids.len() > 1000 && path.to_str().unwrap().ends_with(".gz"))
+        .unwrap();
+    let mut bytes = std::fs::read(path).unwrap();
+    bytes.truncate(bytes.len() / 2);
+    std::fs::write(path, bytes).unwrap();
+    let one = tree.run("1", &[], 1);
+    let stderr = String::from_utf8(one.stderr.clone()).unwrap();
+    let name = path.display().to_string();
+    assert_eq!(stderr.matches(&name).count(), 1, "{stderr}");
+    assert!(stderr.contains("the rest of this file is skipped"), "{stderr}");
+    // Everything before the damage, and every file after it.
+    let got = jsonl_ids(&one.stdout);
+    let before: Vec<String> = tree.files[..index].iter().flat_map(|(_, ids)| ids.iter().cloned()).collect();
+    let after: Vec<String> = tree.files[index + 1..].iter().flat_map(|(_, ids)| ids.iter().cloned()).collect();
+    let kept = got.len() - before.len() - after.len();
+    assert!(kept < ids.len(), "{kept} of {} records of the damaged file", ids.len());
+    assert_eq!(got[..before.len()], before[..]);
+    assert_eq!(got[before.len()..before.len() + kept], ids[..kept]);
+    assert_eq!(got[before.len() + kept..], after[..]);
+    for threads in ["2", "8"] {
+        let many = tree.run(threads, &[], 1);
+        assert!(many.stdout == one.stdout, "{threads} threads");
+        assert_eq!(String::from_utf8(many.stderr).unwrap(), stderr);
+    }
+}
+
+#[test]
+fn a_bad_thread_count_is_a_usage_error() {
+    let sb = Sandbox::new();
+    for bad in ["0", "many", "-2", "100000"] {
+        let out = run_code(sb.ctlookup().env("CTLOOKUP_THREADS", bad).args(["--input", "-"]).write_stdin(""), 2);
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(stderr.contains("CTLOOKUP_THREADS"), "{stderr}");
+    }
+}
+
+#[test]
+fn ctrl_c_stops_a_tree_and_completes_the_document() {
+    use std::io::Read;
+    use std::process::Stdio;
+    let tree = Tree::new();
+    let mut child = tree
+        .sb
+        .std_ctlookup()
+        .env("CTLOOKUP_THREADS", "4")
+        .args(["--input", &tree.root(), "-o", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The output is far larger than the pipe: unread, it holds the run until the signal is sent.
+    let mut stdout = vec![0u8; 1];
+    child.stdout.as_mut().unwrap().read_exact(&mut stdout).unwrap();
+    let sent = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(sent.success());
+    child.stdout.take().unwrap().read_to_end(&mut stdout).unwrap();
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    let doc: Value = serde_json::from_slice(&stdout).unwrap_or_else(|e| panic!("broken JSON: {e}"));
+    let printed = doc["Events"].as_array().unwrap().len();
+    assert!(printed > 0 && printed < tree.ids().len(), "{printed} events before the signal");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+}

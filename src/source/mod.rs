@@ -7,6 +7,7 @@ pub(crate) mod api;
 mod files;
 mod identity;
 mod limiter;
+mod pool;
 mod split;
 pub mod token;
 
