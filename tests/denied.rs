@@ -291,7 +291,7 @@ fn policy_of_denials_never_allows_an_explicit_deny() {
     let sb = Sandbox::new();
     let _reference = reference(&sb);
     let alice = "arn:aws:iam::111122223333:user/alice";
-    let records = vec![
+    let records = [
         record(
             9,
             alice,
