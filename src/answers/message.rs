@@ -248,6 +248,23 @@ mod tests {
     }
 
     #[test]
+    fn text_of_any_kind_never_panics() {
+        for text in [
+            "Üser: ä is not authorized to perform: é:ü on resource: \"ß\" because no 日本 policy allows",
+            "encoded authorization failure message:",
+            "Encoded authorization failure message: 日本語 tail",
+            " is not authorized to perform: ",
+            "User: x is not authorized to perform: a:b with an explicit deny in a",
+        ] {
+            let _ = parse(text);
+        }
+        assert_eq!(
+            parse("User: x is not authorized to perform: a:b because no other policy allows").reason,
+            Some(Reason::Unknown)
+        );
+    }
+
+    #[test]
     fn anything_else_is_read_as_nothing() {
         for text in [
             "Access Denied",
