@@ -37,6 +37,12 @@ pub enum Command {
     Sync(SyncArgs),
     /// List what the local event store holds per account, region and category, or clear it
     Store(StoreArgs),
+    /// Why calls were refused: the AccessDenied events grouped by principal, action, resource and the
+    /// policy that refused them, with counts (same window, filters and sources as a lookup)
+    Denied(DeniedArgs),
+    /// The IAM policy that what was done needs: the actions of the matched successful calls as one
+    /// policy document (same window, filters and sources as a lookup)
+    Policy(PolicyArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish)
     Completions { shell: clap_complete::Shell },
 }
@@ -224,6 +230,34 @@ pub struct LookupArgs {
     /// Say more on stderr: the query plan (which attribute went to the API, what stays local)
     #[arg(short, long, action = ArgAction::Count, help_heading = "How to print")]
     pub verbose: u8,
+}
+
+/// `ctlookup denied`: a lookup's options, and how to answer.
+#[derive(Debug, Args)]
+pub struct DeniedArgs {
+    #[command(flatten)]
+    pub lookup: LookupArgs,
+
+    /// Decode EC2's encoded authorization failure messages with STS DecodeAuthorizationMessage (needs
+    /// sts:DecodeAuthorizationMessage) and show the conditions of the request
+    #[arg(long, help_heading = "Why it was denied")]
+    pub decode: bool,
+
+    /// Instead of the rows, print per principal the Allow statements that would grant what no policy
+    /// allowed, as JSON; explicit denies are listed on stderr
+    #[arg(long, help_heading = "Why it was denied")]
+    pub policy: bool,
+}
+
+/// `ctlookup policy`: a lookup's options, and what to include.
+#[derive(Debug, Args)]
+pub struct PolicyArgs {
+    #[command(flatten)]
+    pub lookup: LookupArgs,
+
+    /// Also grant the actions of the calls refused for lack of permission
+    #[arg(long, help_heading = "Policy")]
+    pub include_denied: bool,
 }
 
 /// Where API events come from and how they are asked for.

@@ -7,10 +7,11 @@ use chrono::{DateTime, Utc};
 
 use clap::CommandFactory;
 
-use crate::answers::{Answer, Bucket, TimelineSpec};
+use crate::answers::denied::{DENIED_CODES, DENIED_WORDS};
+use crate::answers::{Answer, Bucket, DeniedSpec, PolicyFormat, PolicySpec, TimelineSpec};
 use crate::cli::{
-    ApiArgs, Cli, ColorArg, Command, EventCategoryArg, ListOutputArg, LookupArgs, OutputArg, ReferenceArgs,
-    StoreAction, StoreArgs, StoreCapArgs, SyncArgs, WindowArgs,
+    ApiArgs, Cli, ColorArg, Command, DeniedArgs, EventCategoryArg, ListOutputArg, LookupArgs, OutputArg, PolicyArgs,
+    ReferenceArgs, StoreAction, StoreArgs, StoreCapArgs, SyncArgs, WindowArgs,
 };
 use crate::error::usage;
 use crate::event::EventCategory;
@@ -170,6 +171,8 @@ impl Task {
             }
             Some(Command::Sync(args)) => Task::Sync(Box::new(SyncConfig::from_cli(&args, env)?)),
             Some(Command::Store(args)) => store_task(args, env)?,
+            Some(Command::Denied(args)) => Task::Lookup(Box::new(Config::denied(args, env)?)),
+            Some(Command::Policy(args)) => Task::Lookup(Box::new(Config::policy(args, env)?)),
             Some(Command::Completions { shell }) => {
                 let mut script = Vec::new();
                 clap_complete::generate(shell, &mut Cli::command(), "ctlookup", &mut script);
@@ -274,6 +277,92 @@ impl Config {
             watch_columns,
             answer,
         })
+    }
+}
+
+/// How `denied --decode` reaches STS: the lookup's own connection settings (with `--input`, the
+/// environment's: AWS_REGION, AWS_PROFILE, AWS_ENDPOINT_URL).
+#[derive(Debug, Clone)]
+pub struct DecodeConfig {
+    pub profile: Option<String>,
+    pub endpoint_url: Option<String>,
+    pub region: Option<String>,
+    pub connect_timeout: std::time::Duration,
+    pub read_timeout: std::time::Duration,
+}
+
+impl Config {
+    /// `ctlookup denied`: a lookup of the refusals, answered by the denied stage.
+    fn denied(args: DeniedArgs, env: &Environment) -> Result<Config> {
+        refuse_answer_options("denied", &args.lookup)?;
+        let policy = args.policy.then(|| policy_format("denied --policy", &args.lookup)).transpose()?;
+        let decode = args.decode.then(|| DecodeConfig {
+            profile: args.lookup.api.profile.clone(),
+            endpoint_url: args.lookup.api.endpoint_url.clone(),
+            region: args.lookup.api.region.first().cloned(),
+            connect_timeout: std::time::Duration::from_secs_f64(args.lookup.api.connect_timeout.clamp(0.1, 86_400.0)),
+            read_timeout: std::time::Duration::from_secs_f64(args.lookup.api.read_timeout.clamp(0.1, 86_400.0)),
+        });
+        let mut config = Config::from_cli(args.lookup, env)?;
+        let error_code = || Target::Record(Path::new(["errorCode"]));
+        let codes = DENIED_CODES.iter().map(|c| Member::Value(Literal::String((*c).to_owned()))).collect();
+        let refused = Expr::or(vec![
+            Expr::Pred(Predicate { target: error_code(), test: Test::In(codes) }),
+            Expr::and(vec![
+                Expr::Pred(Predicate { target: error_code(), test: Test::Exists }),
+                Expr::Pred(Predicate {
+                    target: Target::Record(Path::new(["errorMessage"])),
+                    test: Test::Contains(DENIED_WORDS.to_owned()),
+                }),
+            ]),
+        ]);
+        config.narrow(refused);
+        config.answer = Some(Answer::Denied(DeniedSpec { decode, policy }));
+        Ok(config)
+    }
+
+    /// `ctlookup policy`: a lookup answered by the policy stage, which keeps the successful calls (and
+    /// the refused ones with --include-denied).
+    fn policy(args: PolicyArgs, env: &Environment) -> Result<Config> {
+        refuse_answer_options("policy", &args.lookup)?;
+        let format = policy_format("policy", &args.lookup)?;
+        let mut config = Config::from_cli(args.lookup, env)?;
+        config.answer = Some(Answer::Policy(PolicySpec { include_denied: args.include_denied, format }));
+        Ok(config)
+    }
+
+    /// Adds `extra` to the filter, AND-ed with the rest. It names no lookup attribute, so the plan stays.
+    fn narrow(&mut self, extra: Expr) {
+        let expr = std::mem::replace(&mut self.filter.expr, Expr::always());
+        self.filter = Filter::new(Expr::and(vec![expr, extra]), self.filter.window, self.filter.category);
+    }
+}
+
+/// The lookup options that print something else than the answer of `denied` and `policy`.
+fn refuse_answer_options(command: &str, cli: &LookupArgs) -> Result<()> {
+    for (given, option) in [
+        (cli.count_by.is_some(), "--count-by"),
+        (cli.top.is_some(), "--top"),
+        (cli.timeline.is_some(), "--timeline"),
+        (cli.jq.is_some(), "--jq"),
+        (cli.columns.is_some(), "--columns"),
+        (cli.follow, "--follow"),
+    ] {
+        if given {
+            return Err(usage(format!(
+                "ctlookup {command} prints its own answer; it cannot be combined with {option}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A policy document is JSON: pretty by default and with `-o json`, on one line with `-o jsonl`.
+fn policy_format(command: &str, cli: &LookupArgs) -> Result<PolicyFormat> {
+    match cli.output {
+        None | Some(OutputArg::Json) => Ok(PolicyFormat { compact: false }),
+        Some(OutputArg::Jsonl) => Ok(PolicyFormat { compact: true }),
+        Some(_) => Err(usage(format!("ctlookup {command} prints a JSON policy document: use -o json or -o jsonl"))),
     }
 }
 

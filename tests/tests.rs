@@ -4,6 +4,7 @@
 mod common;
 
 mod answers;
+mod denied;
 mod discovery;
 mod errors;
 mod files;

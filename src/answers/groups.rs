@@ -43,6 +43,25 @@ impl<K: Hash + Eq + Ord + Clone, T: Default> Groups<K, T> {
         group
     }
 
+    /// Adds a group counted elsewhere under `key`: counts add up, times widen; an existing group keeps
+    /// its `data`. Returns the group.
+    pub fn merge(&mut self, key: &[K], other: Group<T>) -> &mut Group<T> {
+        if !self.map.contains_key(key) {
+            return self.map.entry(key.to_vec()).or_insert(other);
+        }
+        let group = self.map.get_mut(key).expect("present");
+        group.count += other.count;
+        group.first = match (group.first, other.first) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        group.last = match (group.last, other.last) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        group
+    }
+
     /// How many groups there are.
     pub fn len(&self) -> usize {
         self.map.len()

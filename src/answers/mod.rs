@@ -1,9 +1,14 @@
-//! Answers instead of events: `--count-by` and `--timeline`, stages between the filter and the writer.
+//! Answers instead of events: `--count-by`, `--timeline`, `denied` and `policy`, stages between the filter
+//! and the writer.
 //! Each takes the matched events as a writer would, holds one entry per group or time bucket (never the
 //! events), and prints its rows when the run ends, through the same row printers as every listing.
 
+pub mod actions;
 mod count;
+pub mod denied;
 pub mod groups;
+pub mod message;
+pub mod policy;
 pub mod timeline;
 
 use std::io::Write;
@@ -11,7 +16,9 @@ use std::io::Write;
 use crate::output::columns::Column;
 use crate::output::{EventWriter, PrintConfig};
 
+pub use denied::{DeniedSpec, PolicyFormat};
 pub use groups::{Group, Groups};
+pub use policy::PolicySpec;
 pub use timeline::{Bucket, TimelineSpec};
 
 /// What to answer instead of printing the events.
@@ -21,6 +28,10 @@ pub enum Answer {
     Count { fields: Vec<Column>, top: Option<usize> },
     /// `--timeline [BUCKET]`.
     Timeline(TimelineSpec),
+    /// `ctlookup denied`.
+    Denied(DeniedSpec),
+    /// `ctlookup policy`.
+    Policy(PolicySpec),
 }
 
 impl Answer {
@@ -29,6 +40,8 @@ impl Answer {
         match self {
             Answer::Count { fields, top } => Box::new(count::Counter::new(fields, *top, print, out)),
             Answer::Timeline(spec) => Box::new(timeline::Timeline::new(spec, print, out)),
+            Answer::Denied(spec) => Box::new(denied::Denied::new(spec, print, out)),
+            Answer::Policy(spec) => Box::new(policy::Policy::new(*spec, out)),
         }
     }
 }

@@ -43,6 +43,12 @@ pub fn event_source(prefix: &str) -> String {
     }
 }
 
+/// The service prefix of one of the known exceptional event sources (`monitoring.amazonaws.com` →
+/// `cloudwatch`); None for any other source.
+pub fn prefix_of(event_source: &str) -> Option<String> {
+    EVENT_SOURCE_EXCEPTIONS.iter().find(|(_, s)| *s == event_source).map(|(p, _)| (*p).to_owned())
+}
+
 /// A service prefix and its CloudTrail event source.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceEntry {
@@ -170,6 +176,19 @@ impl Reference {
         }
         pairs.sort();
         pairs.dedup();
+        pairs
+    }
+
+    /// The cached actions of every service cached so far, as (service prefix, action) pairs; empty when
+    /// nothing is cached. Never touches the network, whatever the cache's age.
+    pub fn cached_prefix_actions(&self) -> Vec<(String, String)> {
+        let mut pairs = Vec::new();
+        for path in self.cache.service_paths() {
+            if let Some(cached) = cache::read::<ServiceData>(&path) {
+                let prefix = cached.data.service;
+                pairs.extend(cached.data.actions.into_iter().map(|a| (prefix.clone(), a)));
+            }
+        }
         pairs
     }
 

@@ -1094,19 +1094,46 @@ fn backoff_bound(attempt: u32) -> Duration {
 /// With --profile, that profile's credentials sign the requests, as with the aws CLI: the SDK's default
 /// chain would take AWS_ACCESS_KEY_ID from the environment first and sign for another account.
 async fn client(config: &ApiConfig, region: Option<&str>) -> Result<(Client, String, aws_config::SdkConfig)> {
+    let connection = Connection {
+        profile: config.profile.as_deref(),
+        endpoint_url: config.endpoint_url.as_deref(),
+        region,
+        connect_timeout: config.connect_timeout,
+        read_timeout: config.read_timeout,
+    };
+    let (sdk_config, region) = load_sdk_config(&connection).await?;
+    let mut builder = aws_sdk_cloudtrail::config::Builder::from(&sdk_config).interceptor(AnswerCap);
+    if config.profile.is_some() {
+        builder.set_credentials_provider(credentials_provider(config.profile.as_deref(), &sdk_config));
+    }
+    Ok((Client::from_conf(builder.build()), region, sdk_config))
+}
+
+/// How to reach AWS: what every client (CloudTrail, STS) is configured from.
+pub(crate) struct Connection<'a> {
+    pub profile: Option<&'a str>,
+    pub endpoint_url: Option<&'a str>,
+    /// None: the SDK's usual resolution.
+    pub region: Option<&'a str>,
+    pub connect_timeout: Duration,
+    pub read_timeout: Duration,
+}
+
+/// The SDK configuration of a connection (the SDK's own retries off: callers retry), and its region.
+pub(crate) async fn load_sdk_config(connection: &Connection<'_>) -> Result<(aws_config::SdkConfig, String)> {
     let timeouts = TimeoutConfig::builder()
-        .connect_timeout(config.connect_timeout)
-        .operation_attempt_timeout(config.read_timeout)
+        .connect_timeout(connection.connect_timeout)
+        .operation_attempt_timeout(connection.read_timeout)
         .build();
     let mut loader =
         aws_config::defaults(BehaviorVersion::latest()).retry_config(RetryConfig::disabled()).timeout_config(timeouts);
-    if let Some(region) = region {
+    if let Some(region) = connection.region {
         loader = loader.region(Region::new(region.to_owned()));
     }
-    if let Some(profile) = &config.profile {
+    if let Some(profile) = connection.profile {
         loader = loader.profile_name(profile);
     }
-    if let Some(url) = &config.endpoint_url {
+    if let Some(url) = connection.endpoint_url {
         loader = loader.endpoint_url(url);
     }
     let sdk_config = loader.load().await;
@@ -1115,19 +1142,15 @@ async fn client(config: &ApiConfig, region: Option<&str>) -> Result<(Client, Str
             "no AWS region: pass --region, set AWS_REGION, or set `region` in your profile (CloudShell sets it for you)"
         ));
     };
-    let mut builder = aws_sdk_cloudtrail::config::Builder::from(&sdk_config).interceptor(AnswerCap);
-    if config.profile.is_some() {
-        builder.set_credentials_provider(credentials_provider(config, &sdk_config));
-    }
-    Ok((Client::from_conf(builder.build()), region, sdk_config))
+    Ok((sdk_config, region))
 }
 
 /// The credentials requests are signed with: the profile's with --profile, else the SDK's chain.
-fn credentials_provider(
-    config: &ApiConfig,
+pub(crate) fn credentials_provider(
+    profile: Option<&str>,
     sdk_config: &aws_config::SdkConfig,
 ) -> Option<aws_sdk_cloudtrail::config::SharedCredentialsProvider> {
-    match &config.profile {
+    match profile {
         Some(profile) => {
             let provider_config = ProviderConfig::without_region().with_region(sdk_config.region().cloned());
             let provider =
@@ -1573,7 +1596,7 @@ async fn open_store(config: &ApiConfig, sdk_config: &aws_config::SdkConfig) -> R
             return Ok(None);
         }
     };
-    let provider = credentials_provider(config, sdk_config);
+    let provider = credentials_provider(config.profile.as_deref(), sdk_config);
     match identity::account(provider, sdk_config, &store.db, &settings.endpoint, settings.offline).await {
         Ok(account) => Ok(Some((store, account))),
         Err(err) if settings.offline => Err(err.context("--offline")),

@@ -41,18 +41,7 @@ pub async fn account(
     if offline || !db.holds_other(endpoint, &provisional)? {
         return Ok(provisional);
     }
-    let timeouts = TimeoutConfig::builder()
-        .connect_timeout(
-            STS_TIMEOUT.min(sdk_config.timeout_config().and_then(|t| t.connect_timeout()).unwrap_or(STS_TIMEOUT)),
-        )
-        .operation_attempt_timeout(STS_TIMEOUT)
-        .build();
-    let sts_config = aws_sdk_sts::config::Builder::from(sdk_config)
-        .credentials_provider(provider)
-        .timeout_config(timeouts)
-        .interceptor(super::api::AnswerCap)
-        .build();
-    let answer = aws_sdk_sts::Client::from_conf(sts_config)
+    let answer = sts_client(sdk_config, provider, STS_TIMEOUT)
         .get_caller_identity()
         .send()
         .await
@@ -68,7 +57,26 @@ pub async fn account(
     Ok(account.to_owned())
 }
 
-fn describe<E: std::error::Error + aws_sdk_sts::error::ProvideErrorMetadata + 'static>(
+/// The one way to build an STS client: the run's configuration (endpoint, region), these credentials,
+/// the answer cap, and `timeout` for each attempt (the connect timeout no longer than the run's).
+pub(crate) fn sts_client(
+    sdk_config: &SdkConfig,
+    provider: SharedCredentialsProvider,
+    timeout: Duration,
+) -> aws_sdk_sts::Client {
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(timeout.min(sdk_config.timeout_config().and_then(|t| t.connect_timeout()).unwrap_or(timeout)))
+        .operation_attempt_timeout(timeout)
+        .build();
+    let sts_config = aws_sdk_sts::config::Builder::from(sdk_config)
+        .credentials_provider(provider)
+        .timeout_config(timeouts)
+        .interceptor(super::api::AnswerCap)
+        .build();
+    aws_sdk_sts::Client::from_conf(sts_config)
+}
+
+pub(crate) fn describe<E: std::error::Error + aws_sdk_sts::error::ProvideErrorMetadata + 'static>(
     err: &aws_sdk_sts::error::SdkError<E, aws_sdk_sts::config::http::HttpResponse>,
 ) -> String {
     match err.as_service_error() {

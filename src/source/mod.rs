@@ -4,6 +4,7 @@
 //! hand. Turning them into events is the decode stage's business (`crate::decode`).
 
 pub(crate) mod api;
+pub(crate) mod authorization;
 mod files;
 mod identity;
 mod limiter;

@@ -1,0 +1,78 @@
+//! `ctlookup policy`: least privilege from what was done. The IAM actions of the matched successful
+//! calls (and, with `--include-denied`, of the refused ones) as one policy document, each action checked
+//! against the cached Service Reference; events that are no IAM action are left out.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{self, Write};
+
+use serde_json::Value;
+
+use super::denied::{is_denied, policy_document, refused_actions, KnownActions, PolicyFormat};
+use super::{actions, message};
+use crate::error::say;
+use crate::event::Event;
+use crate::output::EventWriter;
+
+/// What `policy` prints.
+#[derive(Debug, Clone, Copy)]
+pub struct PolicySpec {
+    pub include_denied: bool,
+    pub format: PolicyFormat,
+}
+
+/// The stage: the set of actions seen, printed as one document at the end.
+pub struct Policy<W: Write> {
+    spec: PolicySpec,
+    out: W,
+    actions: BTreeSet<String>,
+    finished: bool,
+}
+
+impl<W: Write> Policy<W> {
+    pub fn new(spec: PolicySpec, out: W) -> Self {
+        Policy { spec, out, actions: BTreeSet::new(), finished: false }
+    }
+}
+
+impl<W: Write> EventWriter for Policy<W> {
+    fn write(&mut self, event: &Event) -> io::Result<()> {
+        let record = &event.record;
+        let failed = record.get("errorCode").is_some_and(|c| !c.is_null());
+        let found = if !failed {
+            actions::of_event(record)
+        } else if self.spec.include_denied && is_denied(record) {
+            let text = record.get("errorMessage").and_then(Value::as_str).unwrap_or("");
+            refused_actions(record, &message::parse(text))
+        } else {
+            Vec::new()
+        };
+        self.actions.extend(found);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn finish(&mut self, _next_token: Option<&str>) -> io::Result<()> {
+        if std::mem::replace(&mut self.finished, true) {
+            return Ok(());
+        }
+        let mut known = KnownActions::load();
+        let mut granted: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for action in std::mem::take(&mut self.actions) {
+            if let Some(action) = known.check(&action) {
+                granted.entry(action).or_default().insert("*".to_owned());
+            }
+        }
+        known.report();
+        if granted.is_empty() {
+            say("no IAM action among the matched events: the policy has no statement");
+        }
+        let doc = policy_document(granted);
+        let text =
+            if self.spec.format.compact { serde_json::to_string(&doc) } else { serde_json::to_string_pretty(&doc) };
+        writeln!(self.out, "{}", text.map_err(io::Error::other)?)?;
+        self.out.flush()
+    }
+}
