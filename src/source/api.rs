@@ -379,8 +379,9 @@ struct Merge {
     failed: Vec<Option<RegionFailure>>,
     /// What the resume tokens of several lookups are bound to.
     binding: Binding,
-    /// The local event store, when this run uses it.
+    /// The local event store, when this run uses it, and the run's window as it counts it.
     store: Option<Store>,
+    store_window: Option<Span>,
     /// `--follow`: the IDs handed out within the lag behind the newest second seen (each event is
     /// printed once however many polls see it again), that newest second, whether being behind was
     /// said, and when the current poll began.
@@ -407,6 +408,11 @@ fn store_window(config: &ApiConfig, now: DateTime<Utc>) -> Option<Span> {
         config.window.start.map_or(store::BEGINNING, |t| t.timestamp() + i64::from(t.timestamp_subsec_nanos() > 0));
     let hi = config.window.end.unwrap_or(now).timestamp();
     Span::new(lo, hi)
+}
+
+/// A lookup as tokens and the store name it: `EventName=ConsoleLogin`.
+fn lookup_key(attribute: Attribute, value: &str) -> String {
+    format!("{}={value}", attribute.api_name())
 }
 
 fn now_secs() -> i64 {
@@ -441,10 +447,11 @@ impl Merge {
             .collect::<Result<Vec<_>, _>>()
             .context("cannot build the lookup attribute")?;
         let mut queries = Vec::new();
-        let mut sdk_configs = Vec::new();
+        // Credentials are the same in every region: the first region's configuration finds the account.
+        let mut first_sdk_config = None;
         for region in regions {
             let (client, region, sdk_config) = client(config, region).await?;
-            sdk_configs.push(sdk_config);
+            first_sdk_config.get_or_insert(sdk_config);
             queries.push(Query {
                 region,
                 client,
@@ -477,7 +484,8 @@ impl Merge {
             );
         }
         let failed = queries.iter().map(|_| None).collect();
-        let store = open_store(config, &sdk_configs[0]).await?;
+        let sdk_config = first_sdk_config.expect("at least one region");
+        let store = open_store(config, &sdk_config).await?;
         let mut merge = Merge {
             queries,
             streams,
@@ -486,6 +494,7 @@ impl Merge {
             failed,
             binding,
             store: None,
+            store_window: None,
             followed: std::collections::HashMap::new(),
             newest_seen: None,
             said_behind: false,
@@ -510,12 +519,13 @@ impl Merge {
             self.store = None;
             return Ok(());
         };
+        self.store_window = Some(window);
         let category = if config.insight { "insight" } else { "management" };
         let lookups = config.plan.lookups.len();
         let mut planned = Vec::new();
         for (i, stream) in self.streams.iter().enumerate() {
             let lookup = config.plan.lookups[i % lookups].clone();
-            let key = lookup.as_ref().map(|(a, v)| format!("{}={v}", a.api_name())).unwrap_or_default();
+            let key = lookup.as_ref().map(|(a, v)| lookup_key(*a, v)).unwrap_or_default();
             let scope_key = ScopeKey {
                 endpoint: settings.endpoint.clone(),
                 account: account.to_owned(),
@@ -594,7 +604,7 @@ impl Merge {
                                 }
                                 None => (None, None),
                             };
-                            let window = store_window(config, store.config.now).unwrap_or(span);
+                            let window = self.store_window.expect("parts come from a planned window");
                             let mut range = part_window(span, window, config);
                             if hi.is_some() {
                                 range[1] = hi;
@@ -639,7 +649,7 @@ impl Merge {
             row: None,
             pages: Vec::new(),
         });
-        let window = store_window(config, store.config.now).unwrap_or(span);
+        let window = self.store_window.expect("parts come from a planned window");
         stream.begin_api(part_window(span, window, config), None, recording);
     }
 
@@ -818,10 +828,10 @@ impl Merge {
         let start = config.window.start.map_or(store::BEGINNING, |t| t.timestamp());
         let reference = self.newest_seen.or(previous);
         let lo = reference.map_or(start, |t| (t - follow.lag).max(start));
-        self.poll_secs = now_secs();
+        let now = now_secs();
+        self.poll_secs = now;
         // Memory stays flat: only the IDs a poll can see again are kept.
         self.followed.retain(|_, t| *t >= lo);
-        let now = now_secs();
         let recording = self.store.as_ref().is_some_and(Store::usable);
         for stream in self.streams.iter_mut().filter(|s| !s.stopped) {
             let recording = (recording && stream.place.is_some()).then(|| Recording {
@@ -1186,12 +1196,8 @@ async fn check_profile(name: &str) -> Result<()> {
 /// the time window.
 fn binding(config: &ApiConfig, queries: &[Query]) -> Binding {
     let regions: Vec<String> = queries.iter().map(|q| q.region.clone()).collect();
-    let lookups: Vec<Option<String>> = config
-        .plan
-        .lookups
-        .iter()
-        .map(|lookup| lookup.as_ref().map(|(key, value)| format!("{}={value}", key.api_name())))
-        .collect();
+    let lookups: Vec<Option<String>> =
+        config.plan.lookups.iter().map(|lookup| lookup.as_ref().map(|(key, value)| lookup_key(*key, value))).collect();
     let ms = |t: Option<DateTime<Utc>>| t.map(|t| t.timestamp_millis());
     Binding::new(&regions, &lookups, config.insight, [ms(config.window.start), ms(config.window.end)])
 }

@@ -19,7 +19,7 @@ use crate::store::Db;
 /// STS is asked once per new access key; a slow answer must not hold the run up long.
 const STS_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The account of the credentials `client` signs with. `offline`: never ask STS.
+/// The account of the credentials `provider` gives. `offline`: never ask STS.
 pub async fn account(
     provider: Option<SharedCredentialsProvider>,
     sdk_config: &SdkConfig,

@@ -451,17 +451,11 @@ impl Db {
             .collect::<Result<Vec<_>, _>>()?;
         let mut summaries = Vec::new();
         for (id, key, events, bytes, lookups) in rows {
-            if events == 0 && bytes == 0 && lookups == 0 && self.covered(id, "")?.is_empty() {
+            // The lookup "" is the full scan's own: these are the windows of full scans.
+            let windows = self.covered(id, "")?;
+            if events == 0 && bytes == 0 && lookups == 0 && windows.is_empty() {
                 continue;
             }
-            let windows = {
-                let mut statement =
-                    self.conn.prepare("SELECT lo, hi FROM coverage WHERE scope = ?1 AND lookup = ''")?;
-                let spans = statement
-                    .query_map([id], |r| Ok(Span { lo: r.get(0)?, hi: r.get(1)? }))?
-                    .collect::<Result<Vec<_>, _>>()?;
-                union(spans)
-            };
             summaries.push(Summary { key, windows, lookups: lookups as usize, events, bytes });
         }
         Ok(summaries)
