@@ -9,7 +9,7 @@ use super::{Group, Groups};
 use crate::error::say;
 use crate::event::Event;
 use crate::output::columns::{Cell, Column};
-use crate::output::{EventWriter, Layout, OutputFormat, PrintConfig};
+use crate::output::{EventWriter, Layout, PrintConfig};
 
 /// One field's value in a group's key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -57,7 +57,6 @@ impl<'c, W: Write> Counter<'c, W> {
     }
 
     fn print_rows(&mut self) -> io::Result<()> {
-        let zone = self.print.zone;
         let total = self.groups.len();
         let groups: Vec<(Vec<Key>, Group)> = std::mem::take(&mut self.groups).sorted();
         let shown = self.top.map_or(total, |top| top.min(total));
@@ -69,13 +68,7 @@ impl<'c, W: Write> Counter<'c, W> {
             Layout { whole: true, right: false },
             Layout { whole: true, right: false },
         ]);
-        // JSON gets full RFC 3339 times; the table and spreadsheets get the plain form, as for eventTime.
-        let json = matches!(self.print.format, OutputFormat::Json | OutputFormat::Jsonl);
-        let time = |t: Option<chrono::DateTime<chrono::Utc>>| match t {
-            Some(t) if json => Value::String(zone.format_rfc3339(t)),
-            Some(t) => Value::String(zone.format_plain(t)),
-            None => Value::Null,
-        };
+        let time = |t| super::time_cell(self.print, t);
         let mut rows = self.print.row_writer(&headers, &layout, &mut self.out);
         for (key, group) in &groups[..shown] {
             let mut cells: Vec<Value> = key.iter().map(Key::value).collect();
@@ -149,6 +142,7 @@ impl<W: Write> EventWriter for Counter<'_, W> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::output::OutputFormat;
     use serde_json::json;
 
     fn print(format: OutputFormat) -> PrintConfig {

@@ -13,7 +13,7 @@ use super::{actions, Group, Groups};
 use crate::config::DecodeConfig;
 use crate::error::{say, warn};
 use crate::event::Event;
-use crate::output::{EventWriter, Layout, OutputFormat, PrintConfig};
+use crate::output::{EventWriter, Layout, PrintConfig};
 
 /// The error codes of a refusal for lack of permission. Any other error whose message says "is not
 /// authorized to perform" counts too.
@@ -119,7 +119,6 @@ impl<'c, W: Write> Denied<'c, W> {
     }
 
     fn print_rows(&mut self, groups: &[(Vec<Key>, Group<Example>)]) -> io::Result<()> {
-        let zone = self.print.zone;
         let decode = self.spec.decode.is_some();
         let mut headers = vec!["principal", "action", "resource", "reason"];
         if decode {
@@ -133,12 +132,7 @@ impl<'c, W: Write> Denied<'c, W> {
             Layout { whole: true, right: false },
             Layout::default(),
         ]);
-        let json = matches!(self.print.format, OutputFormat::Json | OutputFormat::Jsonl);
-        let time = |t: Option<chrono::DateTime<chrono::Utc>>| match t {
-            Some(t) if json => Value::String(zone.format_rfc3339(t)),
-            Some(t) => Value::String(zone.format_plain(t)),
-            None => Value::Null,
-        };
+        let time = |t| super::time_cell(self.print, t);
         let mut rows = self.print.row_writer(&headers, &layout, &mut self.out);
         for (key, group) in groups {
             let width = if decode { 5 } else { 4 };

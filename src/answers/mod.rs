@@ -13,8 +13,11 @@ pub mod timeline;
 
 use std::io::Write;
 
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
 use crate::output::columns::Column;
-use crate::output::{EventWriter, PrintConfig};
+use crate::output::{EventWriter, OutputFormat, PrintConfig};
 
 pub use denied::{DeniedSpec, PolicyFormat};
 pub use groups::{Group, Groups};
@@ -32,6 +35,18 @@ pub enum Answer {
     Denied(DeniedSpec),
     /// `ctlookup policy`.
     Policy(PolicySpec),
+}
+
+/// A time cell of an answer: JSON gets full RFC 3339 times in the zone; the table and spreadsheets
+/// get the plain form, as for eventTime; no time is null.
+fn time_cell(print: &PrintConfig, time: Option<DateTime<Utc>>) -> Value {
+    match time {
+        Some(t) if matches!(print.format, OutputFormat::Json | OutputFormat::Jsonl) => {
+            Value::String(print.zone.format_rfc3339(t))
+        }
+        Some(t) => Value::String(print.zone.format_plain(t)),
+        None => Value::Null,
+    }
 }
 
 impl Answer {

@@ -213,7 +213,6 @@ impl<'c, W: Write> Timeline<'c, W> {
             }
             return chart.finish();
         }
-        let json = matches!(self.print.format, OutputFormat::Json | OutputFormat::Jsonl);
         let layout = [
             Layout { whole: true, right: false },
             Layout { whole: false, right: true },
@@ -222,8 +221,7 @@ impl<'c, W: Write> Timeline<'c, W> {
         let mut rows = self.print.row_writer(&["time", "count", "errors"], &layout, &mut self.out);
         for b in buckets {
             let Tally { count, errors } = tally(&b);
-            let time = if json { zone.format_rfc3339(b) } else { zone.format_plain(b) };
-            rows.row(&[Value::String(time), Value::from(count), Value::from(errors)])?;
+            rows.row(&[super::time_cell(self.print, Some(b)), Value::from(count), Value::from(errors)])?;
         }
         rows.finish()
     }
