@@ -87,9 +87,7 @@ pub fn clear(selection: &StoreSelection) -> Result<()> {
 fn open() -> Result<Db> {
     let dir = store::default_dir()?;
     let path = dir.join(store::FILE_NAME);
-    Db::open(&path).map_err(|(store::OpenError::Io(e) | store::OpenError::Unusable(e))| {
-        e.context(format!("the store {}", path.display()))
-    })
+    Db::open(&path).map_err(|e| anyhow::Error::from(e).context(format!("the store {}", path.display())))
 }
 
 /// A covered span as `ctlookup store` shows it, both ends included.

@@ -127,6 +127,15 @@ pub enum OpenError {
     Io(anyhow::Error),
 }
 
+impl From<OpenError> for anyhow::Error {
+    /// For a caller that does not rebuild: either way the store cannot be used.
+    fn from(err: OpenError) -> anyhow::Error {
+        match err {
+            OpenError::Unusable(e) | OpenError::Io(e) => e,
+        }
+    }
+}
+
 impl Db {
     /// Opens (or creates) the store file, readable by its owner only.
     pub fn open(path: &Path) -> Result<Db, OpenError> {

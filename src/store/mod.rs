@@ -110,7 +110,7 @@ impl Store {
             Err(OpenError::Unusable(why)) => {
                 warn(format_args!("the store {} cannot be used ({why:#}): rebuilding it", path.display()));
                 remove(&path)?;
-                Db::open(&path).map_err(|(OpenError::Io(e) | OpenError::Unusable(e))| e)?
+                Db::open(&path)?
             }
         };
         Ok(Store { db, config: config.clone(), failed: false, damaged: false, from_store: 0, from_api: 0, requests: 0 })
