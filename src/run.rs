@@ -16,6 +16,9 @@ use crate::reference::Reference;
 use crate::source::{self, Consumer, Flow, Origin, Raw};
 
 pub fn run(config: Config) -> Result<()> {
+    // Before any writer starts: a path that cannot be read prints nothing but its error (exit 1), not
+    // an empty document or answer that a script could take for "no events".
+    let source = source::open(&config.source)?;
     if config.verbose > 0 {
         if let SourceConfig::Api(api) = &config.source {
             say(api.plan.describe(&config.filter.expr));
@@ -40,7 +43,7 @@ pub fn run(config: Config) -> Result<()> {
         decoder: Decoder::new(&config.filter, &config.watch_columns),
         progress: &progress,
     };
-    let result = source::run(&config.source, &mut pipeline, &progress);
+    let result = source.run(&mut pipeline, &progress);
     progress.finish();
     pipeline.decoder.finish();
     let resume_token = result.as_ref().ok().and_then(|o| o.resume_token.clone());

@@ -330,3 +330,227 @@ fn ctrl_c_stops_a_tree_and_completes_the_document() {
     assert!(printed > 0 && printed < tree.ids().len(), "{printed} events before the signal");
     assert!(stderr.contains("interrupted"), "{stderr}");
 }
+
+/// A document written with one element a line, as jq, Python and hand-made tools write them:
+/// `open` alone on the first line, each element on a line of its own ending in `,` but the last,
+/// `close` on the last line.
+fn one_element_a_line(open: &str, elements: &[Value], close: &str, indent: &str) -> String {
+    let lines: Vec<String> = elements.iter().map(|e| format!("{indent}{e}")).collect();
+    format!("{open}\n{}\n{close}\n", lines.join(",\n"))
+}
+
+/// Six events that Event history returned, as saved by the aws CLI.
+fn real_lookup_events() -> Vec<Value> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/real/lookup-events/devlab-tokyo-2026.json");
+    let saved: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    saved["Events"].as_array().unwrap()[..6].to_vec()
+}
+
+/// Reads a file and the same bytes on stdin, insisting on exit 0 and not a word on stderr.
+fn read_quietly(sb: &Sandbox, name: &str, text: &str) -> Vec<String> {
+    let path = sb.path(name);
+    write(&path, text);
+    let out = run_ok(sb.ctlookup().args(["--input", path.to_str().unwrap()]));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{name}");
+    let on_stdin = run_ok(sb.ctlookup().args(["--input", "-"]).write_stdin(text));
+    assert_eq!(String::from_utf8_lossy(&on_stdin.stderr), "", "{name} on stdin");
+    assert!(on_stdin.stdout == out.stdout, "{name}: stdin prints what the file prints");
+    jsonl_ids(&out.stdout)
+}
+
+#[test]
+fn saved_lookup_output_with_one_event_a_line_is_read_whole() {
+    let sb = Sandbox::new();
+    let events = real_lookup_events();
+    let want: Vec<String> = events.iter().map(|e| e["EventId"].as_str().unwrap().to_owned()).collect();
+    let text = one_element_a_line(r#"{"Events": ["#, &events, "]}", "");
+    assert_eq!(text.lines().count(), 8);
+    assert!(text.lines().nth(1).unwrap().ends_with("},") && text.lines().nth(6).unwrap().ends_with('}'));
+    assert_eq!(read_quietly(&sb, "saved.json", &text), want);
+}
+
+#[test]
+fn documents_with_one_element_a_line_in_every_shape() {
+    let sb = Sandbox::new();
+    // Few (fewer lines than are looked at to tell the shape) and many.
+    for count in [1, 3, 40] {
+        let recs = records(count, 5, fixed_newest());
+        let want: Vec<String> = recs.iter().map(event_id).collect();
+        let events: Vec<Value> = recs.iter().map(generate::aws_cli_event).collect();
+        for indent in ["", "    "] {
+            let shapes = [
+                ("events.json", one_element_a_line(r#"{"Events": ["#, &events, "]}", indent)),
+                ("records.json", one_element_a_line(r#"{"Records": ["#, &recs, "]}", indent)),
+                ("array.json", one_element_a_line("[", &recs, "]", indent)),
+                ("events-array.json", one_element_a_line("[", &events, "]", indent)),
+                ("keys-first.json", one_element_a_line("{\"NextToken\": \"t\",\n\"Events\": [", &events, "]}", indent)),
+                (
+                    "first-on-the-opening-line.json",
+                    one_element_a_line(r#"{"Records": ["#, &recs, "]}", "").replacen("[\n", "[", 1),
+                ),
+            ];
+            for (name, text) in shapes {
+                assert_eq!(read_quietly(&sb, name, &text), want, "{name}, {count} elements, indent {indent:?}");
+                let crlf = text.replace('\n', "\r\n");
+                assert_eq!(read_quietly(&sb, name, &crlf), want, "{name} with CRLF, {count} elements");
+            }
+        }
+        // Compact on one line, and pretty-printed.
+        let doc = serde_json::json!({ "Records": recs });
+        assert_eq!(read_quietly(&sb, "compact.json", &doc.to_string()), want);
+        assert_eq!(
+            read_quietly(&sb, "compact-lines.json", &format!("{doc}\n{doc}\n")),
+            [want.clone(), want.clone()].concat()
+        );
+        assert_eq!(read_quietly(&sb, "pretty.json", &serde_json::to_string_pretty(&doc).unwrap()), want);
+    }
+}
+
+#[test]
+fn json_lines_with_bad_lines_say_which_and_read_the_rest() {
+    let sb = Sandbox::new();
+    let recs = records(12, 8, fixed_newest());
+    let lines: Vec<String> = recs.iter().map(Value::to_string).collect();
+    let truncated = &lines[3][..lines[3].len() / 2];
+    // A bad first line, a cut line, and lines that look like the start of a document.
+    let text = format!(
+        "not json\n{}\n{}\n{truncated}\n{}\n{{\"Events\": [\n{}\n[\n{}\n",
+        lines[0],
+        lines[1],
+        lines[2],
+        lines[4..11].join("\n"),
+        lines[11]
+    );
+    let want: Vec<String> = recs.iter().enumerate().filter(|(i, _)| *i != 3).map(|(_, r)| event_id(r)).collect();
+    let path = sb.path("damaged.jsonl");
+    write(&path, &text);
+    for input in [path.to_str().unwrap(), "-"] {
+        let out = run_code(sb.ctlookup().args(["--input", input, "-o", "jsonl"]).write_stdin(text.clone()), 1);
+        assert_eq!(jsonl_ids(&out.stdout), want, "{input}");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        let name = if input == "-" { "<stdin>" } else { "damaged.jsonl" };
+        for line in [1, 4, 6, 14] {
+            assert!(stderr.contains(&format!("{name}: line {line}: ")), "line {line} of {input}: {stderr}");
+        }
+        assert!(stderr.contains("4 unreadable events or records were skipped"), "{stderr}");
+    }
+}
+
+/// Every command and way of printing, to be followed by `--input PATH`.
+const EVERY_COMMAND: [&[&str]; 17] = [
+    &["-o", "jsonl"],
+    &["-o", "json"],
+    &["-o", "csv"],
+    &["-o", "tsv"],
+    &["-o", "table"],
+    &["--count-by", "eventName"],
+    &["--count-by", "eventName", "-o", "json"],
+    &["--count-by", "user", "-o", "csv"],
+    &["--timeline"],
+    &["--timeline", "1h", "-o", "json"],
+    &["--jq", ".eventName"],
+    &["denied"],
+    &["denied", "-o", "json"],
+    &["denied", "--policy"],
+    &["policy"],
+    &["policy", "-o", "jsonl"],
+    &["policy", "--include-denied"],
+];
+
+/// Whether permissions keep this user out (not so for root, which reads anything).
+#[cfg(unix)]
+fn locked_out(path: &std::path::Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o000)).unwrap();
+    if path.is_dir() {
+        std::fs::read_dir(path).is_err()
+    } else {
+        std::fs::File::open(path).is_err()
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_given_path_that_cannot_be_read_prints_nothing_whatever_the_command() {
+    let sb = Sandbox::new();
+    let good = sb.path("good.json");
+    write(&good, &serde_json::json!({ "Records": records(20, 3, fixed_newest()) }).to_string());
+    let good = good.to_str().unwrap().to_owned();
+    let missing = sb.path("missing.json").to_str().unwrap().to_owned();
+    let dangling = sb.path("dangling.json");
+    std::os::unix::fs::symlink(sb.path("gone.json"), &dangling).unwrap();
+    let mut bad_inputs: Vec<(Vec<String>, String)> = vec![
+        (vec![missing.clone()], missing.clone()),
+        (vec![good.clone(), missing.clone()], missing.clone()),
+        (vec![format!("{good}/inner.json")], format!("{good}/inner.json")),
+        (vec![dangling.to_str().unwrap().to_owned()], dangling.to_str().unwrap().to_owned()),
+    ];
+    let locked_file = sb.path("locked.json");
+    write(&locked_file, "{}");
+    let locked_dir = sb.path("locked");
+    std::fs::create_dir(&locked_dir).unwrap();
+    for locked in [locked_file, locked_dir] {
+        if locked_out(&locked) {
+            let path = locked.to_str().unwrap().to_owned();
+            bad_inputs.push((vec![good.clone(), path.clone()], path));
+        }
+    }
+    for command in EVERY_COMMAND {
+        for (inputs, culprit) in &bad_inputs {
+            let mut cmd = sb.ctlookup();
+            cmd.args(command);
+            for input in inputs {
+                cmd.args(["--input", input]);
+            }
+            let out = run_code(&mut cmd, 1);
+            let stderr = String::from_utf8(out.stderr).unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout),
+                "",
+                "{command:?} {inputs:?} prints nothing; stderr: {stderr}"
+            );
+            assert_eq!(stderr.lines().count(), 1, "{command:?} {inputs:?}: one line: {stderr}");
+            assert!(stderr.contains(&format!("cannot read input {culprit}: ")), "{command:?}: {stderr}");
+        }
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn what_cannot_be_read_inside_a_tree_is_named_and_the_rest_printed() {
+    let sb = Sandbox::new();
+    let recs = records(30, 4, fixed_newest());
+    let root = sb.path("logs");
+    for (folder, part) in [("a", &recs[..10]), ("c", &recs[10..20]), ("e", &recs[20..])] {
+        std::fs::create_dir_all(root.join(folder)).unwrap();
+        write(&root.join(folder).join("part.json"), &serde_json::json!({ "Records": part }).to_string());
+    }
+    // A link to a file that is gone, and (where permissions keep this user out) a locked file and folder.
+    std::os::unix::fs::symlink(sb.path("gone.json"), root.join("b.json")).unwrap();
+    let mut unreadable = vec![root.join("b.json")];
+    let locked_file = root.join("c").join("z.json");
+    write(&locked_file, &serde_json::json!({ "Records": [] }).to_string());
+    let locked_dir = root.join("d");
+    std::fs::create_dir(&locked_dir).unwrap();
+    for locked in [locked_file, locked_dir] {
+        if locked_out(&locked) {
+            unreadable.push(locked);
+        }
+    }
+    for threads in ["1", "4"] {
+        let out = run_code(
+            sb.ctlookup().env("CTLOOKUP_THREADS", threads).args(["--input", root.to_str().unwrap(), "-o", "json"]),
+            1,
+        );
+        let doc: Value = serde_json::from_slice(&out.stdout).expect("a whole document");
+        let got: Vec<String> =
+            doc["Events"].as_array().unwrap().iter().map(|e| e["EventId"].as_str().unwrap().to_owned()).collect();
+        assert_eq!(got, recs.iter().map(event_id).collect::<Vec<_>>(), "{threads} threads");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        for path in &unreadable {
+            let named = stderr.lines().filter(|line| line.contains(&format!("{}: cannot be", path.display()))).count();
+            assert_eq!(named, 1, "{} is named once: {stderr}", path.display());
+        }
+        assert!(stderr.contains(&format!("{} unreadable", unreadable.len())), "{stderr}");
+    }
+}

@@ -4,8 +4,9 @@
 //! handed to the consumer on this thread in path order, each file's in its order.
 
 use std::collections::HashSet;
+use std::convert::Infallible;
 use std::fs::{self, File};
-use std::io::{self, BufRead, BufReader};
+use std::io::{self, BufRead, BufReader, Cursor, Read};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::{LazyLock, Mutex, PoisonError};
@@ -15,7 +16,7 @@ use flate2::bufread::MultiGzDecoder;
 use memchr::memmem;
 
 use super::pool::{self, Gone, Ordered, Sink, Weighed};
-use super::split::{split_values, Piece, MAX_EVENT_BYTES};
+use super::split::{split_values, Piece, SplitError, MAX_EVENT_BYTES};
 use super::{Consumer, Flow, Origin, Outcome, Raw};
 use crate::config::{FilesConfig, Input};
 use crate::error::Interrupted;
@@ -26,77 +27,120 @@ const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 const UTF8_BOM: &[u8] = b"\xef\xbb\xbf";
 const BUFFER: usize = 256 * 1024;
 
-pub fn read(config: &FilesConfig, consumer: &mut dyn Consumer, progress: &Progress) -> Result<Outcome> {
-    // Every path is checked before anything is printed: a typo fails the run at once (exit 1).
-    let mut files = Vec::new();
-    for input in &config.inputs {
-        match input {
-            Input::Stdin => files.push(None),
-            Input::Path(path) => expand(path, &mut files)?,
+/// The inputs of a run, found before anything is printed: every path given on the command line exists
+/// and can be opened (a directory listed), so that a typo ends the run at once, with nothing on stdout.
+pub struct Inputs {
+    entries: Vec<Entry>,
+    threads: usize,
+}
+
+/// One thing to read, in its place in the order of the run.
+enum Entry {
+    Stdin,
+    /// A file, opened when its turn comes (thousands of them may be given, more than may be open at once).
+    File(PathBuf),
+    /// A given file that is no regular file (a pipe: `--input <(zcat …)`, a named FIFO), kept open from the
+    /// check on: closing it would leave the writer at the other end without a reader.
+    Open(PathBuf, File),
+    /// A folder below a given directory that cannot be listed: said in its place, and the rest read.
+    Unlisted(PathBuf, String),
+}
+
+impl Entry {
+    fn name(&self) -> String {
+        match self {
+            Entry::Stdin => "<stdin>".to_owned(),
+            Entry::File(path) | Entry::Open(path, _) | Entry::Unlisted(path, _) => path.display().to_string(),
         }
     }
-    let names: Vec<String> = files
-        .iter()
-        .map(|file| file.as_ref().map_or_else(|| "<stdin>".to_owned(), |p| p.display().to_string()))
-        .collect();
+}
+
+/// Checks every given path and lists the files below the given directories.
+pub fn open(config: &FilesConfig) -> Result<Inputs> {
+    let mut entries = Vec::new();
+    for input in &config.inputs {
+        match input {
+            Input::Stdin => entries.push(Entry::Stdin),
+            Input::Path(path) => add_given(path, &mut entries)?,
+        }
+    }
+    Ok(Inputs { entries, threads: config.threads })
+}
+
+pub fn read(inputs: &Inputs, consumer: &mut dyn Consumer, progress: &Progress) -> Result<Outcome> {
+    let names: Vec<String> = inputs.entries.iter().map(Entry::name).collect();
     // Standard input is read once, by the first `-`: the others find it at its end, as one after another would.
-    let first_stdin = files.iter().position(Option::is_none);
+    let first_stdin = inputs.entries.iter().position(|entry| matches!(entry, Entry::Stdin));
     let spares = Spares(Mutex::new(Vec::new()));
-    let read = |index: usize, file: &Option<PathBuf>, sink: &mut dyn Sink<Batch>| {
-        if file.is_none() && Some(index) != first_stdin {
+    let read = |index: usize, entry: &Entry, sink: &mut dyn Sink<Batch>| {
+        if matches!(entry, Entry::Stdin) && Some(index) != first_stdin {
             return;
         }
         let mut out = Batcher { batch: spares.take(), sink, spares: &spares };
         // Gone: the consumer has stopped, nothing more is wanted.
-        if read_input(&names[index], file.as_deref(), &mut out).is_ok() {
+        if read_entry(entry, &mut out).is_ok() {
             let _ = out.send();
         }
     };
     let mut delivery = Delivery { consumer, progress, names: &names, spares: &spares };
-    pool::run(&files, config.threads, read, &mut delivery)?;
+    pool::run(&inputs.entries, inputs.threads, read, &mut delivery)?;
     Ok(Outcome::default())
 }
 
-/// Adds a path, or the event files below a directory in path order (for a trail's S3 layout that is
-/// oldest first within each region), skipping digest files, which hold no events. Below a directory each
-/// file is read once however many links lead to it, and a link back up the tree is not followed again.
-fn expand(path: &Path, files: &mut Vec<Option<PathBuf>>) -> Result<()> {
-    let meta = fs::metadata(path).with_context(|| format!("cannot read input {}", path.display()))?;
-    if !meta.is_dir() {
-        files.push(Some(path.to_owned()));
+/// Adds a path given on the command line: a file, or the event files below a directory in path order
+/// (for a trail's S3 layout that is oldest first within each region). A given file is opened here to
+/// learn that it can be; a given directory must be listed.
+fn add_given(path: &Path, entries: &mut Vec<Entry>) -> Result<()> {
+    let context = || format!("cannot read input {}", path.display());
+    let meta = fs::metadata(path).with_context(context)?;
+    if meta.is_dir() {
+        let mut seen = HashSet::new();
+        let listing = list_directory(path, &mut seen).with_context(context)?;
+        add_listing(listing.unwrap_or_default(), entries, &mut seen);
         return Ok(());
     }
-    let mut seen = HashSet::new();
-    add_directory(path, files, &mut seen)
+    let file = File::open(path).with_context(context)?;
+    if meta.is_file() {
+        entries.push(Entry::File(path.to_owned()));
+    } else {
+        entries.push(Entry::Open(path.to_owned(), file));
+    }
+    Ok(())
 }
 
-fn add_directory(dir: &Path, files: &mut Vec<Option<PathBuf>>, seen: &mut HashSet<PathBuf>) -> Result<()> {
-    let context = || format!("cannot read input directory {}", dir.display());
-    if !seen.insert(fs::canonicalize(dir).with_context(context)?) {
-        return Ok(());
+/// A directory's entries in path order; None when it was listed before (through another link).
+fn list_directory(dir: &Path, seen: &mut HashSet<PathBuf>) -> io::Result<Option<Vec<PathBuf>>> {
+    if !seen.insert(fs::canonicalize(dir)?) {
+        return Ok(None);
     }
-    let mut entries: Vec<PathBuf> = fs::read_dir(dir)
-        .with_context(context)?
-        .map(|entry| entry.map(|e| e.path()))
-        .collect::<io::Result<_>>()
-        .with_context(context)?;
-    entries.sort();
-    for entry in entries {
+    let mut listing: Vec<PathBuf> =
+        fs::read_dir(dir)?.map(|entry| entry.map(|e| e.path())).collect::<io::Result<_>>()?;
+    listing.sort();
+    Ok(Some(listing))
+}
+
+/// Adds the event files of a listing, and of the folders in it, skipping digest files, which hold no
+/// events, and hidden files. Each file is read once however many links lead to it, and a link back up
+/// the tree is not followed again. A folder that cannot be listed is said in its place, and the rest read.
+fn add_listing(listing: Vec<PathBuf>, entries: &mut Vec<Entry>, seen: &mut HashSet<PathBuf>) {
+    for entry in listing {
         let name = entry.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         if name.starts_with('.') || name == "CloudTrail-Digest" {
             continue;
         }
         if entry.is_dir() {
-            add_directory(&entry, files, seen)?;
+            match list_directory(&entry, seen) {
+                Ok(listing) => add_listing(listing.unwrap_or_default(), entries, seen),
+                Err(err) => entries.push(Entry::Unlisted(entry, err.to_string())),
+            }
         } else if [".json", ".json.gz", ".jsonl", ".jsonl.gz", ".ndjson", ".gz"].iter().any(|ext| name.ends_with(ext)) {
-            // A dangling link cannot be read; it is named when opened, like any unreadable input.
+            // A dangling link cannot be read; it is named when its turn comes, like any unreadable file.
             let once = fs::canonicalize(&entry).map_or(true, |real| seen.insert(real));
             if once {
-                files.push(Some(entry));
+                entries.push(Entry::File(entry));
             }
         }
     }
-    Ok(())
 }
 
 /// What was read of an input, handed from its reading thread to the filtering one: event texts one
@@ -111,8 +155,6 @@ enum BatchPiece {
     Event(Kind, Place, Range<usize>),
     /// Something that could not be read: warned about and counted, and the reading goes on.
     Problem(String),
-    /// The input cannot be read at all: the run fails here.
-    Failed(anyhow::Error),
 }
 
 /// What an event's text holds, told on the reading thread.
@@ -141,8 +183,6 @@ impl Weighed for Batch {
 
 const BATCH_BYTES: usize = 256 * 1024;
 const BATCH_PIECES: usize = 4096;
-/// Lines looked at to tell JSON Lines from documents.
-const SNIFF_LINES: usize = 8;
 
 /// Batches handed back by the filtering side once read, to be filled again: their memory is already
 /// there, so the reading threads neither allocate nor touch fresh pages for each one.
@@ -216,53 +256,186 @@ impl Batcher<'_> {
     }
 }
 
-/// Reads one input (None: stdin) into batches: plain or gzip, documents or JSON Lines, told by content.
-fn read_input(name: &str, file: Option<&Path>, out: &mut Batcher<'_>) -> Result<(), Gone> {
-    let mut stream: Box<dyn BufRead + Send> = match file {
-        None => Box::new(BufReader::with_capacity(BUFFER, io::stdin())),
-        Some(path) => match File::open(path) {
-            Ok(f) => Box::new(BufReader::with_capacity(BUFFER, f)),
-            Err(err) => {
-                let err = anyhow::Error::new(err).context(format!("cannot read input {name}"));
-                out.batch.pieces.push(BatchPiece::Failed(err));
-                return Ok(());
-            }
-        },
-    };
-    let head = match stream.fill_buf() {
-        Ok(head) => head,
-        Err(err) => {
-            let err = anyhow::Error::new(err).context(format!("cannot read input {name}"));
-            out.batch.pieces.push(BatchPiece::Failed(err));
+/// Reads one entry into batches. What cannot be opened or read is said with the file's name, and the
+/// run goes on with the next one: the given paths were checked before, so this is a file found in a
+/// tree, or one that went away since.
+fn read_entry(entry: &Entry, out: &mut Batcher<'_>) -> Result<(), Gone> {
+    let opened = match entry {
+        Entry::Stdin => Ok(Box::new(io::stdin()) as Box<dyn Read + Send>),
+        Entry::File(path) => File::open(path).map(|f| Box::new(f) as Box<dyn Read + Send>),
+        Entry::Open(_, file) => file.try_clone().map(|f| Box::new(f) as Box<dyn Read + Send>),
+        Entry::Unlisted(_, err) => {
+            out.problem(format!("cannot be listed ({err}); the files in it are skipped"));
             return Ok(());
         }
     };
-    if head.starts_with(&GZIP_MAGIC) {
-        stream = Box::new(BufReader::with_capacity(BUFFER, MultiGzDecoder::new(stream)));
+    match opened {
+        Ok(reader) => read_input(BufReader::with_capacity(BUFFER, reader), out),
+        Err(err) => {
+            out.problem(format!("cannot be read ({err}); skipped"));
+            Ok(())
+        }
     }
-    let head = match stream.fill_buf() {
-        Ok(head) => head,
+}
+
+/// Reads one input into batches: plain or gzip, documents or JSON Lines, told by content.
+fn read_input(mut raw: BufReader<Box<dyn Read + Send>>, out: &mut Batcher<'_>) -> Result<(), Gone> {
+    let gzip = match raw.fill_buf() {
+        Ok(head) => head.starts_with(&GZIP_MAGIC),
         Err(err) => {
-            out.problem(format!("{err}; the rest of this file is skipped"));
+            out.problem(format!("cannot be read ({err}); skipped"));
             return Ok(());
         }
     };
+    let mut stream: Box<dyn BufRead + Send> =
+        if gzip { Box::new(BufReader::with_capacity(BUFFER, MultiGzDecoder::new(raw))) } else { Box::new(raw) };
     // Windows editors start UTF-8 files with a byte-order mark; it is no part of the JSON.
-    if head.starts_with(UTF8_BOM) {
-        stream.consume(UTF8_BOM.len());
-    }
-    let head = match stream.fill_buf() {
-        Ok(head) => head,
+    match stream.fill_buf() {
+        Ok(head) if head.starts_with(UTF8_BOM) => stream.consume(UTF8_BOM.len()),
+        Ok(_) => {}
         Err(err) => {
             out.problem(format!("{err}; the rest of this file is skipped"));
             return Ok(());
         }
-    };
-    if is_json_lines(head) {
-        read_lines(stream, out)
-    } else {
-        read_values(stream, out)
     }
+    match sniff(stream) {
+        (Layout::JsonLines, stream) => read_lines(stream, out),
+        (Layout::Documents, stream) => read_values(stream, out),
+    }
+}
+
+/// How an input is laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    /// Every non-empty line is one whole value: a bad line is skipped, and the next one read.
+    JsonLines,
+    /// Values one after another, laid out any way (pretty-printed, one element a line, all on one line),
+    /// read as `jq` reads them: what comes after a bad spot cannot be told apart from it.
+    Documents,
+}
+
+/// Lines looked at to tell the layout, and the bytes they may take: a line longer than that (a trail
+/// log on one line) is the start of a document.
+const SNIFF_LINES: usize = 8;
+const SNIFF_BYTES: usize = 1024 * 1024;
+
+/// Tells the layout from the first line that is JSON, or the start of JSON: a whole object that is no
+/// document makes JSON Lines; a document, an array, or the opening of one that goes on over more lines
+/// (`{"Events": [`, `[`, `{`) makes documents. Lines that are no JSON at all (a bad first line of JSON
+/// Lines) are passed over; when none of the first lines says, the input is read as documents, which also
+/// reads good JSON Lines. The lines read to tell are handed back ahead of the rest, so nothing is read
+/// twice or lost (standard input cannot be read again), and at most `SNIFF_BYTES` are held. A read error
+/// meanwhile comes back after them, where the reader finds it as it would have.
+fn sniff(mut stream: Box<dyn BufRead + Send>) -> (Layout, Box<dyn BufRead + Send>) {
+    let mut head = Vec::new();
+    let mut layout = None;
+    let mut error = None;
+    let mut lines = 0;
+    while layout.is_none() && lines < SNIFF_LINES && head.len() < SNIFF_BYTES {
+        let start = head.len();
+        match take_line(&mut stream, &mut head, SNIFF_BYTES - start) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(err) => {
+                error = Some(err);
+                break;
+            }
+        }
+        let line = head[start..].trim_ascii();
+        if !line.is_empty() {
+            lines += 1;
+            layout = layout_of_line(line);
+        }
+    }
+    let rest: Box<dyn BufRead + Send> = match error {
+        Some(err) => Box::new(FailOnce(Some(err))),
+        None => stream,
+    };
+    (layout.unwrap_or(Layout::Documents), Box::new(Cursor::new(head).chain(rest)))
+}
+
+/// What one line says of the layout; None: it is no JSON, the next line tells.
+fn layout_of_line(line: &[u8]) -> Option<Layout> {
+    let mut pieces = 0;
+    let mut one_event = false;
+    let split = split_values(line, |piece| {
+        pieces += 1;
+        one_event = pieces == 1 && matches!(piece, Piece::Event { array: None, .. });
+        Ok::<_, Infallible>(())
+    });
+    match split {
+        Ok(Ok(())) if one_event => Some(Layout::JsonLines),
+        Ok(Ok(())) => Some(Layout::Documents),
+        // A JSON string cannot hold a line end: a line that stops inside one is cut, not an opening.
+        Ok(Err(SplitError::Truncated { .. })) if !ends_inside_string(line) => Some(Layout::Documents),
+        Ok(Err(_)) => None,
+        Err(never) => match never {},
+    }
+}
+
+/// Whether the text stops inside a JSON string.
+fn ends_inside_string(text: &[u8]) -> bool {
+    let mut inside = false;
+    let mut escaped = false;
+    for &b in text {
+        if escaped {
+            escaped = false;
+        } else if inside && b == b'\\' {
+            escaped = true;
+        } else if b == b'"' {
+            inside = !inside;
+        }
+    }
+    inside
+}
+
+/// Moves the next line (its line end included) from `stream` onto `head`, at most `limit` bytes of it;
+/// how many were moved (0: the end of the input).
+fn take_line(stream: &mut dyn BufRead, head: &mut Vec<u8>, limit: usize) -> io::Result<usize> {
+    let mut taken = 0;
+    while taken < limit {
+        let available = match stream.fill_buf() {
+            Ok(available) => available,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(err),
+        };
+        if available.is_empty() {
+            break;
+        }
+        let room = &available[..available.len().min(limit - taken)];
+        let (chunk, done) = match memchr::memchr(b'\n', room) {
+            Some(i) => (&room[..=i], true),
+            None => (room, false),
+        };
+        let used = chunk.len();
+        head.extend_from_slice(chunk);
+        stream.consume(used);
+        taken += used;
+        if done {
+            break;
+        }
+    }
+    Ok(taken)
+}
+
+/// A read error met while telling the layout, handed on once to whoever reads on.
+struct FailOnce(Option<io::Error>);
+
+impl Read for FailOnce {
+    fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+        self.0.take().map_or(Ok(0), Err)
+    }
+}
+
+impl BufRead for FailOnce {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        match self.0.take() {
+            Some(err) => Err(err),
+            None => Ok(&[]),
+        }
+    }
+
+    fn consume(&mut self, _: usize) {}
 }
 
 /// Documents and events one after another, one element at a time.
@@ -339,7 +512,6 @@ impl Delivery<'_> {
                     self.consumer.problem(name, &problem);
                     continue;
                 }
-                BatchPiece::Failed(err) => return Err(err),
             };
             let bytes = &batch.bytes[range];
             let raw = match kind {
@@ -371,29 +543,6 @@ fn kind_of(text: &[u8]) -> Kind {
     } else {
         Kind::Record
     }
-}
-
-/// JSON Lines, rather than documents or pretty-printed values: one of the first lines holds a whole
-/// object that is not a document.
-fn is_json_lines(head: &[u8]) -> bool {
-    let Some(last_newline) = memchr::memrchr(b'\n', head) else { return false };
-    head[..last_newline]
-        .split(|&b| b == b'\n')
-        .map(<[u8]>::trim_ascii)
-        .filter(|line| !line.is_empty())
-        .take(SNIFF_LINES)
-        .any(|line| {
-            // The splitter hands a whole top-level object that is no document on as one event.
-            let mut events = 0;
-            let split = split_values(line, |piece| {
-                events += 1;
-                match piece {
-                    Piece::Event { array: None, .. } if events == 1 => Ok(()),
-                    _ => Err(()),
-                }
-            });
-            line.starts_with(b"{") && matches!(split, Ok(Ok(()))) && events == 1
-        })
 }
 
 enum Line {
@@ -456,14 +605,67 @@ fn read_line_from(stream: &mut dyn BufRead, line: &mut Vec<u8>, start: usize, ca
 mod tests {
     use super::*;
 
+    /// A reader that hands out a few bytes at a time, as a slow pipe does.
+    struct Trickle(Vec<u8>, usize);
+
+    impl Read for Trickle {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = (self.0.len() - self.1).min(buf.len()).min(3);
+            buf[..n].copy_from_slice(&self.0[self.1..self.1 + n]);
+            self.1 += n;
+            Ok(n)
+        }
+    }
+
+    /// The layout told, and every byte read after telling it: the input must come back whole.
+    fn told(text: &[u8]) -> Layout {
+        let (layout, mut stream) = sniff(Box::new(BufReader::with_capacity(4, Trickle(text.to_vec(), 0))));
+        let mut again = Vec::new();
+        stream.read_to_end(&mut again).unwrap();
+        assert!(again == text, "the input is handed on whole");
+        layout
+    }
+
     #[test]
-    fn json_lines_are_told_from_documents() {
-        assert!(is_json_lines(b"{\"eventVersion\":\"1.08\"}\n{\"eventVersion\":\"1.08\"}\n"));
-        assert!(is_json_lines(b"not json\n{\"eventName\":\"A\"}\n"), "a bad first line");
-        assert!(!is_json_lines(b"{\"Records\":[{\"a\":1}]}\n{\"Records\":[]}\n"), "documents, one a line");
-        assert!(!is_json_lines(b"{\n  \"eventVersion\": \"1.08\"\n}\n"), "pretty-printed");
-        assert!(!is_json_lines(b"[{\"a\":1}]\n"));
-        assert!(!is_json_lines(b"{\"a\":1}"), "no line end: one value");
+    fn json_lines_are_told_from_documents_by_their_first_line() {
+        use Layout::{Documents, JsonLines};
+        let record = "{\"eventVersion\":\"1.08\",\"eventName\":\"A\"}";
+        let cases: [(String, Layout, &str); 14] = [
+            (format!("{record}\n{record}\n"), JsonLines, "JSON Lines"),
+            (format!("\n  {record}\r\n{record}"), JsonLines, "empty lines and CRLF"),
+            (format!("not json\n{record}\n"), JsonLines, "a bad first line"),
+            (format!("{record}\nnot json\n{{\"Events\": [\n"), JsonLines, "bad lines later on"),
+            (record.to_owned(), JsonLines, "one record, no line end"),
+            (format!("{{\"Events\": [\n{record},\n{record}\n]}}\n"), Documents, "one element a line"),
+            (format!("{{\"Records\": [{record},\n{record}\n]}}\n"), Documents, "the first element on the opening line"),
+            (format!("[\n  {record},\n  {record}\n]\n"), Documents, "a bare array, indented"),
+            ("{\"Records\":[{\"a\":1}]}\n{\"Records\":[]}\n".to_owned(), Documents, "documents, one a line"),
+            ("{\n  \"eventVersion\": \"1.08\"\n}\n".to_owned(), Documents, "pretty-printed"),
+            ("[{\"a\":1}]\n".to_owned(), Documents, "an array on one line"),
+            ("{\"eventVersion\": \"1.0\n{\"a\":1}\n".to_owned(), JsonLines, "a line cut inside a string"),
+            ("not json\nnor this\n".to_owned(), Documents, "nothing that says"),
+            (String::new(), Documents, "empty"),
+        ];
+        for (text, layout, what) in cases {
+            assert_eq!(told(text.as_bytes()), layout, "{what}");
+        }
+    }
+
+    #[test]
+    fn a_line_too_long_to_look_at_opens_a_document() {
+        let long = format!("{{\"Records\":[{{\"a\":\"{}\"}}]}}\n", "x".repeat(SNIFF_BYTES));
+        assert_eq!(told(long.as_bytes()), Layout::Documents);
+    }
+
+    #[test]
+    fn a_read_error_while_telling_comes_after_what_was_read() {
+        let failing = Cursor::new(b"{\"a\":1}\n{\"b\"".to_vec()).chain(FailOnce(Some(io::Error::other("disk gone"))));
+        let (layout, mut stream) = sniff(Box::new(BufReader::new(failing)));
+        assert_eq!(layout, Layout::JsonLines);
+        let mut read = Vec::new();
+        let err = stream.read_to_end(&mut read).unwrap_err();
+        assert_eq!(read, b"{\"a\":1}\n{\"b\"");
+        assert_eq!(err.to_string(), "disk gone");
     }
 
     #[test]

@@ -16,7 +16,7 @@ use std::fmt;
 
 use anyhow::Result;
 
-use crate::config::SourceConfig;
+use crate::config::{ApiConfig, SourceConfig};
 use crate::event::Envelope;
 use crate::progress::Progress;
 
@@ -95,9 +95,30 @@ pub struct Outcome {
     pub resume_token: Option<String>,
 }
 
-pub fn run(config: &SourceConfig, consumer: &mut dyn Consumer, progress: &Progress) -> Result<Outcome> {
-    match config {
-        SourceConfig::Api(api) => api::lookup(api, consumer, progress),
-        SourceConfig::Files(files) => files::read(files, consumer, progress),
+/// A source ready to be read. For files, every path given on the command line was found and can be
+/// opened: a typo or a missing permission ends the run before any writer starts, with nothing printed.
+pub enum Opened<'c> {
+    Api(&'c ApiConfig),
+    Files(files::Inputs),
+}
+
+/// Checks what the source needs before the first event is wanted.
+pub fn open(config: &SourceConfig) -> Result<Opened<'_>> {
+    Ok(match config {
+        SourceConfig::Api(api) => Opened::Api(api),
+        SourceConfig::Files(files) => Opened::Files(files::open(files)?),
+    })
+}
+
+impl Opened<'_> {
+    pub fn run(&self, consumer: &mut dyn Consumer, progress: &Progress) -> Result<Outcome> {
+        match self {
+            Opened::Api(api) => api::lookup(api, consumer, progress),
+            Opened::Files(inputs) => files::read(inputs, consumer, progress),
+        }
     }
+}
+
+pub fn run(config: &SourceConfig, consumer: &mut dyn Consumer, progress: &Progress) -> Result<Outcome> {
+    open(config)?.run(consumer, progress)
 }
