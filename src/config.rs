@@ -296,6 +296,7 @@ impl Config {
     fn denied(args: DeniedArgs, env: &Environment) -> Result<Config> {
         refuse_answer_options("denied", &args.lookup)?;
         let policy = args.policy.then(|| policy_format("denied --policy", &args.lookup)).transpose()?;
+        let offline = args.lookup.offline;
         let decode = args.decode.then(|| DecodeConfig {
             profile: args.lookup.api.profile.clone(),
             endpoint_url: args.lookup.api.endpoint_url.clone(),
@@ -317,7 +318,7 @@ impl Config {
             ]),
         ]);
         config.narrow(refused);
-        config.answer = Some(Answer::Denied(DeniedSpec { decode, policy }));
+        config.answer = Some(Answer::Denied(DeniedSpec { decode, policy, offline }));
         Ok(config)
     }
 
@@ -326,8 +327,9 @@ impl Config {
     fn policy(args: PolicyArgs, env: &Environment) -> Result<Config> {
         refuse_answer_options("policy", &args.lookup)?;
         let format = policy_format("policy", &args.lookup)?;
+        let offline = args.lookup.offline;
         let mut config = Config::from_cli(args.lookup, env)?;
-        config.answer = Some(Answer::Policy(PolicySpec { include_denied: args.include_denied, format }));
+        config.answer = Some(Answer::Policy(PolicySpec { include_denied: args.include_denied, format, offline }));
         Ok(config)
     }
 

@@ -1,7 +1,9 @@
 //! `ctlookup denied` and `ctlookup policy`, run as a user runs them: AccessDenied messages in every
 //! documented format (texts from the AWS documentation, see src/answers/message.rs), grouped, from
-//! files and from the fake server alike; EC2's encoded messages decoded through the fake STS;
-//! `--policy` never granting an explicit deny; the event → IAM action mappings of `policy`.
+//! files and from the fake server alike; S3 Block Public Access and other reasons beyond policies;
+//! EC2's encoded messages decoded through the fake STS; `--policy` never granting what no Allow lifts;
+//! the event → IAM action mappings of `policy`, checked against a local Service Reference fetched when
+//! needed.
 
 use std::collections::HashMap;
 
@@ -256,40 +258,80 @@ fn a_refused_decode_is_said_once_and_the_run_goes_on() {
     assert!(rows.iter().all(|r| r["action"] == "ec2:RunInstances" && r["conditions"].is_null()), "{rows:#?}");
 }
 
-/// A Service Reference server with a few services, and a sandbox whose cache it filled.
-fn reference(sb: &Sandbox) -> StaticServer {
-    let server = StaticServer::start(|base| {
-        let service = |name: &str, actions: &[&str]| {
+/// The services of the Service Reference the tests serve, with the actions each has (as the real
+/// reference spells them; a subset).
+const SERVICES: &[(&str, &[&str])] = &[
+    (
+        "s3",
+        &[
+            "GetObject",
+            "PutObject",
+            "PutObjectAcl",
+            "PutBucketPolicy",
+            "ListAllMyBuckets",
+            "ListBucket",
+            "PutBucketPublicAccessBlock",
+            "PutBucketOwnershipControls",
+            "GetAnalyticsConfiguration",
+            "PutMetricsConfiguration",
+            "GetInventoryConfiguration",
+            "PutIntelligentTieringConfiguration",
+        ],
+    ),
+    ("iam", &["ListUsers", "DeleteRole"]),
+    ("ec2", &["RunInstances", "DescribeInstances"]),
+    ("cloudwatch", &["PutMetricAlarm"]),
+    ("lambda", &["CreateFunction", "InvokeFunction"]),
+    ("kms", &["Decrypt", "ReEncryptFrom", "ReEncryptTo"]),
+    ("apigateway", &["DELETE", "GET", "PATCH", "POST", "PUT", "AddCertificateToDomain"]),
+    ("cloudformation", &["CreateResource", "CreateStack"]),
+    ("rds-data", &["ExecuteStatement"]),
+    ("servicecatalog", &["ListApplications"]),
+    ("sqs", &["SendMessage", "DeleteMessage", "ChangeMessageVisibility"]),
+    ("sns", &["Publish"]),
+    ("dynamodb", &["ConditionCheckItem", "DeleteItem", "GetItem", "PutItem", "UpdateItem"]),
+];
+
+/// A Service Reference server serving [`SERVICES`].
+fn reference() -> StaticServer {
+    StaticServer::start(|base| {
+        let mut routes = HashMap::new();
+        let mut index = Vec::new();
+        for (name, actions) in SERVICES {
             let actions: Vec<Value> = actions.iter().map(|a| json!({"Name": a})).collect();
-            (200, json!({"Name": name, "Actions": actions}).to_string())
-        };
-        let index: Vec<Value> = ["s3", "iam", "ec2", "cloudwatch", "lambda", "kms"]
-            .iter()
-            .map(|s| json!({"service": s, "url": format!("{base}/{s}.json")}))
-            .collect();
-        HashMap::from([
-            ("/".to_owned(), (200, Value::from(index).to_string())),
-            ("/s3.json".to_owned(), service("s3", &["GetObject", "PutObject", "ListAllMyBuckets", "ListBucket"])),
-            ("/iam.json".to_owned(), service("iam", &["ListUsers", "DeleteRole"])),
-            ("/ec2.json".to_owned(), service("ec2", &["RunInstances"])),
-            ("/cloudwatch.json".to_owned(), service("cloudwatch", &["PutMetricAlarm"])),
-            ("/lambda.json".to_owned(), service("lambda", &["CreateFunction", "InvokeFunction"])),
-            ("/kms.json".to_owned(), service("kms", &["ReEncryptFrom", "ReEncryptTo"])),
-        ])
-    });
-    run_ok(
-        sb.ctlookup()
-            .env("CTLOOKUP_SERVICE_REFERENCE_URL", format!("{}/", server.url()))
-            .env("XDG_CACHE_HOME", sb.path("cache"))
-            .args(["actions", "-o", "jsonl"]),
-    );
-    server
+            routes.insert(format!("/{name}.json"), (200, json!({"Name": name, "Actions": actions}).to_string()));
+            index.push(json!({"service": name, "url": format!("{base}/{name}.json")}));
+        }
+        routes.insert("/".to_owned(), (200, Value::from(index).to_string()));
+        routes
+    })
+}
+
+/// `ctlookup` reading the Service Reference from `reference`, with its cache under `cache` in the sandbox
+/// (empty until a run fills it).
+fn with_reference(sb: &Sandbox, reference: &StaticServer, cache: &str) -> assert_cmd::Command {
+    let mut cmd = sb.ctlookup();
+    cmd.env("CTLOOKUP_SERVICE_REFERENCE_URL", reference.base()).env("XDG_CACHE_HOME", sb.path(cache));
+    cmd
+}
+
+/// The services fetched so far, by the path of their file, sorted (the index is `/`).
+fn fetched(reference: &StaticServer) -> Vec<String> {
+    let mut paths = reference.paths();
+    paths.sort();
+    paths
+}
+
+fn write_records(sb: &Sandbox, records: &[Value]) -> String {
+    let file = sb.path("records.jsonl");
+    write(&file, &records.iter().map(|r| format!("{r}\n")).collect::<String>());
+    file.to_str().unwrap().to_owned()
 }
 
 #[test]
 fn policy_of_denials_never_allows_an_explicit_deny() {
     let sb = Sandbox::new();
-    let _reference = reference(&sb);
+    let reference = reference();
     let alice = "arn:aws:iam::111122223333:user/alice";
     let records = [
         record(
@@ -370,7 +412,7 @@ fn policy_of_denials_never_allows_an_explicit_deny() {
     ];
     let file = sb.path("records.jsonl");
     write(&file, &records.iter().map(|r| format!("{r}\n")).collect::<String>());
-    let out = run_ok(sb.ctlookup().env("XDG_CACHE_HOME", sb.path("cache")).args([
+    let out = run_ok(with_reference(&sb, &reference, "cache").args([
         "denied",
         "--policy",
         "--input",
@@ -397,7 +439,7 @@ fn policy_of_denials_never_allows_an_explicit_deny() {
 #[test]
 fn policy_maps_events_to_actions() {
     let sb = Sandbox::new();
-    let _reference = reference(&sb);
+    let reference = reference();
     let mut console = record(1, BOB, "signin.amazonaws.com", "ConsoleLogin", None);
     console["eventType"] = json!("AwsConsoleSignIn");
     let records = vec![
@@ -425,8 +467,7 @@ fn policy_maps_events_to_actions() {
     write(&file, &records.iter().map(|r| format!("{r}\n")).collect::<String>());
     let run = |extra: &[&str]| {
         let out = run_ok(
-            sb.ctlookup()
-                .env("XDG_CACHE_HOME", sb.path("cache"))
+            with_reference(&sb, &reference, "cache")
                 .args(["policy", "--input", file.to_str().unwrap(), "-o", "jsonl"])
                 .args(extra),
         );
@@ -464,4 +505,222 @@ fn denied_and_policy_refuse_what_they_cannot_print() {
         let out = run_code(sb.ctlookup().args(args), 2);
         assert_eq!(String::from_utf8_lossy(&out.stderr).lines().count(), 1, "{args:?}");
     }
+}
+
+/// S3 Block Public Access refusals, in the words of the S3 User Guide ("Access denied due to Block Public
+/// Access settings") and as S3 also words them; refusals whose reason is none of the documented ones.
+fn refusals_beyond_policies() -> Vec<Value> {
+    let refused = |minute, source: &str, name: &str, message: String| {
+        record(minute, BOB, source, name, Some(("AccessDenied", &message)))
+    };
+    let s3 = "s3.amazonaws.com";
+    vec![
+        refused(1, s3, "PutBucketPolicy", format!("User: {BOB} is not authorized to perform: s3:PutBucketPolicy on resource: \"arn:aws:s3:::b\" because public policies are blocked by the BlockPublicPolicy block public access setting.")),
+        refused(2, s3, "PutBucketPolicy", format!("User: {BOB} is not authorized to perform: s3:PutBucketPolicy on resource: \"arn:aws:s3:::b\" because public policies are prevented by the BlockPublicPolicy setting in S3 Block Public Access.")),
+        refused(3, s3, "PutObjectAcl", format!("User: {BOB} is not authorized to perform: s3:PutObjectAcl on resource: \"arn:aws:s3:::b/k\" because public ACLs are prevented by the BlockPublicAcls setting in S3 Block Public Access.")),
+        refused(4, s3, "PutObject", format!("User: {BOB} is not authorized to perform: s3:PutObject on resource: \"arn:aws:s3:::b/k\" because this bucket has blocked upload requests that specify Server Side Encryption with Customer provided keys (SSE-C).")),
+        refused(5, "kms.amazonaws.com", "Decrypt", format!("User: {BOB} is not authorized to perform: kms:Decrypt on the resource associated with this ciphertext because the resource does not exist in this Region, no resource-based policies allow access, or a resource-based policy explicitly denies access")),
+        refused(6, s3, "GetObject", format!("User: {BOB} is not authorized to perform: s3:GetObject on resource: \"arn:aws:s3:::b/k\" because no identity-based policy allows the s3:GetObject action")),
+    ]
+}
+
+#[test]
+fn s3_block_public_access_is_its_own_reason_and_the_resource_ends_at_its_quote() {
+    let sb = Sandbox::new();
+    let file = write_records(&sb, &refusals_beyond_policies());
+    let out = run_ok(sb.ctlookup().args(["denied", "--input", &file, "-o", "jsonl"]));
+    let rows: Vec<(String, String, String, u64)> = jsonl(&out)
+        .iter()
+        .map(|r| {
+            let text = |k: &str| r[k].as_str().unwrap_or("(null)").to_owned();
+            (text("action"), text("resource"), text("reason"), r["count"].as_u64().unwrap())
+        })
+        .collect();
+    let row = |action: &str, resource: &str, reason: &str, count| {
+        (action.to_owned(), resource.to_owned(), reason.to_owned(), count)
+    };
+    assert_eq!(
+        rows,
+        [
+            row("s3:PutBucketPolicy", "arn:aws:s3:::b", "blocked by S3 Block Public Access (BlockPublicPolicy)", 2),
+            row("kms:Decrypt", "(null)", "the resource does not exist in this Region, no resource-based policies allow access, or a resource-based policy explicitly denies access", 1),
+            row("s3:GetObject", "arn:aws:s3:::b/k", "no identity-based policy allows", 1),
+            row("s3:PutObject", "arn:aws:s3:::b/k", "this bucket has blocked upload requests that specify Server Side Encryption with Customer provided keys (SSE-C)", 1),
+            row("s3:PutObjectAcl", "arn:aws:s3:::b/k", "blocked by S3 Block Public Access (BlockPublicAcls)", 1),
+        ]
+    );
+}
+
+#[test]
+fn policy_never_grants_what_an_allow_cannot_lift() {
+    let sb = Sandbox::new();
+    let reference = reference();
+    let file = write_records(&sb, &refusals_beyond_policies());
+    let out = run_ok(with_reference(&sb, &reference, "cache").args(["denied", "--policy", "--input", &file]));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        doc,
+        json!([{"principal": BOB, "policy": {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": ["arn:aws:s3:::b/k"]}]}}])
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("{BOB}: s3:PutBucketPolicy on arn:aws:s3:::b was blocked by S3 Block Public Access (BlockPublicPolicy) (2 times); no Allow lifts it: look at the Block Public Access settings of the bucket, its access points, the account and the organization")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "s3:PutObjectAcl on arn:aws:s3:::b/k was blocked by S3 Block Public Access (BlockPublicAcls) (1 times)"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("{BOB}: s3:PutObject on arn:aws:s3:::b/k was refused because this bucket has blocked upload requests that specify Server Side Encryption with Customer provided keys (SSE-C) (1 times); no Allow written: the message names no policy an Allow would satisfy")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("kms:Decrypt on * was refused because the resource does not exist in this Region"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn policy_maps_event_names_to_the_actions_the_service_authorization_reference_names() {
+    let sb = Sandbox::new();
+    let reference = reference();
+    let events: &[(&str, &str)] = &[
+        ("apigateway.amazonaws.com", "CreateStage"),
+        ("apigateway.amazonaws.com", "GetResource"),
+        ("apigateway.amazonaws.com", "UpdateStage"),
+        ("apigateway.amazonaws.com", "DeleteStage"),
+        ("apigateway.amazonaws.com", "PutIntegration"),
+        ("apigateway.amazonaws.com", "TagResource"),
+        ("cloudcontrolapi.amazonaws.com", "CreateResource"),
+        ("rdsdata.amazonaws.com", "ExecuteStatement"),
+        ("servicecatalog-appregistry.amazonaws.com", "ListApplications"),
+        ("s3.amazonaws.com", "DeleteBucketPublicAccessBlock"),
+        ("s3.amazonaws.com", "DeleteBucketOwnershipControls"),
+        ("s3.amazonaws.com", "GetBucketAnalyticsConfiguration"),
+        ("s3.amazonaws.com", "DeleteBucketMetricsConfiguration"),
+        ("s3.amazonaws.com", "GetBucketInventoryConfiguration"),
+        ("s3.amazonaws.com", "DeleteBucketIntelligentTieringConfiguration"),
+        ("s3.amazonaws.com", "SelectObjectContent"),
+        ("sqs.amazonaws.com", "SendMessageBatch"),
+        ("sqs.amazonaws.com", "DeleteMessageBatch"),
+        ("sqs.amazonaws.com", "ChangeMessageVisibilityBatch"),
+        ("sns.amazonaws.com", "PublishBatch"),
+        ("dynamodb.amazonaws.com", "TransactWriteItems"),
+        ("dynamodb.amazonaws.com", "TransactGetItems"),
+        // Event names that cannot be the name of an action.
+        ("s3.amazonaws.com", "https://example.com/GetObject"),
+        ("s3.amazonaws.com", "Get Object"),
+        ("s3.amazonaws.com", "s3/GetObject"),
+    ];
+    let mut records: Vec<Value> =
+        events.iter().enumerate().map(|(i, (source, name))| record(i as u32, BOB, source, name, None)).collect();
+    // Events that are no API call of the caller.
+    for (minute, event_type, source, name) in [
+        (40, "AwsConsoleAction", "ec2.amazonaws.com", "DescribeInstances"),
+        (41, "AwsServiceEvent", "kms.amazonaws.com", "RotateKey"),
+        (42, "AwsConsoleSignIn", "signin.amazonaws.com", "ConsoleLogin"),
+    ] {
+        let mut event = record(minute, BOB, source, name, None);
+        event["eventType"] = json!(event_type);
+        records.push(event);
+    }
+    let file = write_records(&sb, &records);
+    let out = run_ok(with_reference(&sb, &reference, "cache").args(["policy", "--input", &file, "-o", "jsonl"]));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        doc["Statement"][0]["Action"],
+        json!([
+            "apigateway:DELETE",
+            "apigateway:GET",
+            "apigateway:PATCH",
+            "apigateway:POST",
+            "apigateway:PUT",
+            "cloudformation:CreateResource",
+            "dynamodb:ConditionCheckItem",
+            "dynamodb:DeleteItem",
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "rds-data:ExecuteStatement",
+            "s3:GetAnalyticsConfiguration",
+            "s3:GetInventoryConfiguration",
+            "s3:GetObject",
+            "s3:PutBucketOwnershipControls",
+            "s3:PutBucketPublicAccessBlock",
+            "s3:PutIntelligentTieringConfiguration",
+            "s3:PutMetricsConfiguration",
+            "servicecatalog:ListApplications",
+            "sns:Publish",
+            "sqs:ChangeMessageVisibility",
+            "sqs:DeleteMessage",
+            "sqs:SendMessage",
+        ])
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("left out 3 events whose eventName cannot be the name of an IAM action"), "{stderr}");
+    assert!(
+        stderr.contains(
+            "left out 3 events that are no API call of the caller (console actions, sign-ins, service events)"
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("not checked"), "every service was fetched: {stderr}");
+    assert!(!stderr.contains("example.com"), "{stderr}");
+}
+
+#[test]
+fn the_service_reference_is_fetched_once_when_needed_and_offline_reads_the_cache_only() {
+    let sb = Sandbox::new();
+    let reference = reference();
+    let records = vec![
+        record(5, BOB, "s3.amazonaws.com", "GetObject", None),
+        record(4, BOB, "s3.amazonaws.com", "MadeUpCall", None),
+        record(3, BOB, "lambda.amazonaws.com", "Invoke", None),
+        record(2, BOB, "notaservice.amazonaws.com", "DoThing", None),
+    ];
+    let server = serve(&records);
+    let window = ["--start-time", "2024-07-22T08:00:00Z", "--end-time", "2024-07-22T09:00:00Z"];
+    let policy = |cache: &str, extra: &[&str]| {
+        let mut cmd = with_reference(&sb, &reference, cache);
+        cmd.env("CTLOOKUP_STORE_DIR", sb.path("store"))
+            .args(["policy", "--endpoint-url", &server.url(), "-o", "jsonl"])
+            .args(window)
+            .args(extra);
+        let out = run_ok(&mut cmd);
+        let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+        (doc["Statement"][0]["Action"].clone(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+
+    // An empty cache: the index and the services the actions need, nothing else.
+    let (actions, stderr) = policy("cache", &[]);
+    assert_eq!(actions, json!(["lambda:InvokeFunction", "s3:GetObject"]));
+    assert_eq!(fetched(&reference), ["/", "/lambda.json", "/s3.json"]);
+    assert!(stderr.contains("left out, not actions in the AWS Service Reference: s3:MadeUpCall"), "{stderr}");
+    assert!(stderr.contains("left out, not services in the AWS Service Reference: notaservice"), "{stderr}");
+
+    // Cached as `ctlookup actions` caches them: the next run asks nothing.
+    let (again, _) = policy("cache", &[]);
+    assert_eq!(again, actions);
+    assert_eq!(reference.hits(), 3);
+    let listed = run_ok(with_reference(&sb, &reference, "cache").args(["actions", "lambda", "-o", "jsonl"]));
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("InvokeFunction"));
+    assert_eq!(reference.hits(), 3, "`ctlookup actions` reads the same cache");
+
+    // --offline: the cache only; with none, nothing is checked, and stderr says so.
+    let (unchecked, stderr) = policy("empty-cache", &["--offline"]);
+    assert_eq!(reference.hits(), 3, "--offline fetches nothing");
+    assert_eq!(unchecked, json!(["lambda:InvokeFunction", "notaservice:DoThing", "s3:GetObject", "s3:MadeUpCall"]));
+    assert!(
+        stderr.contains(
+            "not checked against the AWS Service Reference (--offline, and not cached): lambda, notaservice, s3"
+        ),
+        "{stderr}"
+    );
+    let (checked, _) = policy("cache", &["--offline"]);
+    assert_eq!(checked, actions);
+    assert_eq!(reference.hits(), 3);
 }

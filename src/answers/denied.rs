@@ -1,7 +1,8 @@
 //! `ctlookup denied`: the calls refused for lack of permission, one row per (principal, action, resource,
 //! reason) with count, first, last and an example event ID; `--decode` reads EC2's encoded messages
 //! through STS at the end of the run (the conditions of the request join the row); `--policy` prints,
-//! per principal, the Allow statements that would grant what no policy allowed, never for explicit denies.
+//! per principal, the Allow statements that would grant what no policy allowed, never for what no Allow
+//! lifts (explicit denies, S3 Block Public Access) or a reason in the message's own words.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{self, Write};
@@ -37,6 +38,8 @@ pub struct DeniedSpec {
     pub decode: Option<DecodeConfig>,
     /// `--policy`: the Allow statements instead of the rows; `compact`: on one line (`-o jsonl`).
     pub policy: Option<PolicyFormat>,
+    /// `--offline`: the Service Reference from the cache only, as the events from the store only.
+    pub offline: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -153,9 +156,8 @@ impl<'c, W: Write> Denied<'c, W> {
         rows.finish()
     }
 
-    /// `--policy`: per principal, Allow statements for what no policy allowed; explicit denies on stderr.
+    /// `--policy`: per principal, Allow statements for what no policy allowed; what no Allow lifts on stderr.
     fn print_policy(&mut self, groups: &[(Vec<Key>, Group<Example>)], format: PolicyFormat) -> io::Result<()> {
-        let mut known = KnownActions::load();
         // principal → action → resources.
         let mut wanted: BTreeMap<String, BTreeMap<String, BTreeSet<String>>> = BTreeMap::new();
         let mut elsewhere: BTreeSet<(String, String, String)> = BTreeSet::new();
@@ -164,24 +166,71 @@ impl<'c, W: Write> Denied<'c, W> {
             let principal = key[0].clone().unwrap_or_else(|| "(unknown principal)".to_owned());
             let Some(action) = key[1].clone() else { continue };
             let resource = key[2].clone().unwrap_or_else(|| "*".to_owned());
-            let reason = key[3].clone().unwrap_or_default();
-            if reason.starts_with("explicit deny") {
-                let look = explicit_where(&reason);
-                say(format_args!(
-                    "{principal}: {action} on {resource} was refused by an {reason} ({} times); no Allow grants it: look at {look}",
-                    group.count
-                ));
-                continue;
+            let times = group.count;
+            // Whether an Allow in the principal's policies is (part of) what it lacks.
+            let an_allow_helps = match key[3].as_deref().and_then(Reason::from_text) {
+                Some(denied @ Reason::ExplicitDeny(kind)) => {
+                    say(format_args!(
+                        "{principal}: {action} on {resource} was refused by an {} ({times} times); no Allow grants \
+                         it: look at {}",
+                        denied.text(),
+                        kind.where_to_look()
+                    ));
+                    false
+                }
+                Some(Reason::ExplicitDenyUnsaid) => {
+                    say(format_args!(
+                        "{principal}: {action} on {resource} was refused by an explicit deny ({times} times); no \
+                         Allow grants it: look at every policy that applies: the principal's, the resource's, the \
+                         permissions boundary, the session policy, the organization's SCPs and RCPs, the VPC \
+                         endpoint's"
+                    ));
+                    false
+                }
+                Some(blocked @ Reason::BlockPublicAccess(_)) => {
+                    say(format_args!(
+                        "{principal}: {action} on {resource} was {} ({times} times); no Allow lifts it: look at {}",
+                        blocked.text(),
+                        message::BLOCK_PUBLIC_ACCESS_WHERE
+                    ));
+                    false
+                }
+                Some(Reason::Said(words)) => {
+                    say(format_args!(
+                        "{principal}: {action} on {resource} was refused because {words} ({times} times); no Allow \
+                         written: the message names no policy an Allow would satisfy"
+                    ));
+                    false
+                }
+                Some(Reason::NoAllow(kind)) => {
+                    if kind != message::Kind::IdentityBased {
+                        elsewhere.insert((principal.clone(), action.clone(), kind.text().to_owned()));
+                    }
+                    true
+                }
+                None => {
+                    unsaid += times;
+                    true
+                }
+            };
+            if an_allow_helps {
+                wanted.entry(principal).or_default().entry(action).or_default().insert(resource);
             }
-            if reason.is_empty() {
-                unsaid += group.count;
-            } else if reason != "no identity-based policy allows" {
-                let kind = reason.trim_start_matches("no ").trim_end_matches(" allows").to_owned();
-                elsewhere.insert((principal.clone(), action.clone(), kind));
-            }
-            let Some(action) = known.check(&action) else { continue };
-            wanted.entry(principal).or_default().entry(action).or_default().insert(resource);
         }
+        let mut known = KnownActions::of(wanted.values().flat_map(|actions| actions.keys()), self.spec.offline);
+        let wanted: BTreeMap<String, BTreeMap<String, BTreeSet<String>>> = wanted
+            .into_iter()
+            .map(|(principal, actions)| {
+                let mut checked: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+                for (action, resources) in actions {
+                    if let Some(action) = known.check(&action) {
+                        checked.entry(action).or_default().extend(resources);
+                    }
+                }
+                (principal, checked)
+            })
+            .filter(|(_, actions)| !actions.is_empty())
+            .collect();
         for (principal, action, kind) in &elsewhere {
             say(format_args!(
                 "{principal}: {action} was refused because no {kind} allows it: the {kind} must allow it too"
@@ -204,27 +253,6 @@ impl<'c, W: Write> Denied<'c, W> {
     }
 }
 
-/// Where to look for an explicit deny.
-fn explicit_where(reason: &str) -> String {
-    let kind = reason.trim_start_matches("explicit deny").trim_start_matches(" in an ").trim_start_matches(" in a ");
-    use super::message::Kind;
-    let kinds = [
-        Kind::IdentityBased,
-        Kind::ResourceBased,
-        Kind::ServiceControl,
-        Kind::ResourceControl,
-        Kind::PermissionsBoundary,
-        Kind::Session,
-        Kind::VpcEndpoint,
-    ];
-    match kinds.iter().find(|k| k.text() == kind) {
-        Some(k) => k.where_to_look().to_owned(),
-        None => "every policy that applies: the principal's, the resource's, the permissions boundary, the session \
-                 policy, the organization's SCPs and RCPs, the VPC endpoint's"
-            .to_owned(),
-    }
-}
-
 /// One policy document: actions that share their resources go in one statement.
 pub fn policy_document(actions: BTreeMap<String, BTreeSet<String>>) -> Value {
     let mut by_resources: BTreeMap<Vec<String>, Vec<String>> = BTreeMap::new();
@@ -240,24 +268,54 @@ pub fn policy_document(actions: BTreeMap<String, BTreeSet<String>>) -> Value {
     json!({"Version": "2012-10-17", "Statement": statements})
 }
 
-/// The actions of the cached Service Reference, to check actions against: an action of a cached
-/// service that the service does not have is left out; a service not cached is not checked.
+/// The actions of the services a policy names, from the Service Reference, to check actions against:
+/// an action the service does not have, or of a service the reference does not have, is left out; a
+/// service that could not be read is not checked.
 pub struct KnownActions {
     /// Lowercased prefix → lowercased action → the action as the reference spells it.
     services: HashMap<String, HashMap<String, String>>,
+    /// Lowercased prefixes the Service Reference does not have.
+    not_services: BTreeSet<String>,
+    /// Why a service could not be read: offline and not cached, or the fetch's error.
+    unread_because: String,
     left_out: BTreeSet<String>,
+    left_out_services: BTreeSet<String>,
     unchecked: BTreeSet<String>,
 }
 
 impl KnownActions {
-    pub fn load() -> KnownActions {
-        let mut services: HashMap<String, HashMap<String, String>> = HashMap::new();
-        if let Ok(dir) = crate::discovery::cache_dir() {
-            for (prefix, action) in crate::reference::Reference::new(dir, false).cached_prefix_actions() {
-                services.entry(prefix.to_ascii_lowercase()).or_default().insert(action.to_ascii_lowercase(), action);
-            }
+    /// The services `actions` name, read once each: from the cache when fresh, else fetched (and
+    /// cached); with `offline`, from the cache only.
+    pub fn of<'a>(actions: impl IntoIterator<Item = &'a String>, offline: bool) -> KnownActions {
+        let prefixes: BTreeSet<String> =
+            actions.into_iter().filter_map(|a| a.split_once(':')).map(|(p, _)| p.to_ascii_lowercase()).collect();
+        let mut known = KnownActions {
+            services: HashMap::new(),
+            not_services: BTreeSet::new(),
+            unread_because: if offline { "--offline, and not cached".to_owned() } else { String::new() },
+            left_out: BTreeSet::new(),
+            left_out_services: BTreeSet::new(),
+            unchecked: BTreeSet::new(),
+        };
+        if prefixes.is_empty() {
+            return known;
         }
-        KnownActions { services, left_out: BTreeSet::new(), unchecked: BTreeSet::new() }
+        let read = match crate::discovery::cache_dir() {
+            Ok(dir) => crate::reference::Reference::new(dir, false).actions_of(&prefixes, offline),
+            Err(err) => {
+                known.unread_because = format!("{err:#}");
+                return known;
+            }
+        };
+        for (prefix, actions) in read.actions {
+            let spelt = actions.into_iter().map(|a| (a.to_ascii_lowercase(), a)).collect();
+            known.services.insert(prefix, spelt);
+        }
+        known.not_services.extend(read.not_services);
+        if let Some(problem) = read.problem {
+            known.unread_because = problem;
+        }
+        known
     }
 
     /// The action as the reference spells it; None (and remembered) when it is not one.
@@ -266,7 +324,12 @@ impl KnownActions {
             self.left_out.insert(action.to_owned());
             return None;
         };
-        match self.services.get(&prefix.to_ascii_lowercase()) {
+        let lower = prefix.to_ascii_lowercase();
+        if self.not_services.contains(&lower) {
+            self.left_out_services.insert(prefix.to_owned());
+            return None;
+        }
+        match self.services.get(&lower) {
             Some(known) => match known.get(&name.to_ascii_lowercase()) {
                 Some(spelt) => Some(format!("{prefix}:{spelt}")),
                 None => {
@@ -283,15 +346,18 @@ impl KnownActions {
 
     /// Says what was left out and what could not be checked.
     pub fn report(&self) {
+        let list = |names: &BTreeSet<String>| names.iter().map(String::as_str).collect::<Vec<_>>().join(", ");
         if !self.left_out.is_empty() {
-            let names: Vec<&str> = self.left_out.iter().map(String::as_str).collect();
-            say(format_args!("left out, not actions in the AWS Service Reference: {}", names.join(", ")));
+            say(format_args!("left out, not actions in the AWS Service Reference: {}", list(&self.left_out)));
+        }
+        if !self.left_out_services.is_empty() {
+            say(format_args!("left out, not services in the AWS Service Reference: {}", list(&self.left_out_services)));
         }
         if !self.unchecked.is_empty() {
-            let names: Vec<&str> = self.unchecked.iter().map(String::as_str).collect();
             say(format_args!(
-                "not checked against the AWS Service Reference (not cached: run `ctlookup actions SERVICE`): {}",
-                names.join(", ")
+                "not checked against the AWS Service Reference ({}): {}",
+                self.unread_because,
+                list(&self.unchecked)
             ));
         }
     }
@@ -335,7 +401,7 @@ impl<W: Write> EventWriter for Denied<'_, W> {
         let text = record.get("errorMessage").and_then(Value::as_str).unwrap_or("");
         let parsed = message::parse(text);
         let principal = parsed.principal.clone().or_else(|| caller(record));
-        let reason = parsed.reason.filter(|r| *r != Reason::Unknown).map(Reason::text);
+        let reason = parsed.reason.as_ref().map(Reason::text);
         let time = event.envelope.event_time;
         let mut actions = refused_actions(record, &parsed);
         if actions.is_empty() {

@@ -1,8 +1,9 @@
-//! AccessDenied messages read: the principal, action and resource a refusal names, which kind of policy
-//! refused it, and EC2's encoded authorization failure message. Formats, as AWS documents them
-//! (IAM User Guide, "Troubleshoot access denied error messages",
-//! https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_access-denied.html; S3 User Guide,
-//! "Access denied message examples", https://docs.aws.amazon.com/AmazonS3/latest/userguide/troubleshoot-403-errors.html;
+//! AccessDenied messages read: the principal, action and resource a refusal names, why it was refused
+//! (which kind of policy, S3 Block Public Access, or the message's own words), and EC2's encoded
+//! authorization failure message. Formats, as AWS documents them (IAM User Guide, "Troubleshoot access
+//! denied error messages", https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_access-denied.html;
+//! S3 User Guide, "Access denied message examples" and "Access denied due to Block Public Access
+//! settings", https://docs.aws.amazon.com/AmazonS3/latest/userguide/troubleshoot-403-errors.html;
 //! AWS Organizations, "explicit deny in a service control policy" and EC2's "Encoded authorization
 //! failure message", https://repost.aws/knowledge-center/organizations-troubleshoot-explicit-deny-scp and
 //! https://repost.aws/knowledge-center/ec2-not-auth-launch):
@@ -11,21 +12,29 @@
 //! * `User: ARN is not authorized to perform: ACTION [on resource: RESOURCE] with an explicit deny in a TYPE policy[: POLICY-ARN]`
 //! * the older form without a reason, `User: ARN is not authorized to perform: ACTION on resource: RESOURCE`
 //!   (and its `… with an explicit deny` without a policy type);
-//! * S3 quotes the resource (`on resource: "arn:aws:s3:::bucket"`);
+//! * S3 quotes the resource (`on resource: "arn:aws:s3:::bucket"`), and its Block Public Access settings
+//!   refuse with `… because public ACLs are prevented by the BlockPublicAcls setting in S3 Block Public
+//!   Access` (and `public policies are prevented by the BlockPublicPolicy setting`; S3 also says `public
+//!   policies are blocked by the BlockPublicPolicy block public access setting`);
+//! * any other `because …` (S3's SSE-C block, KMS's `on the resource associated with this ciphertext
+//!   because the resource does not exist in this Region, …`) is the message's own reason, in its words;
 //! * EC2 prefixes `You are not authorized to perform this operation.` and may end with
 //!   `Encoded authorization failure message: …`, alone or after one of the forms above.
 
-/// Which policy refused the call, normalised.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// Why the call was refused, normalised where the message uses one of AWS's documented forms.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Reason {
-    /// The message does not say.
-    Unknown,
     /// `because no <kind> allows`: nothing granted it (an implicit deny).
     NoAllow(Kind),
     /// `with an explicit deny in a <kind>`.
     ExplicitDeny(Kind),
     /// The older `with an explicit deny`, without the kind of policy.
     ExplicitDenyUnsaid,
+    /// A setting of S3 Block Public Access refused it (None: the message names no setting). No policy
+    /// lifts it: the setting must change, or the request must not make anything public.
+    BlockPublicAccess(Option<PublicAccessSetting>),
+    /// Any other `because …`: the message's own words.
+    Said(String),
 }
 
 /// The kinds of policy a message names.
@@ -51,7 +60,45 @@ const KINDS: &[(&str, Kind)] = &[
     ("vpc endpoint policy", Kind::VpcEndpoint),
 ];
 
+/// The four settings of S3 Block Public Access (S3 User Guide, "Block public access settings",
+/// https://docs.aws.amazon.com/AmazonS3/latest/userguide/access-control-block-public-access.html).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PublicAccessSetting {
+    BlockPublicAcls,
+    IgnorePublicAcls,
+    BlockPublicPolicy,
+    RestrictPublicBuckets,
+}
+
+const SETTINGS: &[PublicAccessSetting] = &[
+    PublicAccessSetting::BlockPublicAcls,
+    PublicAccessSetting::IgnorePublicAcls,
+    PublicAccessSetting::BlockPublicPolicy,
+    PublicAccessSetting::RestrictPublicBuckets,
+];
+
+impl PublicAccessSetting {
+    /// The setting's name, as S3 spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            PublicAccessSetting::BlockPublicAcls => "BlockPublicAcls",
+            PublicAccessSetting::IgnorePublicAcls => "IgnorePublicAcls",
+            PublicAccessSetting::BlockPublicPolicy => "BlockPublicPolicy",
+            PublicAccessSetting::RestrictPublicBuckets => "RestrictPublicBuckets",
+        }
+    }
+}
+
+/// Where to look when S3 Block Public Access refused a call.
+pub const BLOCK_PUBLIC_ACCESS_WHERE: &str =
+    "the Block Public Access settings of the bucket, its access points, the account and the organization";
+
 impl Kind {
+    /// Every kind, in the order of [`KINDS`].
+    pub fn all() -> impl Iterator<Item = Kind> {
+        KINDS.iter().map(|(_, kind)| *kind)
+    }
+
     pub fn text(self) -> &'static str {
         match self {
             Kind::VpcEndpoint => "VPC endpoint policy",
@@ -75,16 +122,34 @@ impl Kind {
 
 impl Reason {
     /// The normalised text printed in the `reason` column.
-    pub fn text(self) -> String {
+    pub fn text(&self) -> String {
         match self {
-            Reason::Unknown => String::new(),
             Reason::NoAllow(kind) => format!("no {} allows", kind.text()),
             Reason::ExplicitDeny(kind) => {
-                let article = if kind == Kind::IdentityBased { "an" } else { "a" };
+                let article = if *kind == Kind::IdentityBased { "an" } else { "a" };
                 format!("explicit deny in {article} {}", kind.text())
             }
             Reason::ExplicitDenyUnsaid => "explicit deny".to_owned(),
+            Reason::BlockPublicAccess(Some(setting)) => {
+                format!("blocked by S3 Block Public Access ({})", setting.name())
+            }
+            Reason::BlockPublicAccess(None) => "blocked by S3 Block Public Access".to_owned(),
+            Reason::Said(words) => words.clone(),
         }
+    }
+
+    /// The reason a `reason` cell stands for: the inverse of [`Reason::text`], so that what reads the
+    /// rows (`--policy`) decides on the reason, not on its wording. Empty is no reason.
+    pub fn from_text(text: &str) -> Option<Reason> {
+        if text.is_empty() {
+            return None;
+        }
+        let normalised = Kind::all()
+            .flat_map(|kind| [Reason::NoAllow(kind), Reason::ExplicitDeny(kind)])
+            .chain([Reason::ExplicitDenyUnsaid, Reason::BlockPublicAccess(None)])
+            .chain(SETTINGS.iter().map(|s| Reason::BlockPublicAccess(Some(*s))))
+            .find(|reason| reason.text() == text);
+        Some(normalised.unwrap_or_else(|| Reason::Said(text.to_owned())))
     }
 }
 
@@ -103,11 +168,15 @@ pub struct Message {
 
 const PERFORM: &str = " is not authorized to perform: ";
 const ENCODED: &str = "encoded authorization failure message:";
+/// Where the reason begins: AWS's two connectives.
+const CLAUSES: &[&str] = &["because ", "with an explicit deny"];
 
 /// Reads an `errorMessage`. Never fails: what it cannot read stays None.
 pub fn parse(text: &str) -> Message {
     let mut message = Message::default();
-    let mut text = text.trim();
+    // A message wrapped over lines (as terminals and documents show it) reads as the one-line original.
+    let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut text = one_line.as_str();
     let lower = text.to_ascii_lowercase();
     if let Some(at) = lower.find(ENCODED) {
         let blob = text[at + ENCODED.len()..].trim();
@@ -123,59 +192,116 @@ pub fn parse(text: &str) -> Message {
         return message;
     };
     message.recognised = true;
-    let head = &text[..at];
-    // "User: ARN", after EC2's own sentence when there is one.
-    if let Some(user) = head.rfind("User: ") {
-        let arn = head[user + 6..].trim();
-        if !arn.is_empty() {
-            message.principal = Some(arn.to_owned());
-        }
-    }
-    let mut rest = text[at + PERFORM.len()..].trim().trim_end_matches('.').trim_end();
-    // The reason, at the end.
-    let lower_rest = rest.to_ascii_lowercase();
-    if let Some(i) = lower_rest.find(" because no ") {
-        let clause = &lower_rest[i + " because no ".len()..];
-        message.reason = Some(
-            KINDS.iter().find(|(t, _)| clause.starts_with(t)).map_or(Reason::Unknown, |(_, k)| Reason::NoAllow(*k)),
-        );
-        rest = &rest[..i];
-    } else if let Some(i) = lower_rest.find(" with an explicit deny") {
-        let clause = lower_rest[i + " with an explicit deny".len()..].trim_start();
-        let clause = clause
-            .strip_prefix("in an ")
-            .or_else(|| clause.strip_prefix("in a "))
-            .or_else(|| clause.strip_prefix("in the "));
-        message.reason = Some(match clause.and_then(|c| KINDS.iter().find(|(t, _)| c.starts_with(t))) {
-            Some((_, kind)) => Reason::ExplicitDeny(*kind),
-            None => Reason::ExplicitDenyUnsaid,
-        });
-        rest = &rest[..i];
-    }
-    let (action, resource) = match rest.find(" on resource: ") {
-        Some(i) => (&rest[..i], Some(rest[i + " on resource: ".len()..].trim())),
-        None => (rest, None),
-    };
+    message.principal = principal(&text[..at]);
+    let rest = text[at + PERFORM.len()..].trim();
     // Older messages wrap the action in parentheses: "(sts:DecodeAuthorizationMessage) action".
-    let action = action.trim().trim_start_matches('(').split([')', ' ']).next().unwrap_or("");
+    let (action, after) = match rest.strip_prefix('(') {
+        Some(inner) => inner.split_once(')').unwrap_or((inner, "")),
+        None => rest.split_once(' ').unwrap_or((rest, "")),
+    };
+    let action = action.trim_end_matches(['.', ',']);
     if action.contains(':') {
         message.action = Some(action.to_owned());
     }
-    if let Some(resource) = resource {
-        let resource = resource.trim_matches('"').trim();
-        if !resource.is_empty() {
-            message.resource = Some(resource.to_owned());
+    let after = after.trim_start();
+    let clause = match after.strip_prefix("on resource:") {
+        Some(named) => {
+            let named = named.trim_start();
+            // A quoted resource ends at its quote, whatever follows; an unquoted one at the reason.
+            let (resource, clause) = match named.strip_prefix('"').and_then(|q| q.split_once('"')) {
+                Some((quoted, clause)) => (quoted, clause),
+                None => split_at_clause(named.trim_start_matches('"')),
+            };
+            let resource = resource.trim().trim_end_matches('"');
+            let resource = if clause.is_empty() { resource.trim_end_matches('.') } else { resource };
+            if !resource.is_empty() {
+                message.resource = Some(resource.to_owned());
+            }
+            clause
         }
-    }
+        // KMS: "kms:Decrypt on the resource associated with this ciphertext because …".
+        None => split_at_clause(after).1,
+    };
+    message.reason = reason(clause.trim());
     message
+}
+
+/// "User: ARN" at the end of what comes before "is not authorized" (after EC2's own sentence when there
+/// is one); some services leave out the colon.
+fn principal(head: &str) -> Option<String> {
+    let arn = match head.rfind("User: ") {
+        Some(at) => head[at + "User: ".len()..].trim(),
+        None => head.rfind("User arn:").map(|at| head[at + "User ".len()..].trim())?,
+    };
+    (!arn.is_empty()).then(|| arn.to_owned())
+}
+
+/// `text` split where its reason begins (the reason empty when it has none).
+fn split_at_clause(text: &str) -> (&str, &str) {
+    let lower = text.to_ascii_lowercase();
+    let at =
+        CLAUSES
+            .iter()
+            .filter_map(|clause| {
+                if lower.starts_with(clause) {
+                    Some(0)
+                } else {
+                    lower.find(&format!(" {clause}")).map(|i| i + 1)
+                }
+            })
+            .min();
+    match at {
+        Some(at) => (text[..at].trim_end(), &text[at..]),
+        None => (text, ""),
+    }
+}
+
+/// The reason a clause gives; None when there is none.
+fn reason(clause: &str) -> Option<Reason> {
+    let lower = clause.to_ascii_lowercase();
+    if lower.starts_with("because ") {
+        // The reason is one sentence: newer messages go on with "Go to https://… ".
+        let words = clause["because ".len()..].split(". ").next().unwrap_or("").trim().trim_end_matches('.');
+        let lower = words.to_ascii_lowercase();
+        let kind = lower.strip_prefix("no ").and_then(|k| KINDS.iter().find(|(t, _)| k.starts_with(t)));
+        if let Some((_, kind)) = kind {
+            return Some(Reason::NoAllow(*kind));
+        }
+        if let Some(blocked) = block_public_access(&lower) {
+            return Some(blocked);
+        }
+        return (!words.is_empty()).then(|| Reason::Said(words.to_owned()));
+    }
+    let clause = lower.strip_prefix("with an explicit deny")?.trim_start();
+    let kind = clause
+        .strip_prefix("in an ")
+        .or_else(|| clause.strip_prefix("in a "))
+        .or_else(|| clause.strip_prefix("in the "))
+        .and_then(|c| KINDS.iter().find(|(t, _)| c.starts_with(t)));
+    Some(match kind {
+        Some((_, kind)) => Reason::ExplicitDeny(*kind),
+        None => Reason::ExplicitDenyUnsaid,
+    })
+}
+
+/// S3 Block Public Access, when the (lowercased) reason names one of its settings or the feature.
+fn block_public_access(lower: &str) -> Option<Reason> {
+    let named = SETTINGS
+        .iter()
+        .filter_map(|setting| lower.find(&setting.name().to_ascii_lowercase()).map(|at| (at, *setting)))
+        .min();
+    match named {
+        Some((_, setting)) => Some(Reason::BlockPublicAccess(Some(setting))),
+        None => lower.contains("block public access").then_some(Reason::BlockPublicAccess(None)),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn reason(text: &str) -> String {
-        parse(text).reason.map(Reason::text).unwrap_or_default()
+    fn reason_text(text: &str) -> String {
+        parse(text).reason.map(|r| r.text()).unwrap_or_default()
     }
 
     // Message texts from the AWS documentation pages named at the top of this module.
@@ -196,7 +322,7 @@ mod tests {
             ("User: arn:aws:iam::777788889999:user/MaryMajor is not authorized to perform: s3:GetObject on resource: \"arn:aws:s3:::amzn-s3-demo-bucket1/object-name\" with an explicit deny in a VPC endpoint policy", "explicit deny in a VPC endpoint policy"),
         ];
         for (text, want) in cases {
-            assert_eq!(reason(text), want, "{text}");
+            assert_eq!(reason_text(text), want, "{text}");
             let m = parse(text);
             assert!(m.principal.as_deref().is_some_and(|p| p.starts_with("arn:aws:")), "{text}");
             assert!(m.action.as_deref().is_some_and(|a| a.contains(':') && !a.contains(' ')), "{text}");
@@ -260,8 +386,71 @@ mod tests {
         }
         assert_eq!(
             parse("User: x is not authorized to perform: a:b because no other policy allows").reason,
-            Some(Reason::Unknown)
+            Some(Reason::Said("no other policy allows".to_owned()))
         );
+    }
+
+    // The S3 User Guide's examples ("Access denied due to Block Public Access settings"), and the wording
+    // S3 also uses for BlockPublicPolicy.
+    #[test]
+    fn s3_block_public_access() {
+        let cases = [
+            ("User: arn:aws:iam::123456789012:user/bob is not authorized to perform: s3:PutBucketPolicy on resource: \"arn:aws:s3:::b\" because public policies are blocked by the BlockPublicPolicy block public access setting.", "s3:PutBucketPolicy", "arn:aws:s3:::b", "blocked by S3 Block Public Access (BlockPublicPolicy)"),
+            ("An error occurred (AccessDenied) when calling the PutBucketPolicy operation: User: arn:aws:sts::123456789012:user/MaryMajor is not authorized to\nperform: s3:PutBucketPolicy on resource: \"arn:aws:s3:::amzn-s3-demo-bucket1/object-name\"\nbecause public policies are prevented by the BlockPublicPolicy setting in S3 Block Public Access.", "s3:PutBucketPolicy", "arn:aws:s3:::amzn-s3-demo-bucket1/object-name", "blocked by S3 Block Public Access (BlockPublicPolicy)"),
+            ("User: arn:aws:sts::123456789012:user/MaryMajor is not authorized to perform: s3:CopyObject on resource: \"arn:aws:s3:::amzn-s3-demo-bucket1/object-name\" because public ACLs are prevented by the BlockPublicAcls setting in S3 Block Public Access.", "s3:CopyObject", "arn:aws:s3:::amzn-s3-demo-bucket1/object-name", "blocked by S3 Block Public Access (BlockPublicAcls)"),
+            ("User: arn:aws:iam::1:user/x is not authorized to perform: s3:PutObjectAcl on resource: \"arn:aws:s3:::b/k\" because public ACLs are prevented by the BlockPublicACLs setting in S3 Block Public Access.", "s3:PutObjectAcl", "arn:aws:s3:::b/k", "blocked by S3 Block Public Access (BlockPublicAcls)"),
+            ("User: arn:aws:iam::1:user/x is not authorized to perform: s3:PutObjectAcl on resource: \"arn:aws:s3:::b/k\" because public ACLs are prevented by the BlockPublicAccess setting in S3 Block Public Access.", "s3:PutObjectAcl", "arn:aws:s3:::b/k", "blocked by S3 Block Public Access"),
+        ];
+        for (text, action, resource, reason) in cases {
+            let m = parse(text);
+            assert_eq!(
+                (m.action.as_deref(), m.resource.as_deref(), reason_text(text).as_str()),
+                (Some(action), Some(resource), reason),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn any_other_reason_is_the_messages_own_words_and_never_the_resource() {
+        let m = parse("User: arn:aws:iam::1:user/x is not authorized to perform: s3:PutObject on resource: \"arn:aws:s3:::b/k\" because this bucket has blocked upload requests that specify Server Side Encryption with Customer provided keys (SSE-C).");
+        assert_eq!(m.resource.as_deref(), Some("arn:aws:s3:::b/k"));
+        assert_eq!(
+            m.reason,
+            Some(Reason::Said(
+                "this bucket has blocked upload requests that specify Server Side Encryption with Customer provided keys (SSE-C)".to_owned()
+            ))
+        );
+        // KMS names no resource; "User" without its colon.
+        let m = parse("User arn:aws:sts::251774439261:assumed-role/r/s is not authorized to perform: kms:Decrypt on the resource associated with this ciphertext because the resource does not exist in this Region, no resource-based policies allow access, or a resource-based policy explicitly denies access");
+        assert_eq!(m.principal.as_deref(), Some("arn:aws:sts::251774439261:assumed-role/r/s"));
+        assert_eq!((m.action.as_deref(), m.resource.as_deref()), (Some("kms:Decrypt"), None));
+        assert!(
+            matches!(&m.reason, Some(Reason::Said(w)) if w.starts_with("the resource does not exist in this Region, "))
+        );
+        let m = parse("User: *** is not authorized to perform: kms:Decrypt on the resource associated with this ciphertext because no identity-based policy allows the kms:Decrypt action");
+        assert_eq!(m.reason, Some(Reason::NoAllow(Kind::IdentityBased)));
+        // An unquoted resource ends where the reason begins, and the reason at its sentence.
+        let m = parse("User: arn:aws:iam::1:user/x is not authorized to perform: ssm:GetParameter on resource: arn:aws:ssm:us-east-1::parameter/cdk because no service control policy allows the ssm:GetParameter action. Go to https://console.aws.amazon.com/iam/home#/authorization-details/EXAMPLE");
+        assert_eq!(m.resource.as_deref(), Some("arn:aws:ssm:us-east-1::parameter/cdk"));
+        assert_eq!(m.reason, Some(Reason::NoAllow(Kind::ServiceControl)));
+        let m = parse("User: arn:aws:iam::1:user/x is not authorized to perform: iam:CreateInstanceProfile on resource: arn:aws:iam::1:instance-profile/p with an explicit deny in an identity-based policy: arn:aws:iam::1:policy/Deny. Go to https://us-east-1.console.aws.amazon.com/iam/home#/authorization-details/EXAMPLE");
+        assert_eq!(m.resource.as_deref(), Some("arn:aws:iam::1:instance-profile/p"));
+        assert_eq!(m.reason, Some(Reason::ExplicitDeny(Kind::IdentityBased)));
+    }
+
+    #[test]
+    fn every_reason_reads_back_from_its_text() {
+        let mut reasons: Vec<Reason> =
+            Kind::all().flat_map(|k| [Reason::NoAllow(k), Reason::ExplicitDeny(k)]).collect();
+        reasons.push(Reason::ExplicitDenyUnsaid);
+        reasons.push(Reason::BlockPublicAccess(None));
+        reasons.extend(SETTINGS.iter().map(|s| Reason::BlockPublicAccess(Some(*s))));
+        reasons.push(Reason::Said("the key is disabled".to_owned()));
+        for reason in reasons {
+            assert_eq!(Reason::from_text(&reason.text()), Some(reason.clone()), "{reason:?}");
+        }
+        assert_eq!(Reason::from_text(""), None);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! `ctlookup policy`: least privilege from what was done. The IAM actions of the matched successful
 //! calls (and, with `--include-denied`, of the refused ones) as one policy document, each action checked
-//! against the cached Service Reference; events that are no IAM action are left out.
+//! against the Service Reference (fetched when not cached); events that are no IAM action are left out.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Write};
@@ -18,6 +18,8 @@ use crate::output::EventWriter;
 pub struct PolicySpec {
     pub include_denied: bool,
     pub format: PolicyFormat,
+    /// `--offline`: the Service Reference from the cache only, as the events from the store only.
+    pub offline: bool,
 }
 
 /// The stage: the set of actions seen, printed as one document at the end.
@@ -25,12 +27,14 @@ pub struct Policy<W: Write> {
     spec: PolicySpec,
     out: W,
     actions: BTreeSet<String>,
+    /// The events that stand for no IAM action, by why: counted on stderr.
+    left_out: BTreeMap<actions::NoAction, u64>,
     finished: bool,
 }
 
 impl<W: Write> Policy<W> {
     pub fn new(spec: PolicySpec, out: W) -> Self {
-        Policy { spec, out, actions: BTreeSet::new(), finished: false }
+        Policy { spec, out, actions: BTreeSet::new(), left_out: BTreeMap::new(), finished: false }
     }
 }
 
@@ -39,14 +43,17 @@ impl<W: Write> EventWriter for Policy<W> {
         let record = &event.record;
         let failed = record.get("errorCode").is_some_and(|c| !c.is_null());
         let found = if !failed {
-            actions::of_event(record)
+            actions::needed(record)
         } else if self.spec.include_denied && is_denied(record) {
             let text = record.get("errorMessage").and_then(Value::as_str).unwrap_or("");
-            refused_actions(record, &message::parse(text))
+            Ok(refused_actions(record, &message::parse(text)))
         } else {
-            Vec::new()
+            Ok(Vec::new())
         };
-        self.actions.extend(found);
+        match found {
+            Ok(found) => self.actions.extend(found),
+            Err(why) => *self.left_out.entry(why).or_default() += 1,
+        }
         Ok(())
     }
 
@@ -58,12 +65,15 @@ impl<W: Write> EventWriter for Policy<W> {
         if std::mem::replace(&mut self.finished, true) {
             return Ok(());
         }
-        let mut known = KnownActions::load();
+        let mut known = KnownActions::of(&self.actions, self.spec.offline);
         let mut granted: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for action in std::mem::take(&mut self.actions) {
             if let Some(action) = known.check(&action) {
                 granted.entry(action).or_default().insert("*".to_owned());
             }
+        }
+        for (why, count) in &self.left_out {
+            say(format_args!("left out {count} events {}", why.describe()));
         }
         known.report();
         if granted.is_empty() {

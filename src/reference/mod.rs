@@ -1,6 +1,6 @@
 //! The AWS Service Reference: every service prefix and its actions (the eventName values of its
-//! CloudTrail event source), for `ctlookup services` and `actions` and for the "did you mean" of a lookup
-//! that matched nothing. Read through a cache of a day under the user's cache directory, so that discovery
+//! CloudTrail event source), for `ctlookup services` and `actions`, for the "did you mean" of a lookup
+//! that matched nothing, and for checking the actions `policy` and `denied --policy` write. Read through a cache of a day under the user's cache directory, so that discovery
 //! works offline and a lookup never needs the network.
 //!
 //! Parts: this module decides what is read from where (fresh cache, else a fetch, else a stale copy with a
@@ -9,7 +9,7 @@
 mod cache;
 mod http;
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock};
@@ -71,6 +71,19 @@ pub struct Reference {
     fetcher: OnceLock<Fetcher>,
     #[cfg(test)]
     warnings: Mutex<Vec<String>>,
+}
+
+/// What [`Reference::actions_of`] read.
+#[derive(Debug, Default)]
+pub struct ServiceActions {
+    /// Each prefix read (as asked), with its actions.
+    pub actions: HashMap<String, Vec<String>>,
+    /// The prefixes the list of services does not have.
+    pub not_services: Vec<String>,
+    /// The prefixes that could not be read: offline and not cached, or not fetched (`problem` says why).
+    pub unread: Vec<String>,
+    /// Why the first of `unread` could not be fetched; None offline.
+    pub problem: Option<String>,
 }
 
 /// The index: one service's prefix and the address of its file.
@@ -179,17 +192,64 @@ impl Reference {
         pairs
     }
 
-    /// The cached actions of every service cached so far, as (service prefix, action) pairs; empty when
-    /// nothing is cached. Never touches the network, whatever the cache's age.
-    pub fn cached_prefix_actions(&self) -> Vec<(String, String)> {
-        let mut pairs = Vec::new();
-        for path in self.cache.service_paths() {
-            if let Some(cached) = cache::read::<ServiceData>(&path) {
-                let prefix = cached.data.service;
-                pairs.extend(cached.data.actions.into_iter().map(|a| (prefix.clone(), a)));
+    /// The actions of the services `prefixes` names, to check actions against: from the cache when fresh,
+    /// else fetched together and cached (the same cache `actions` fills), each service once; with
+    /// `offline`, from the cache only, whatever its age. Never fails: what could not be read is said in
+    /// the answer.
+    pub fn actions_of(&self, prefixes: &BTreeSet<String>, offline: bool) -> ServiceActions {
+        let mut answer = ServiceActions::default();
+        let index = if offline {
+            cache::read::<Vec<IndexEntry>>(&self.cache.index_path()).map(|file| file.data)
+        } else {
+            match self.index() {
+                Ok(index) => Some(index),
+                Err(err) => {
+                    answer.unread = prefixes.iter().cloned().collect();
+                    answer.problem = Some(format!("{err:#}"));
+                    return answer;
+                }
+            }
+        };
+        let mut wanted: Vec<(&String, IndexEntry)> = Vec::new();
+        for prefix in prefixes {
+            let entry = match &index {
+                Some(index) => match index.iter().find(|e| e.service.eq_ignore_ascii_case(prefix)) {
+                    Some(entry) => entry.clone(),
+                    None => {
+                        answer.not_services.push(prefix.clone());
+                        continue;
+                    }
+                },
+                // Offline without the list of services: the service's own file, if cached.
+                None => IndexEntry { service: prefix.to_ascii_lowercase(), url: String::new() },
+            };
+            wanted.push((prefix, entry));
+        }
+        if offline {
+            for (prefix, entry) in wanted {
+                match cache::read::<ServiceData>(&self.cache.service_path(&entry.service)) {
+                    Some(file) => {
+                        answer.actions.insert(prefix.clone(), file.data.actions);
+                    }
+                    None => answer.unread.push(prefix.clone()),
+                }
+            }
+            return answer;
+        }
+        let entries: Vec<&IndexEntry> = wanted.iter().map(|(_, entry)| entry).collect();
+        let loaded = self.load(&entries);
+        for ((prefix, _), result) in wanted.iter().zip(loaded) {
+            match result {
+                Ok(actions) => {
+                    answer.actions.insert((*prefix).clone(), actions);
+                }
+                Err(err) => {
+                    answer.unread.push((*prefix).clone());
+                    answer.problem.get_or_insert_with(|| format!("{err:#}"));
+                }
             }
         }
-        pairs
+        answer
     }
 
     /// The event sources of the cached service list, sorted; empty when not cached. Never touches the network.
@@ -454,6 +514,43 @@ mod tests {
         assert_eq!(reference.actions("tagging.amazonaws.com").unwrap(), strings(&["GetResources", "TagResources"]));
         assert_eq!(server.paths(), ["/", "/ec2.json", "/cloudwatch.json", "/tag.json"]);
         assert!(warnings(&reference).is_empty());
+    }
+
+    #[test]
+    fn actions_of_reads_the_services_asked_for_only_and_says_what_it_could_not() {
+        let (server, dir) = fixture();
+        let asked: BTreeSet<String> = ["ec2", "S3", "nosuch"].iter().map(|s| (*s).to_owned()).collect();
+        let read = reference(&server, &dir, false).actions_of(&asked, false);
+        assert_eq!(read.actions["ec2"].len(), 3);
+        assert_eq!(read.actions["S3"], strings(&["CreateBucket", "PutBucketPolicy"]));
+        assert_eq!((read.not_services, read.unread, read.problem), (strings(&["nosuch"]), vec![], None));
+        let mut paths = server.paths();
+        paths.sort();
+        assert_eq!(paths, ["/", "/ec2.json", "/s3.json"]);
+
+        // Offline: the cache only, however old; nothing sent.
+        let hits = server.hits();
+        age_cache_file(&dir.path().join("service-reference/services/ec2.json"), 3 * 86_400);
+        let asked: BTreeSet<String> = ["ec2", "cloudwatch", "nosuch"].iter().map(|s| (*s).to_owned()).collect();
+        let read = reference(&server, &dir, false).actions_of(&asked, true);
+        assert_eq!(read.actions.keys().collect::<Vec<_>>(), ["ec2"]);
+        assert_eq!((read.not_services, read.unread), (strings(&["nosuch"]), strings(&["cloudwatch"])));
+        assert_eq!(server.hits(), hits);
+        let empty = tempfile::tempdir().unwrap();
+        let read = reference(&server, &empty, false).actions_of(&asked, true);
+        assert!(read.actions.is_empty() && read.not_services.is_empty(), "no list of services cached: {read:?}");
+        assert_eq!(read.unread.len(), 3);
+
+        // A service that cannot be fetched is unread, and the answer says why.
+        server.set("/cloudwatch.json", 500, "oops");
+        let read = reference(&server, &dir, false).actions_of(&asked, false);
+        assert_eq!(read.unread, strings(&["cloudwatch"]));
+        assert!(read.problem.as_deref().is_some_and(|p| p.contains("HTTP 500")), "{:?}", read.problem);
+        let closed = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let unreachable = Reference::with_url(empty.path().to_owned(), false, format!("http://{closed}/"));
+        let read = unreachable.actions_of(&asked, false);
+        assert_eq!(read.unread.len(), 3);
+        assert!(read.problem.as_deref().is_some_and(|p| p.contains("could not be reached")), "{:?}", read.problem);
     }
 
     #[test]
