@@ -503,12 +503,12 @@ fn bad_combinations_are_usage_errors() {
     let sb = Sandbox::new();
     for (args, expected) in [
         (vec!["--top", "3"], "--top applies to --count-by"),
-        (vec!["--count-by", "user", "--top", "0"], "--top must be at least 1"),
+        (vec!["--count-by", "user", "--top", "0"], "--top '0': expected a whole number of 1 or more"),
         (vec!["--count-by", "user", "--timeline"], "give one of them"),
         (vec!["--count-by", "user", "--jq", "."], "cannot be combined with --jq"),
         (vec!["--timeline", "--columns", "user", "-o", "csv"], "cannot be combined with --columns"),
         (vec!["--timeline", "2h"], "--timeline '2h': expected a bucket size, one of 1m, 5m, 15m, 1h, 6h, 1d"),
-        (vec!["--count-by", "user,,errorCode"], "--count-by 'user,,errorCode': empty column name"),
+        (vec!["--count-by", "user,,errorCode"], "--count-by: empty column name at column 6: user, <-- HERE ,errorCode"),
         (vec!["--count-by", "count"], "'count' is a column of the answer itself"),
         (vec!["--count-by", "user,user"], "'user' is given twice"),
     ] {
@@ -516,5 +516,77 @@ fn bad_combinations_are_usage_errors() {
         let stderr = String::from_utf8(out.stderr).unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains(expected) && stderr.lines().count() == 1, "{args:?}: {stderr}");
+    }
+}
+
+/// Runs ctlookup on `lines` (JSON Lines records) with `args`, in UTC, and returns the output.
+fn run_on_lines(lines: &[&str], args: &[&str]) -> std::process::Output {
+    let sb = Sandbox::new();
+    let file = sb.path("records.jsonl");
+    write(&file, &(lines.join("\n") + "\n"));
+    sb.ctlookup().args(["--input", file.to_str().unwrap(), "--tz", "UTC"]).args(args).output().unwrap()
+}
+
+#[test]
+fn quoted_field_names_work_in_count_by_and_columns_as_in_where() {
+    let lines = [
+        r#"{"eventTime":"2024-07-22T01:00:00Z","eventName":"PutObject","requestParameters":{"x-amz-acl":"public-read","a,b":1}}"#,
+        r#"{"eventTime":"2024-07-22T02:00:00Z","eventName":"PutObject","requestParameters":{"x-amz-acl":"public-read"}}"#,
+        r#"{"eventTime":"2024-07-22T03:00:00Z","eventName":"PutObject","requestParameters":{"x-amz-acl":"private"}}"#,
+    ];
+    let stdout = |args: &[&str]| {
+        let out = run_on_lines(&lines, args);
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(out.stderr.is_empty(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let acl = r#"requestParameters."x-amz-acl""#;
+    let counted = stdout(&["--count-by", acl, "-o", "csv"]);
+    assert_eq!(
+        counted,
+        format!(
+            "\"{}\",count,first,last\r\npublic-read,2,2024-07-22 01:00:00,2024-07-22 02:00:00\r\n\
+             private,1,2024-07-22 03:00:00,2024-07-22 03:00:00\r\n",
+            acl.replace('"', "\"\"")
+        )
+    );
+    // The same path in --where and --columns; a quoted name may hold the list's comma.
+    let where_ = format!("{acl} = private");
+    let columns = format!(r#"eventTime, {acl} ,requestParameters."a,b""#);
+    assert_eq!(
+        stdout(&["--where", &where_, "-o", "tsv", "--columns", &columns]),
+        format!("eventTime\t{acl}\trequestParameters.\"a,b\"\n2024-07-22 03:00:00\tprivate\t\n")
+    );
+    assert_eq!(stdout(&["--count-by", r#"requestParameters."a,b""#, "-o", "jsonl"]).lines().count(), 2);
+    // A misspelt quoted name is warned about with the real one, written as it is typed.
+    let out = run_on_lines(&lines, &["--count-by", r#"requestParameters."x-amz-ac""#, "-o", "jsonl"]);
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains(r#"had the field requestParameters."x-amz-ac" (did you mean requestParameters."x-amz-acl"?)"#),
+        "{stderr}"
+    );
+    // Unquoted, the name is refused as --where refuses it, pointing at the character.
+    for option in ["--count-by", "--columns"] {
+        let out = run_on_lines(&lines, &[option, "requestParameters.x-amz-acl", "-o", "csv"]);
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert_eq!(
+            stderr,
+            format!(
+                "ctlookup: {option}: unexpected '-' in a field name: quote names with other characters, as in \
+                 requestParameters.\"x-amz-acl\" at column 20: requestParameters.x <-- HERE -amz-acl\n"
+            )
+        );
+    }
+}
+
+#[test]
+fn top_says_what_it_takes() {
+    let sb = Sandbox::new();
+    for top in ["-1", "0", "1.5", "many"] {
+        let out = sb.ctlookup().args(["--input", EXAMPLE, "--count-by", "user", "--top", top]).output().unwrap();
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(2), "--top {top}: {stderr}");
+        assert_eq!(stderr, format!("ctlookup: --top '{top}': expected a whole number of 1 or more\n"));
     }
 }
