@@ -581,6 +581,55 @@ fn quoted_field_names_work_in_count_by_and_columns_as_in_where() {
 }
 
 #[test]
+fn numbers_group_by_value_and_sort_as_numbers() {
+    let lines: Vec<String> = ["10", "9", "5", "100", "5.0", "2.5", "\"9\""]
+        .iter()
+        .enumerate()
+        .map(|(i, n)| format!(r#"{{"eventTime":"2024-07-22T0{i}:00:00Z","requestParameters":{{"maxResults":{n}}}}}"#))
+        .collect();
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let out = run_on_lines(&lines, &["--count-by", "requestParameters.maxResults", "-o", "jsonl"]);
+    let keys: Vec<(Value, u64)> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .map(|r| (r["requestParameters.maxResults"].clone(), r["count"].as_u64().unwrap()))
+        .collect();
+    // 5 and 5.0 are one number (as jq's group_by has them), shown as the first event wrote it; equal
+    // counts in the order of the numbers, then the strings.
+    let want: Vec<(Value, u64)> = vec![
+        (serde_json::json!(5), 2),
+        (serde_json::json!(2.5), 1),
+        (serde_json::json!(9), 1),
+        (serde_json::json!(10), 1),
+        (serde_json::json!(100), 1),
+        (serde_json::json!("9"), 1),
+    ];
+    assert_eq!(keys, want);
+}
+
+#[test]
+fn first_and_last_are_as_precise_as_the_record_wrote_them() {
+    let lines = [
+        r#"{"eventTime":"2024-07-22T01:00:00.125Z","eventName":"A"}"#,
+        r#"{"eventTime":"2024-07-22T02:00:00Z","eventName":"A"}"#,
+        r#"{"eventTime":"2024-07-22T00:30:00Z","eventName":"B"}"#,
+    ];
+    let out = run_on_lines(&lines, &["--count-by", "eventName", "-o", "jsonl"]);
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        concat!(
+            r#"{"eventName":"A","count":2,"first":"2024-07-22T01:00:00.125+00:00","last":"2024-07-22T02:00:00+00:00"}"#,
+            "\n",
+            r#"{"eventName":"B","count":1,"first":"2024-07-22T00:30:00+00:00","last":"2024-07-22T00:30:00+00:00"}"#,
+            "\n"
+        )
+    );
+    let out = run_on_lines(&lines, &["--count-by", "eventName", "-o", "csv"]);
+    assert!(String::from_utf8(out.stdout).unwrap().contains("\r\nA,2,2024-07-22 01:00:00.125,2024-07-22 02:00:00\r\n"));
+}
+
+#[test]
 fn top_says_what_it_takes() {
     let sb = Sandbox::new();
     for top in ["-1", "0", "1.5", "many"] {

@@ -336,7 +336,7 @@ impl<W: Write> EventWriter for Denied<'_, W> {
         let parsed = message::parse(text);
         let principal = parsed.principal.clone().or_else(|| caller(record));
         let reason = parsed.reason.filter(|r| *r != Reason::Unknown).map(Reason::text);
-        let time = event.envelope.event_time;
+        let time = event.stamp();
         let mut actions = refused_actions(record, &parsed);
         if actions.is_empty() {
             actions.push(String::new());

@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::error::warn;
 use crate::event::Event;
 use crate::output::{Chart, EventWriter, Layout, OutputFormat, PrintConfig};
-use crate::time::Zone;
+use crate::time::{Stamp, Zone};
 
 /// Bucket sizes, finest first; each divides the next, so finer counts fold into coarser ones.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -221,7 +221,11 @@ impl<'c, W: Write> Timeline<'c, W> {
         let mut rows = self.print.row_writer(&["time", "count", "errors"], &layout, &mut self.out);
         for b in buckets {
             let Tally { count, errors } = tally(&b);
-            rows.row(&[super::time_cell(self.print, Some(b)), Value::from(count), Value::from(errors)])?;
+            rows.row(&[
+                super::time_cell(self.print, Some(Stamp::seconds(b))),
+                Value::from(count),
+                Value::from(errors),
+            ])?;
         }
         rows.finish()
     }
