@@ -174,7 +174,8 @@ pub struct LookupArgs {
     #[arg(short, long, value_name = "FORMAT", help_heading = "How to print")]
     pub output: Option<OutputArg>,
 
-    /// Columns for csv, tsv and table: dotted paths into the record, plus `user` and `resources`
+    /// Columns for csv, tsv and table: record paths as --where writes them (requestParameters."x-amz-acl"),
+    /// plus `user` and `resources`
     #[arg(long, value_name = "LIST", help_heading = "How to print")]
     pub columns: Option<String>,
 

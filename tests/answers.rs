@@ -706,3 +706,90 @@ fn the_automatic_bucket_gives_at_most_60_buckets() {
     assert_eq!(rows.last(), Some(&("2024-07-22T09:00:00+00:00".to_owned(), 1, 1)), "the event at 09:00:00");
     assert_eq!(rows.len(), 61);
 }
+
+/// Display columns of a line (a wide character counts two).
+fn display_width(line: &str) -> usize {
+    unicode_width::UnicodeWidthStr::width(line)
+}
+
+/// The bar chart, the count-by table and the denied table, as a terminal `columns` wide shows them.
+fn narrow_outputs(sb: &Sandbox, columns: usize) -> Vec<(String, String)> {
+    let cases: [(&str, &[&str]); 3] = [
+        ("timeline", &["--timeline"]),
+        ("count-by", &["--count-by", "userIdentity.arn,errorCode"]),
+        ("denied", &["denied"]),
+    ];
+    cases
+        .iter()
+        .map(|(name, args)| {
+            let out = run_ok(
+                sb.ctlookup()
+                    .env("COLUMNS", columns.to_string())
+                    .args(*args)
+                    .args(["--input", EXAMPLE, "--tz", "UTC", "-o", "table", "--color", "never"]),
+            );
+            (format!("{name}.{columns}.table"), String::from_utf8(out.stdout).unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn the_chart_and_the_tables_fit_40_80_and_120_columns() {
+    let sb = Sandbox::new();
+    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
+    for columns in [40, 80, 120] {
+        for (name, text) in narrow_outputs(&sb, columns) {
+            assert!(text.lines().all(|l| display_width(l) <= columns), "{name} is wider than {columns}:\n{text}");
+            let path = golden(&name);
+            if update {
+                std::fs::write(&path, &text).unwrap();
+                continue;
+            }
+            let want = std::fs::read_to_string(&path)
+                .unwrap_or_else(|_| panic!("{} missing: run with UPDATE_GOLDEN=1", path.display()));
+            assert!(text == want, "{name} differs from {}:\n{text}", path.display());
+        }
+    }
+}
+
+#[test]
+fn nothing_is_wider_than_the_terminal() {
+    let sb = Sandbox::new();
+    for columns in [10, 20, 30, 40, 60, 80, 100, 120] {
+        for (name, text) in narrow_outputs(&sb, columns) {
+            assert!(text.lines().count() > 1, "{name}:\n{text}");
+            for line in text.lines() {
+                assert!(display_width(line) <= columns, "{name}: {} columns: {line:?}", display_width(line));
+                assert!(!line.chars().any(char::is_control), "{name}: {line:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_narrow_terminal_keeps_what_names_the_thing() {
+    let sb = Sandbox::new();
+    let text = |columns: usize, name: &str| {
+        narrow_outputs(&sb, columns).into_iter().find(|(n, _)| n.starts_with(name)).unwrap().1
+    };
+    // 80 columns: the action whole, the ARNs cut at their start so that the names stay.
+    let denied = text(80, "denied");
+    assert!(denied.contains("cloudtrail:LookupEvents"), "{denied}");
+    assert!(denied.contains("user/alice ") && denied.contains("backup-tokyo "), "{denied}");
+    assert!(denied.contains('…') && !denied.contains("arn:a…"), "{denied}");
+    // The details make room, and stderr says so.
+    assert_eq!(
+        denied.lines().next(),
+        Some("principal       action                   resource         reason           count")
+    );
+    let out = run_ok(sb.ctlookup().env("COLUMNS", "80").args(["denied", "--input", EXAMPLE, "-o", "table"]));
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        "ctlookup: the table leaves out first, last, eventID to fit 80 columns (other formats have every column)\n"
+    );
+    // The chart keeps a bar: the labels lose the date every bucket shares before the bar goes.
+    let chart = text(40, "timeline");
+    assert!(chart.lines().nth(1).unwrap().starts_with("07-22 07:55  "), "{chart}");
+    assert!(chart.lines().skip(1).all(|l| l.contains('█') || l.ends_with(" 0")), "{chart}");
+    assert_eq!(chart.lines().map(display_width).max(), Some(40), "the longest bar takes the width left");
+}

@@ -130,12 +130,9 @@ impl<'c, W: Write> Counter<'c, W> {
         let shown = self.top.map_or(total, |top| top.min(total));
         let mut headers: Vec<&str> = self.fields.iter().map(Column::header).collect();
         headers.extend(["count", "first", "last"]);
-        let mut layout = vec![Layout::default(); self.fields.len()];
-        layout.extend([
-            Layout { whole: false, right: true },
-            Layout { whole: true, right: false },
-            Layout { whole: true, right: false },
-        ]);
+        // The fields tell the groups apart and stay; on a narrow terminal the times go first.
+        let mut layout = vec![Layout::TEXT; self.fields.len()];
+        layout.extend([Layout::COUNT, Layout::TIME.spare(), Layout::TIME.spare()]);
         let time = |t| super::time_cell(self.print, t);
         let mut rows = self.print.row_writer(&headers, &layout, &mut self.out);
         for (key, group) in &groups[..shown] {

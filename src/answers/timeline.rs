@@ -92,12 +92,23 @@ impl Bucket {
         }
     }
 
-    /// How a bucket is labelled in the chart: its start, to the minute (to the day for days).
-    fn label(self, start: DateTime<Utc>, zone: Zone) -> String {
-        match self {
-            Bucket::Day => zone.format(start, "%Y-%m-%d"),
-            _ => zone.format(start, "%Y-%m-%d %H:%M"),
+    /// How the chart can label the buckets from `first` to `last` (their starts), longest first: the
+    /// date and the time to the minute (the date for days); without the year when they all share it;
+    /// for buckets under a day, the time alone when they all share the day.
+    fn label_formats(self, first: DateTime<Utc>, last: DateTime<Utc>, zone: Zone) -> Vec<&'static str> {
+        let shared = |format: &str| zone.format(first, format) == zone.format(last, format);
+        let (full, without_year) = match self {
+            Bucket::Day => ("%Y-%m-%d", "%m-%d"),
+            _ => ("%Y-%m-%d %H:%M", "%m-%d %H:%M"),
+        };
+        let mut formats = vec![full];
+        if shared("%Y") {
+            formats.push(without_year);
         }
+        if self != Bucket::Day && shared("%Y-%m-%d") {
+            formats.push("%H:%M");
+        }
+        formats
     }
 }
 
@@ -222,20 +233,24 @@ impl<'c, W: Write> Timeline<'c, W> {
         if self.print.format == OutputFormat::Table {
             let max_count = tallies.values().map(|t| t.count).max().unwrap_or(0);
             let max_errors = tallies.values().map(|t| t.errors).max().unwrap_or(0);
-            let label_width = bucket.label(first, zone).chars().count();
+            let width = self.print.width;
+            // The longest labels that leave the bars room; on a narrow terminal the bars matter more than
+            // a date every line repeats.
+            let formats = bucket.label_formats(first, last, zone);
+            let label_width = |format: &str| zone.format(first, format).chars().count();
+            let format = formats
+                .iter()
+                .find(|f| Chart::leaves_room_for_bars(label_width(f), max_count, max_errors, width))
+                .unwrap_or(formats.last().expect("a format at least"));
             let mut chart =
-                Chart::new(&mut self.out, label_width, max_count, max_errors, self.print.width, self.print.color);
+                Chart::new(&mut self.out, label_width(format), max_count, max_errors, width, self.print.color);
             for b in buckets {
                 let Tally { count, errors } = tally(&b);
-                chart.line(&bucket.label(b, zone), count, errors)?;
+                chart.line(&zone.format(b, format), count, errors)?;
             }
             return chart.finish();
         }
-        let layout = [
-            Layout { whole: true, right: false },
-            Layout { whole: false, right: true },
-            Layout { whole: false, right: true },
-        ];
+        let layout = [Layout::TIME, Layout::COUNT, Layout::COUNT];
         let mut rows = self.print.row_writer(&["time", "count", "errors"], &layout, &mut self.out);
         for b in buckets {
             let Tally { count, errors } = tally(&b);
