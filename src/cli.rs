@@ -161,8 +161,9 @@ pub struct LookupArgs {
     pub count_by: Option<String>,
 
     /// With --count-by: print only the N largest groups
-    #[arg(long, value_name = "N", help_heading = "Counting")]
-    pub top: Option<usize>,
+    // Text, so that a wrong value (`-1` included, which clap would take for an option) is told in config.
+    #[arg(long, value_name = "N", allow_negative_numbers = true, help_heading = "Counting")]
+    pub top: Option<String>,
 
     /// Instead of the events, count them (and the failed ones) per time bucket: 1m, 5m, 15m, 1h, 6h,
     /// 1d; without a value, chosen from the time range. A bar chart on a terminal
@@ -173,7 +174,8 @@ pub struct LookupArgs {
     #[arg(short, long, value_name = "FORMAT", help_heading = "How to print")]
     pub output: Option<OutputArg>,
 
-    /// Columns for csv, tsv and table: dotted paths into the record, plus `user` and `resources`
+    /// Columns for csv, tsv and table: record paths as --where writes them (requestParameters."x-amz-acl"),
+    /// plus `user` and `resources`
     #[arg(long, value_name = "LIST", help_heading = "How to print")]
     pub columns: Option<String>,
 

@@ -398,10 +398,17 @@ fn answer(cli: &LookupArgs, window: TimeWindow, now: DateTime<Utc>) -> Result<Op
                 return Err(usage(format!("--count-by '{spec}': '{name}' is given twice")));
             }
         }
-        if cli.top == Some(0) {
-            return Err(usage("--top must be at least 1"));
-        }
-        return Ok(Some(Answer::Count { fields, top: cli.top }));
+        let top = match cli.top.as_deref() {
+            None => None,
+            Some(text) => Some(
+                text.trim()
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|&n| n >= 1)
+                    .ok_or_else(|| usage(format!("--top '{text}': expected a whole number of 1 or more")))?,
+            ),
+        };
+        return Ok(Some(Answer::Count { fields, top }));
     }
     let given = cli.timeline.as_deref().unwrap_or("auto");
     let bucket = match given {

@@ -3,6 +3,8 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use crate::time::Stamp;
+
 /// The fields LookupEvents returns beside the record. From trail log files they are derived from the
 /// record with the same rules the service uses, so the lookup shorthands mean the same on both.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -54,6 +56,18 @@ impl Event {
     /// An event read from a trail log or JSON Lines: the envelope is derived from the record.
     pub fn from_record(raw: String, record: Value) -> Event {
         Event { envelope: Envelope::derive(&record), raw, record }
+    }
+
+    /// The event's time as precisely as its record wrote `eventTime`: the record's own time where it
+    /// gives fractions of a second, else the envelope's, to the second.
+    pub fn stamp(&self) -> Option<Stamp> {
+        let written = self.record.get("eventTime").and_then(Value::as_str);
+        let digits = written.map_or(0, Stamp::digits_in);
+        let precise = written
+            .filter(|_| digits > 0)
+            .and_then(|text| text.parse::<DateTime<Utc>>().ok())
+            .map(|at| Stamp { at, digits });
+        precise.or_else(|| self.envelope.event_time.map(Stamp::seconds))
     }
 }
 

@@ -46,7 +46,7 @@ pub fn list(config: &ListConfig) -> Result<()> {
     let db = open()?;
     let summaries = db.summaries()?;
     let headers = ["account", "region", "category", "windows", "lookups", "events", "bytes", "endpoint"];
-    let (text, number) = (Layout::default(), Layout { whole: false, right: true });
+    let (text, number) = (Layout::TEXT, Layout::COUNT);
     let layout = [text, text, text, text, number, number, number, text];
     let mut out = BufWriter::new(io::stdout().lock());
     let mut writer = config.print.row_writer(&headers, &layout, &mut out);

@@ -8,6 +8,37 @@ use chrono::{
 };
 use chrono_tz::Tz;
 
+/// A time as a record wrote it: the instant, and how many digits of a second it gave, so that it is
+/// printed back as precisely as it was written (CloudTrail writes seconds, other tools milliseconds).
+/// Ordered by the instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Stamp {
+    pub at: DateTime<Utc>,
+    /// 0 to 9.
+    pub digits: u8,
+}
+
+impl Stamp {
+    /// A time to the second.
+    pub fn seconds(at: DateTime<Utc>) -> Stamp {
+        Stamp { at, digits: 0 }
+    }
+
+    /// The digits of a second an RFC 3339 text gives (`…T01:00:00.125Z`: 3), at most 9.
+    pub fn digits_in(text: &str) -> u8 {
+        text.split_once('.').map_or(0, |(_, rest)| rest.bytes().take_while(u8::is_ascii_digit).count().min(9) as u8)
+    }
+
+    /// `.125` for 3 digits; nothing for none.
+    fn fraction(self) -> String {
+        if self.digits == 0 {
+            return String::new();
+        }
+        let nanos = format!("{:09}", self.at.timestamp_subsec_nanos().min(999_999_999));
+        format!(".{}", &nanos[..usize::from(self.digits)])
+    }
+}
+
 /// The zone used to read times without an offset and to print times.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Zone {
@@ -45,6 +76,19 @@ impl Zone {
     /// `2024-07-22 09:00:00` in this zone: what spreadsheets and eyes read as a time.
     pub fn format_plain(&self, t: DateTime<Utc>) -> String {
         self.format(t, "%Y-%m-%d %H:%M:%S")
+    }
+
+    /// [`Zone::format_rfc3339`] to the digit the time was written with.
+    pub fn format_stamp_rfc3339(&self, stamp: Stamp) -> String {
+        match stamp.digits {
+            0 => self.format_rfc3339(stamp.at),
+            _ => self.format(stamp.at, &format!("%Y-%m-%dT%H:%M:%S{}%:z", stamp.fraction())),
+        }
+    }
+
+    /// [`Zone::format_plain`] to the digit the time was written with.
+    pub fn format_stamp_plain(&self, stamp: Stamp) -> String {
+        self.format(stamp.at, &format!("%Y-%m-%d %H:%M:%S{}", stamp.fraction()))
     }
 
     /// `t` in this zone, in a chrono `strftime` format.
@@ -251,6 +295,17 @@ mod tests {
         // Havana skipped midnight on 2024-03-10 (00:00 -05:00 became 01:00 -04:00): that day starts at 01:00.
         let havana: Zone = "America/Havana".parse().unwrap();
         assert_eq!(havana.floor(utc("2024-03-10T12:00:00Z"), 1440), utc("2024-03-10T05:00:00Z"));
+    }
+
+    #[test]
+    fn stamps_print_as_precisely_as_they_were_written() {
+        let tokyo: Zone = "Asia/Tokyo".parse().unwrap();
+        let stamp = |text: &str| Stamp { at: utc(text), digits: Stamp::digits_in(text) };
+        assert_eq!(tokyo.format_stamp_rfc3339(stamp("2024-07-22T00:00:00.125Z")), "2024-07-22T09:00:00.125+09:00");
+        assert_eq!(tokyo.format_stamp_plain(stamp("2024-07-22T00:00:00.10Z")), "2024-07-22 09:00:00.10");
+        assert_eq!(tokyo.format_stamp_plain(stamp("2024-07-22T00:00:00Z")), "2024-07-22 09:00:00");
+        assert_eq!(tokyo.format_stamp_rfc3339(stamp("2024-07-22T00:00:00Z")), "2024-07-22T09:00:00+09:00");
+        assert_eq!(Stamp::digits_in("2024-07-22T00:00:00.1234567891234Z"), 9);
     }
 
     #[test]

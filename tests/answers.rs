@@ -484,10 +484,10 @@ fn nothing_matched() {
     assert_eq!(run(&["--count-by", "user", "-o", "table"]), "");
     assert_eq!(run(&["--timeline", "-o", "csv"]), "time,count,errors\r\n");
     assert_eq!(run(&["--timeline", "-o", "table"]), "");
-    // A window is shown even when nothing matched in it.
+    // A window is shown even when nothing matched in it: three hours, the inclusive end opening none.
     let out =
         run(&["--since", "2024-07-22T00:00:00Z", "--until", "2024-07-22T03:00:00Z", "--timeline", "1h", "-o", "jsonl"]);
-    assert_eq!(parsed_buckets(&out).iter().map(|b| b.1).collect::<Vec<_>>(), [0, 0, 0, 0]);
+    assert_eq!(parsed_buckets(&out).iter().map(|b| b.1).collect::<Vec<_>>(), [0, 0, 0]);
 }
 
 #[test]
@@ -503,12 +503,12 @@ fn bad_combinations_are_usage_errors() {
     let sb = Sandbox::new();
     for (args, expected) in [
         (vec!["--top", "3"], "--top applies to --count-by"),
-        (vec!["--count-by", "user", "--top", "0"], "--top must be at least 1"),
+        (vec!["--count-by", "user", "--top", "0"], "--top '0': expected a whole number of 1 or more"),
         (vec!["--count-by", "user", "--timeline"], "give one of them"),
         (vec!["--count-by", "user", "--jq", "."], "cannot be combined with --jq"),
         (vec!["--timeline", "--columns", "user", "-o", "csv"], "cannot be combined with --columns"),
         (vec!["--timeline", "2h"], "--timeline '2h': expected a bucket size, one of 1m, 5m, 15m, 1h, 6h, 1d"),
-        (vec!["--count-by", "user,,errorCode"], "--count-by 'user,,errorCode': empty column name"),
+        (vec!["--count-by", "user,,errorCode"], "--count-by: empty column name at column 6: user, <-- HERE ,errorCode"),
         (vec!["--count-by", "count"], "'count' is a column of the answer itself"),
         (vec!["--count-by", "user,user"], "'user' is given twice"),
     ] {
@@ -517,4 +517,279 @@ fn bad_combinations_are_usage_errors() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains(expected) && stderr.lines().count() == 1, "{args:?}: {stderr}");
     }
+}
+
+/// Runs ctlookup on `lines` (JSON Lines records) with `args`, in UTC, and returns the output.
+fn run_on_lines(lines: &[&str], args: &[&str]) -> std::process::Output {
+    let sb = Sandbox::new();
+    let file = sb.path("records.jsonl");
+    write(&file, &(lines.join("\n") + "\n"));
+    sb.ctlookup().args(["--input", file.to_str().unwrap(), "--tz", "UTC"]).args(args).output().unwrap()
+}
+
+#[test]
+fn quoted_field_names_work_in_count_by_and_columns_as_in_where() {
+    let lines = [
+        r#"{"eventTime":"2024-07-22T01:00:00Z","eventName":"PutObject","requestParameters":{"x-amz-acl":"public-read","a,b":1}}"#,
+        r#"{"eventTime":"2024-07-22T02:00:00Z","eventName":"PutObject","requestParameters":{"x-amz-acl":"public-read"}}"#,
+        r#"{"eventTime":"2024-07-22T03:00:00Z","eventName":"PutObject","requestParameters":{"x-amz-acl":"private"}}"#,
+    ];
+    let stdout = |args: &[&str]| {
+        let out = run_on_lines(&lines, args);
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(out.stderr.is_empty(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let acl = r#"requestParameters."x-amz-acl""#;
+    let counted = stdout(&["--count-by", acl, "-o", "csv"]);
+    assert_eq!(
+        counted,
+        format!(
+            "\"{}\",count,first,last\r\npublic-read,2,2024-07-22 01:00:00,2024-07-22 02:00:00\r\n\
+             private,1,2024-07-22 03:00:00,2024-07-22 03:00:00\r\n",
+            acl.replace('"', "\"\"")
+        )
+    );
+    // The same path in --where and --columns; a quoted name may hold the list's comma.
+    let where_ = format!("{acl} = private");
+    let columns = format!(r#"eventTime, {acl} ,requestParameters."a,b""#);
+    assert_eq!(
+        stdout(&["--where", &where_, "-o", "tsv", "--columns", &columns]),
+        format!("eventTime\t{acl}\trequestParameters.\"a,b\"\n2024-07-22 03:00:00\tprivate\t\n")
+    );
+    assert_eq!(stdout(&["--count-by", r#"requestParameters."a,b""#, "-o", "jsonl"]).lines().count(), 2);
+    // A misspelt quoted name is warned about with the real one, written as it is typed.
+    let out = run_on_lines(&lines, &["--count-by", r#"requestParameters."x-amz-ac""#, "-o", "jsonl"]);
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains(r#"had the field requestParameters."x-amz-ac" (did you mean requestParameters."x-amz-acl"?)"#),
+        "{stderr}"
+    );
+    // Unquoted, the name is refused as --where refuses it, pointing at the character.
+    for option in ["--count-by", "--columns"] {
+        let out = run_on_lines(&lines, &[option, "requestParameters.x-amz-acl", "-o", "csv"]);
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert_eq!(
+            stderr,
+            format!(
+                "ctlookup: {option}: unexpected '-' in a field name: quote names with other characters, as in \
+                 requestParameters.\"x-amz-acl\" at column 20: requestParameters.x <-- HERE -amz-acl\n"
+            )
+        );
+    }
+}
+
+#[test]
+fn numbers_group_by_value_and_sort_as_numbers() {
+    let lines: Vec<String> = ["10", "9", "5", "100", "5.0", "2.5", "\"9\""]
+        .iter()
+        .enumerate()
+        .map(|(i, n)| format!(r#"{{"eventTime":"2024-07-22T0{i}:00:00Z","requestParameters":{{"maxResults":{n}}}}}"#))
+        .collect();
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let out = run_on_lines(&lines, &["--count-by", "requestParameters.maxResults", "-o", "jsonl"]);
+    let keys: Vec<(Value, u64)> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .map(|r| (r["requestParameters.maxResults"].clone(), r["count"].as_u64().unwrap()))
+        .collect();
+    // 5 and 5.0 are one number (as jq's group_by has them), shown as the first event wrote it; equal
+    // counts in the order of the numbers, then the strings.
+    let want: Vec<(Value, u64)> = vec![
+        (serde_json::json!(5), 2),
+        (serde_json::json!(2.5), 1),
+        (serde_json::json!(9), 1),
+        (serde_json::json!(10), 1),
+        (serde_json::json!(100), 1),
+        (serde_json::json!("9"), 1),
+    ];
+    assert_eq!(keys, want);
+}
+
+#[test]
+fn first_and_last_are_as_precise_as_the_record_wrote_them() {
+    let lines = [
+        r#"{"eventTime":"2024-07-22T01:00:00.125Z","eventName":"A"}"#,
+        r#"{"eventTime":"2024-07-22T02:00:00Z","eventName":"A"}"#,
+        r#"{"eventTime":"2024-07-22T00:30:00Z","eventName":"B"}"#,
+    ];
+    let out = run_on_lines(&lines, &["--count-by", "eventName", "-o", "jsonl"]);
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        concat!(
+            r#"{"eventName":"A","count":2,"first":"2024-07-22T01:00:00.125+00:00","last":"2024-07-22T02:00:00+00:00"}"#,
+            "\n",
+            r#"{"eventName":"B","count":1,"first":"2024-07-22T00:30:00+00:00","last":"2024-07-22T00:30:00+00:00"}"#,
+            "\n"
+        )
+    );
+    let out = run_on_lines(&lines, &["--count-by", "eventName", "-o", "csv"]);
+    assert!(String::from_utf8(out.stdout).unwrap().contains("\r\nA,2,2024-07-22 01:00:00.125,2024-07-22 02:00:00\r\n"));
+}
+
+#[test]
+fn top_says_what_it_takes() {
+    let sb = Sandbox::new();
+    for top in ["-1", "0", "1.5", "many"] {
+        let out = sb.ctlookup().args(["--input", EXAMPLE, "--count-by", "user", "--top", top]).output().unwrap();
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(2), "--top {top}: {stderr}");
+        assert_eq!(stderr, format!("ctlookup: --top '{top}': expected a whole number of 1 or more\n"));
+    }
+}
+
+#[test]
+fn the_automatic_bucket_gives_at_most_60_buckets() {
+    let sb = Sandbox::new();
+    let buckets = |since: &str, until: &str| {
+        let out = run_ok(sb.ctlookup().args([
+            "--input",
+            EXAMPLE,
+            "--tz",
+            "UTC",
+            "--since",
+            since,
+            "--until",
+            until,
+            "--timeline",
+            "-o",
+            "jsonl",
+        ]));
+        let times: Vec<DateTime<Utc>> = parsed_buckets(&String::from_utf8(out.stdout).unwrap())
+            .iter()
+            .map(|(t, _, _)| DateTime::parse_from_rfc3339(t).unwrap().to_utc())
+            .collect();
+        let step = times.windows(2).map(|w| w[1] - w[0]).min().unwrap_or(Duration::zero());
+        (times.len(), step.num_minutes())
+    };
+    let at =
+        |minutes: i64| rfc3339("2024-05-01T00:00:00Z".parse::<DateTime<Utc>>().unwrap() + Duration::minutes(minutes));
+    let (hour, day) = (60, 24 * 60);
+    // A window from one boundary to another: its inclusive end opens no bucket of its own.
+    for (length, buckets_of, count) in [
+        (10, 1, 10),
+        (hour, 1, 60),
+        (2 * hour, 5, 24),
+        (5 * hour, 5, 60),
+        (12 * hour, 15, 48),
+        (15 * hour, 15, 60),
+        (day, 60, 24),
+        (day * 5 / 2, 60, 60),
+        (7 * day, 360, 28),
+        (15 * day, 360, 60),
+        (30 * day, day, 30),
+        (60 * day, day, 60),
+        (90 * day, day, 90),
+    ] {
+        assert_eq!(buckets(&at(0), &at(length)), (count, buckets_of), "a window of {length} minutes");
+    }
+    // An hour that does not start on a minute touches 61 minutes: 5-minute buckets then.
+    let late = |minutes: i64| at(minutes).replace(":00+00:00", ":30+00:00");
+    assert_eq!(buckets(&late(0), &late(hour)), (13, 5));
+    // An event at the very end of the window is counted in its own bucket.
+    let out = run_ok(sb.ctlookup().args([
+        "--input",
+        EXAMPLE,
+        "--tz",
+        "UTC",
+        "--since",
+        "2024-07-22T08:00:00Z",
+        "--until",
+        "2024-07-22T09:00:00Z",
+        "--timeline",
+        "-o",
+        "jsonl",
+    ]));
+    let rows = parsed_buckets(&String::from_utf8(out.stdout).unwrap());
+    assert_eq!(rows.last(), Some(&("2024-07-22T09:00:00+00:00".to_owned(), 1, 1)), "the event at 09:00:00");
+    assert_eq!(rows.len(), 61);
+}
+
+/// Display columns of a line (a wide character counts two).
+fn display_width(line: &str) -> usize {
+    unicode_width::UnicodeWidthStr::width(line)
+}
+
+/// The bar chart, the count-by table and the denied table, as a terminal `columns` wide shows them.
+fn narrow_outputs(sb: &Sandbox, columns: usize) -> Vec<(String, String)> {
+    let cases: [(&str, &[&str]); 3] = [
+        ("timeline", &["--timeline"]),
+        ("count-by", &["--count-by", "userIdentity.arn,errorCode"]),
+        ("denied", &["denied"]),
+    ];
+    cases
+        .iter()
+        .map(|(name, args)| {
+            let out = run_ok(
+                sb.ctlookup()
+                    .env("COLUMNS", columns.to_string())
+                    .args(*args)
+                    .args(["--input", EXAMPLE, "--tz", "UTC", "-o", "table", "--color", "never"]),
+            );
+            (format!("{name}.{columns}.table"), String::from_utf8(out.stdout).unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn the_chart_and_the_tables_fit_40_80_and_120_columns() {
+    let sb = Sandbox::new();
+    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
+    for columns in [40, 80, 120] {
+        for (name, text) in narrow_outputs(&sb, columns) {
+            assert!(text.lines().all(|l| display_width(l) <= columns), "{name} is wider than {columns}:\n{text}");
+            let path = golden(&name);
+            if update {
+                std::fs::write(&path, &text).unwrap();
+                continue;
+            }
+            let want = std::fs::read_to_string(&path)
+                .unwrap_or_else(|_| panic!("{} missing: run with UPDATE_GOLDEN=1", path.display()));
+            assert!(text == want, "{name} differs from {}:\n{text}", path.display());
+        }
+    }
+}
+
+#[test]
+fn nothing_is_wider_than_the_terminal() {
+    let sb = Sandbox::new();
+    for columns in [10, 20, 30, 40, 60, 80, 100, 120] {
+        for (name, text) in narrow_outputs(&sb, columns) {
+            assert!(text.lines().count() > 1, "{name}:\n{text}");
+            for line in text.lines() {
+                assert!(display_width(line) <= columns, "{name}: {} columns: {line:?}", display_width(line));
+                assert!(!line.chars().any(char::is_control), "{name}: {line:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_narrow_terminal_keeps_what_names_the_thing() {
+    let sb = Sandbox::new();
+    let text = |columns: usize, name: &str| {
+        narrow_outputs(&sb, columns).into_iter().find(|(n, _)| n.starts_with(name)).unwrap().1
+    };
+    // 80 columns: the action whole, the ARNs cut at their start so that the names stay.
+    let denied = text(80, "denied");
+    assert!(denied.contains("cloudtrail:LookupEvents"), "{denied}");
+    assert!(denied.contains("user/alice ") && denied.contains("backup-tokyo "), "{denied}");
+    assert!(denied.contains('…') && !denied.contains("arn:a…"), "{denied}");
+    // The details make room, and stderr says so.
+    assert_eq!(
+        denied.lines().next(),
+        Some("principal       action                   resource         reason           count")
+    );
+    let out = run_ok(sb.ctlookup().env("COLUMNS", "80").args(["denied", "--input", EXAMPLE, "-o", "table"]));
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        "ctlookup: the table leaves out first, last, eventID to fit 80 columns (other formats have every column)\n"
+    );
+    // The chart keeps a bar: the labels lose the date every bucket shares before the bar goes.
+    let chart = text(40, "timeline");
+    assert!(chart.lines().nth(1).unwrap().starts_with("07-22 07:55  "), "{chart}");
+    assert!(chart.lines().skip(1).all(|l| l.contains('█') || l.ends_with(" 0")), "{chart}");
+    assert_eq!(chart.lines().map(display_width).max(), Some(40), "the longest bar takes the width left");
 }

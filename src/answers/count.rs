@@ -11,12 +11,16 @@ use crate::event::Event;
 use crate::output::columns::{Cell, Column};
 use crate::output::{EventWriter, Layout, PrintConfig};
 
-/// One field's value in a group's key.
+/// One field's value in a group's key. Groups of equal count are listed in the order of their keys:
+/// the order of the variants (jq's order of types: booleans, numbers, strings, then objects), then of
+/// the values, the empty group last.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 enum Key {
+    Bool(bool),
+    Number(Number),
     /// A string of the record, or text derived from it (`user`, `resources`).
     Text(String),
-    /// Any other value of the record (number, boolean, object, array), as compact JSON.
+    /// Any other value of the record (an object), as compact JSON.
     Json(String),
     /// The event has no such field: the empty group.
     Missing,
@@ -26,6 +30,8 @@ impl Key {
     fn of(cell: Cell<'_>) -> Key {
         match cell {
             Cell::Json(Value::String(s)) => Key::Text(s.clone()),
+            Cell::Json(Value::Bool(b)) => Key::Bool(*b),
+            Cell::Json(Value::Number(n)) => Key::Number(Number::of(n)),
             Cell::Json(other) => Key::Json(other.to_string()),
             Cell::Text(text) => Key::Text(text),
         }
@@ -34,9 +40,71 @@ impl Key {
     /// A number stays a number, a missing field is null.
     fn value(&self) -> Value {
         match self {
+            Key::Bool(b) => Value::Bool(*b),
+            Key::Number(n) => Value::Number(n.shown.clone()),
             Key::Text(text) => Value::String(text.clone()),
             Key::Json(json) => serde_json::from_str(json).unwrap_or_else(|_| Value::String(json.clone())),
             Key::Missing => Value::Null,
+        }
+    }
+}
+
+/// A number in a key, one group per value: `5` and `5.0` are one (as in jq's `group_by`), and numbers
+/// sort as numbers. Whole numbers compare exactly (IDs and sizes beyond 2^53 keep their digits), others
+/// as f64. `shown` is the number as the first event of the group wrote it; it takes no part in the
+/// comparisons.
+#[derive(Debug, Clone)]
+struct Number {
+    /// The value when it is a whole number (within ±2^127).
+    whole: Option<i128>,
+    float: f64,
+    shown: serde_json::Number,
+}
+
+impl Number {
+    fn of(n: &serde_json::Number) -> Number {
+        let float = n.as_f64().unwrap_or(f64::NAN);
+        // An integral float beyond ±2^127 stays a float: `as` would saturate, and no i64 or u64 is that big.
+        let integral = float.fract() == 0.0 && float.abs() < 2f64.powi(127);
+        let whole = n
+            .as_i64()
+            .map(i128::from)
+            .or_else(|| n.as_u64().map(i128::from))
+            .or_else(|| integral.then_some(float as i128));
+        Number { whole, float, shown: n.clone() }
+    }
+}
+
+impl Ord for Number {
+    /// A whole number and a fraction are never equal, so comparing them as f64 keeps `Eq` and `Hash`
+    /// consistent.
+    fn cmp(&self, other: &Number) -> std::cmp::Ordering {
+        match (self.whole, other.whole) {
+            (Some(a), Some(b)) => a.cmp(&b),
+            _ => self.float.total_cmp(&other.float),
+        }
+    }
+}
+
+impl PartialOrd for Number {
+    fn partial_cmp(&self, other: &Number) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Number {
+    fn eq(&self, other: &Number) -> bool {
+        self.cmp(other).is_eq()
+    }
+}
+
+impl Eq for Number {}
+
+impl std::hash::Hash for Number {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        match self.whole {
+            Some(whole) => whole.hash(state),
+            None => self.float.to_bits().hash(state),
         }
     }
 }
@@ -62,12 +130,9 @@ impl<'c, W: Write> Counter<'c, W> {
         let shown = self.top.map_or(total, |top| top.min(total));
         let mut headers: Vec<&str> = self.fields.iter().map(Column::header).collect();
         headers.extend(["count", "first", "last"]);
-        let mut layout = vec![Layout::default(); self.fields.len()];
-        layout.extend([
-            Layout { whole: false, right: true },
-            Layout { whole: true, right: false },
-            Layout { whole: true, right: false },
-        ]);
+        // The fields tell the groups apart and stay; on a narrow terminal the times go first.
+        let mut layout = vec![Layout::TEXT; self.fields.len()];
+        layout.extend([Layout::COUNT, Layout::TIME.spare(), Layout::TIME.spare()]);
         let time = |t| super::time_cell(self.print, t);
         let mut rows = self.print.row_writer(&headers, &layout, &mut self.out);
         for (key, group) in &groups[..shown] {
@@ -108,7 +173,7 @@ impl<W: Write> EventWriter for Counter<'_, W> {
                 distinct
             })
             .collect();
-        let time = event.envelope.event_time;
+        let time = event.stamp();
         // Every combination, as an odometer over the choices of each field.
         let mut at = vec![0usize; choices.len()];
         let mut key: Vec<Key> = choices.iter().map(|c| c[0].clone()).collect();
@@ -195,6 +260,21 @@ mod tests {
              ,2,1,2024-07-22 02:00:00,2024-07-22 02:00:00\r\n"
         );
         assert!(count("n", None, OutputFormat::Jsonl, &records).starts_with("{\"n\":1,\"count\":2,"));
+    }
+
+    #[test]
+    fn numbers_are_keys_by_value() {
+        let key = |json: &str| Key::of(Cell::Json(&serde_json::from_str(json).unwrap()));
+        assert_eq!(key("5"), key("5.0"));
+        assert_eq!(key("-0"), key("0.0"));
+        assert_ne!(key("9007199254740993"), key("9007199254740992"), "whole numbers compare exactly");
+        assert!(key("9") < key("10") && key("2.5") < key("3") && key("-1e300") < key("-1"));
+        assert!(key("1e300") > key("18446744073709551615"));
+        assert!(key("true") < key("0") && key("10") < key("\"1\"") && key("\"z\"") < key("{}"));
+        use std::hash::BuildHasher;
+        let state = std::collections::hash_map::RandomState::new();
+        assert_eq!(state.hash_one(key("5")), state.hash_one(key("5.0")));
+        assert_eq!(key("5.0").value(), serde_json::json!(5.0), "shown as written");
     }
 
     #[test]

@@ -128,13 +128,10 @@ impl<'c, W: Write> Denied<'c, W> {
             headers.push("conditions");
         }
         headers.extend(["count", "first", "last", "eventID"]);
-        let mut layout = vec![Layout::default(); headers.len() - 4];
-        layout.extend([
-            Layout { whole: false, right: true },
-            Layout { whole: true, right: false },
-            Layout { whole: true, right: false },
-            Layout::default(),
-        ]);
+        // On a narrow terminal the details go first (the example ID, the times), the action is cut last.
+        let mut layout = vec![Layout::TEXT; headers.len() - 4];
+        layout[1] = Layout::TEXT.cut_last();
+        layout.extend([Layout::COUNT, Layout::TIME.spare(), Layout::TIME.spare(), Layout::TEXT.spare()]);
         let time = |t| super::time_cell(self.print, t);
         let mut rows = self.print.row_writer(&headers, &layout, &mut self.out);
         for (key, group) in groups {
@@ -402,7 +399,7 @@ impl<W: Write> EventWriter for Denied<'_, W> {
         let parsed = message::parse(text);
         let principal = parsed.principal.clone().or_else(|| caller(record));
         let reason = parsed.reason.as_ref().map(Reason::text);
-        let time = event.envelope.event_time;
+        let time = event.stamp();
         let mut actions = refused_actions(record, &parsed);
         if actions.is_empty() {
             actions.push(String::new());

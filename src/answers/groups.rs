@@ -4,15 +4,15 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 
-use chrono::{DateTime, Utc};
+use crate::time::Stamp;
 
 /// One group: how many events it counted, the oldest and newest of their times, and whatever else the
 /// caller keeps per group (`data`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Group<T = ()> {
     pub count: u64,
-    pub first: Option<DateTime<Utc>>,
-    pub last: Option<DateTime<Utc>>,
+    pub first: Option<Stamp>,
+    pub last: Option<Stamp>,
     pub data: T,
 }
 
@@ -30,7 +30,7 @@ impl<K: Hash + Eq + Ord + Clone, T: Default> Groups<K, T> {
 
     /// Counts one event under `key`, at `time` (None: an event without a readable time, which counts
     /// but moves neither `first` nor `last`). Returns the group, for its `data`.
-    pub fn add(&mut self, key: &[K], time: Option<DateTime<Utc>>) -> &mut Group<T> {
+    pub fn add(&mut self, key: &[K], time: Option<Stamp>) -> &mut Group<T> {
         if !self.map.contains_key(key) {
             self.map.insert(key.to_vec(), Group::default());
         }
@@ -85,8 +85,8 @@ impl<K: Hash + Eq + Ord + Clone, T: Default> Default for Groups<K, T> {
 mod tests {
     use super::*;
 
-    fn at(s: &str) -> Option<DateTime<Utc>> {
-        Some(s.parse().unwrap())
+    fn at(s: &str) -> Option<Stamp> {
+        Some(Stamp::seconds(s.parse().unwrap()))
     }
 
     #[test]

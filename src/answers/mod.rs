@@ -13,11 +13,11 @@ pub mod timeline;
 
 use std::io::Write;
 
-use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::output::columns::Column;
 use crate::output::{EventWriter, OutputFormat, PrintConfig};
+use crate::time::Stamp;
 
 pub use denied::{DeniedSpec, PolicyFormat};
 pub use groups::{Group, Groups};
@@ -38,13 +38,13 @@ pub enum Answer {
 }
 
 /// A time cell of an answer: JSON gets full RFC 3339 times in the zone; the table and spreadsheets
-/// get the plain form, as for eventTime; no time is null.
-fn time_cell(print: &PrintConfig, time: Option<DateTime<Utc>>) -> Value {
+/// get the plain form, as for eventTime; either as precisely as the record wrote it; no time is null.
+fn time_cell(print: &PrintConfig, time: Option<Stamp>) -> Value {
     match time {
         Some(t) if matches!(print.format, OutputFormat::Json | OutputFormat::Jsonl) => {
-            Value::String(print.zone.format_rfc3339(t))
+            Value::String(print.zone.format_stamp_rfc3339(t))
         }
-        Some(t) => Value::String(print.zone.format_plain(t)),
+        Some(t) => Value::String(print.zone.format_stamp_plain(t)),
         None => Value::Null,
     }
 }

@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::error::warn;
 use crate::event::Event;
 use crate::output::{Chart, EventWriter, Layout, OutputFormat, PrintConfig};
-use crate::time::Zone;
+use crate::time::{Stamp, Zone};
 
 /// Bucket sizes, finest first; each divides the next, so finer counts fold into coarser ones.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -59,10 +59,19 @@ impl Bucket {
         }
     }
 
-    /// The finest size that cuts `start..=end` into at most 60 buckets (a day when none does).
-    pub fn auto(start: DateTime<Utc>, end: DateTime<Utc>) -> Bucket {
-        let minutes = (end - start).num_minutes().max(0);
-        Bucket::ALL.into_iter().find(|b| minutes / i64::from(b.minutes()) <= MAX_AUTO_BUCKETS).unwrap_or(Bucket::Day)
+    /// The finest size whose buckets on the zone's clock, from the one holding `first` to the one holding
+    /// `last`, are at most 60 (days when none is).
+    pub fn auto(first: DateTime<Utc>, last: DateTime<Utc>, zone: Zone) -> Bucket {
+        Bucket::ALL.into_iter().find(|b| b.count(first, last, zone) <= MAX_AUTO_BUCKETS).unwrap_or(Bucket::Day)
+    }
+
+    /// How many buckets there are from the one holding `first` to the one holding `last`. A bucket is a
+    /// step of the clock, so that a day lasts 23 to 25 hours and a 6-hour bucket over a clock change 5
+    /// to 7: the span rounded to whole buckets counts them all the same, as no two such changes in a
+    /// row go the same way.
+    fn count(self, first: DateTime<Utc>, last: DateTime<Utc>, zone: Zone) -> i64 {
+        let span = self.start(last, zone) - self.start(first, zone);
+        (span.num_minutes() as f64 / f64::from(self.minutes())).round() as i64 + 1
     }
 
     /// The start of the bucket that holds `t`.
@@ -83,13 +92,31 @@ impl Bucket {
         }
     }
 
-    /// How a bucket is labelled in the chart: its start, to the minute (to the day for days).
-    fn label(self, start: DateTime<Utc>, zone: Zone) -> String {
-        match self {
-            Bucket::Day => zone.format(start, "%Y-%m-%d"),
-            _ => zone.format(start, "%Y-%m-%d %H:%M"),
+    /// How the chart can label the buckets from `first` to `last` (their starts), longest first: the
+    /// date and the time to the minute (the date for days); without the year when they all share it;
+    /// for buckets under a day, the time alone when they all share the day.
+    fn label_formats(self, first: DateTime<Utc>, last: DateTime<Utc>, zone: Zone) -> Vec<&'static str> {
+        let shared = |format: &str| zone.format(first, format) == zone.format(last, format);
+        let (full, without_year) = match self {
+            Bucket::Day => ("%Y-%m-%d", "%m-%d"),
+            _ => ("%Y-%m-%d %H:%M", "%m-%d %H:%M"),
+        };
+        let mut formats = vec![full];
+        if shared("%Y") {
+            formats.push(without_year);
         }
+        if self != Bucket::Day && shared("%Y-%m-%d") {
+            formats.push("%H:%M");
+        }
+        formats
     }
+}
+
+/// The last instant a window's buckets cover. The window's end is inclusive, but only an event at that
+/// very instant needs the bucket that starts there (which its event then opens): the buckets run to the
+/// instant before it, so that 09:00 to 10:00 is 60 one-minute buckets, not 61.
+fn last_instant(start: DateTime<Utc>, end: DateTime<Utc>) -> DateTime<Utc> {
+    (end - Duration::nanoseconds(1)).max(start)
 }
 
 /// What `--timeline` was asked for, resolved.
@@ -131,7 +158,7 @@ impl<'c, W: Write> Timeline<'c, W> {
     pub fn new(spec: &'c TimelineSpec, print: &'c PrintConfig, out: W) -> Self {
         let (bucket, adapting) = match (spec.bucket, spec.start, spec.end) {
             (Some(bucket), _, _) => (bucket, false),
-            (None, Some(start), Some(end)) => (Bucket::auto(start, end), false),
+            (None, Some(start), Some(end)) => (Bucket::auto(start, last_instant(start, end), print.zone), false),
             (None, _, _) => (Bucket::Minute, true),
         };
         Timeline {
@@ -148,14 +175,16 @@ impl<'c, W: Write> Timeline<'c, W> {
         }
     }
 
-    /// The range to print: the window's sides where given, widened to every event counted.
+    /// The first and last instants to print buckets for: the window's where given, widened to every
+    /// event counted.
     fn range(&self) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
         let (oldest, newest) = match self.seen {
             Some((oldest, newest)) => (Some(oldest), Some(newest)),
             None => (None, None),
         };
         let start = [self.spec.start, oldest].into_iter().flatten().min()?;
-        let end = [self.spec.end, newest].into_iter().flatten().max()?;
+        let window_end = self.spec.end.map(|end| last_instant(start, end));
+        let end = [window_end, newest].into_iter().flatten().max()?;
         Some((start, end))
     }
 
@@ -204,24 +233,32 @@ impl<'c, W: Write> Timeline<'c, W> {
         if self.print.format == OutputFormat::Table {
             let max_count = tallies.values().map(|t| t.count).max().unwrap_or(0);
             let max_errors = tallies.values().map(|t| t.errors).max().unwrap_or(0);
-            let label_width = bucket.label(first, zone).chars().count();
+            let width = self.print.width;
+            // The longest labels that leave the bars room; on a narrow terminal the bars matter more than
+            // a date every line repeats.
+            let formats = bucket.label_formats(first, last, zone);
+            let label_width = |format: &str| zone.format(first, format).chars().count();
+            let format = formats
+                .iter()
+                .find(|f| Chart::leaves_room_for_bars(label_width(f), max_count, max_errors, width))
+                .unwrap_or(formats.last().expect("a format at least"));
             let mut chart =
-                Chart::new(&mut self.out, label_width, max_count, max_errors, self.print.width, self.print.color);
+                Chart::new(&mut self.out, label_width(format), max_count, max_errors, width, self.print.color);
             for b in buckets {
                 let Tally { count, errors } = tally(&b);
-                chart.line(&bucket.label(b, zone), count, errors)?;
+                chart.line(&zone.format(b, format), count, errors)?;
             }
             return chart.finish();
         }
-        let layout = [
-            Layout { whole: true, right: false },
-            Layout { whole: false, right: true },
-            Layout { whole: false, right: true },
-        ];
+        let layout = [Layout::TIME, Layout::COUNT, Layout::COUNT];
         let mut rows = self.print.row_writer(&["time", "count", "errors"], &layout, &mut self.out);
         for b in buckets {
             let Tally { count, errors } = tally(&b);
-            rows.row(&[super::time_cell(self.print, Some(b)), Value::from(count), Value::from(errors)])?;
+            rows.row(&[
+                super::time_cell(self.print, Some(Stamp::seconds(b))),
+                Value::from(count),
+                Value::from(errors),
+            ])?;
         }
         rows.finish()
     }
@@ -239,9 +276,9 @@ impl<W: Write> EventWriter for Timeline<'_, W> {
         });
         if self.adapting {
             let (start, end) = self.range().expect("an event was seen");
-            let wanted = Bucket::auto(start, end);
-            if wanted > self.bucket {
-                self.coarsen(wanted);
+            let zone = self.print.zone;
+            if self.bucket.count(start, end, zone) > MAX_AUTO_BUCKETS {
+                self.coarsen(Bucket::auto(start, end, zone).max(self.bucket));
             }
         }
         let start = self.bucket_of(t);
@@ -282,19 +319,41 @@ mod tests {
 
     #[test]
     fn automatic_sizes() {
-        let at = |hours: i64| {
-            Bucket::auto(utc("2024-07-22T00:00:00Z"), utc("2024-07-22T00:00:00Z") + Duration::hours(hours))
-        };
-        assert_eq!(Bucket::auto(utc("2024-07-22T00:00:00Z"), utc("2024-07-22T00:10:00Z")), Bucket::Minute);
+        let utc_zone: Zone = "UTC".parse().unwrap();
+        let start = utc("2024-07-22T00:00:00Z");
+        // Up to the last minute of a span of whole hours.
+        let at = |hours: i64| Bucket::auto(start, start + Duration::hours(hours) - Duration::minutes(1), utc_zone);
+        assert_eq!(Bucket::auto(start, utc("2024-07-22T00:10:00Z"), utc_zone), Bucket::Minute);
         assert_eq!(at(1), Bucket::Minute, "60 one-minute buckets");
+        assert_eq!(Bucket::auto(start, start + Duration::hours(1), utc_zone), Bucket::FiveMinutes, "61 minutes");
         assert_eq!(at(2), Bucket::FiveMinutes);
+        assert_eq!(at(5), Bucket::FiveMinutes);
         assert_eq!(at(12), Bucket::FifteenMinutes);
+        assert_eq!(at(15), Bucket::FifteenMinutes);
         assert_eq!(at(24), Bucket::Hour);
+        assert_eq!(at(60), Bucket::Hour);
         assert_eq!(at(24 * 7), Bucket::SixHours);
+        assert_eq!(at(24 * 15), Bucket::SixHours);
         assert_eq!(at(24 * 30), Bucket::Day);
         assert_eq!(at(24 * 90), Bucket::Day, "beyond 60 days, still days");
         assert_eq!(Bucket::parse("1H"), Some(Bucket::Hour));
         assert_eq!(Bucket::parse("2h"), None);
+    }
+
+    #[test]
+    fn buckets_are_counted_on_the_clock() {
+        let ny: Zone = "America/New_York".parse().unwrap();
+        let india: Zone = "Asia/Kolkata".parse().unwrap();
+        // 15 local days over the fall change: 15 day buckets, 60 six-hour ones (one lasts 7 hours).
+        let first = utc("2024-10-25T04:00:00Z");
+        let last = utc("2024-11-09T04:59:59Z");
+        assert_eq!(Bucket::Day.count(first, last, ny), 15);
+        assert_eq!(Bucket::SixHours.count(first, last, ny), 60);
+        assert_eq!(Bucket::auto(first, last, ny), Bucket::SixHours);
+        // An hour from 10:00 UTC is one from 15:30 in India: 60 one-minute buckets; but 2 hour buckets.
+        let (first, last) = (utc("2024-07-22T10:00:00Z"), utc("2024-07-22T10:59:59Z"));
+        assert_eq!(Bucket::Minute.count(first, last, india), 60);
+        assert_eq!(Bucket::Hour.count(first, last, india), 2);
     }
 
     #[test]

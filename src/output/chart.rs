@@ -1,16 +1,19 @@
 //! The `--timeline` bar chart of a terminal: one line per time bucket with its count, its failed calls
 //! and a bar of block characters scaled to the width, the failed part of the bar red when colour is on.
+//! No line is wider than the terminal: the bar takes the room the numbers leave (the caller shortens
+//! the labels first to leave it `MIN_BAR` cells), and where even the numbers do not fit, the lines are
+//! cut at the edge.
 
 use std::io::{self, Write};
 
-use super::table::{BOLD, GAP, RED, RESET};
+use super::table::{cut_to, BOLD, GAP, RED, RESET};
 
 /// Eighths of a cell, for the end of a bar.
 const PARTS: [char; 8] = [' ', '▏', '▎', '▍', '▌', '▋', '▊', '▉'];
 const FULL: char = '█';
 /// The width when the terminal's is unknown.
 const DEFAULT_WIDTH: usize = 80;
-/// A bar never gets fewer cells than this, however narrow the terminal.
+/// The fewest cells that still draw the counts' shape; shorter labels are used to leave the bar these.
 const MIN_BAR: usize = 10;
 
 pub struct Chart<W> {
@@ -18,8 +21,10 @@ pub struct Chart<W> {
     label_width: usize,
     count_width: usize,
     errors_width: usize,
-    /// Cells of the longest bar (the largest count).
+    /// Cells of the longest bar (the largest count); 0: no room for bars.
     bar_width: usize,
+    /// The terminal's columns, which no line exceeds.
+    width: usize,
     max_count: u64,
     color: bool,
     started: bool,
@@ -29,13 +34,11 @@ impl<W: Write> Chart<W> {
     /// `label_width`: the width of every label; `max_count`, `max_errors`: the largest of the lines to
     /// come; `width`: the terminal's columns (0 or `usize::MAX`: unknown).
     pub fn new(out: W, label_width: usize, max_count: u64, max_errors: u64, width: usize, color: bool) -> Self {
-        let label_width = label_width.max("time".len());
-        let count_width = max_count.to_string().len().max("count".len());
-        let errors_width = max_errors.to_string().len().max("errors".len());
-        let width = if width == 0 || width == usize::MAX { DEFAULT_WIDTH } else { width };
-        let taken = label_width + count_width + errors_width + 3 * GAP.len();
-        let bar_width = width.saturating_sub(taken).max(MIN_BAR);
-        Chart { out, label_width, count_width, errors_width, bar_width, max_count, color, started: false }
+        let widths = Widths::new(label_width, max_count, max_errors);
+        let width = known(width);
+        let bar_width = widths.bar_room(width);
+        let Widths { label: label_width, count: count_width, errors: errors_width } = widths;
+        Chart { out, label_width, count_width, errors_width, bar_width, width, max_count, color, started: false }
     }
 
     pub fn line(&mut self, label: &str, count: u64, errors: u64) -> io::Result<()> {
@@ -50,6 +53,7 @@ impl<W: Write> Chart<W> {
                 cw = self.count_width,
                 ew = self.errors_width
             );
+            let header = cut_to(&header, self.width);
             match self.color {
                 true => writeln!(self.out, "{BOLD}{header}{RESET}")?,
                 false => writeln!(self.out, "{header}")?,
@@ -57,6 +61,10 @@ impl<W: Write> Chart<W> {
         }
         let (lw, cw, ew) = (self.label_width, self.count_width, self.errors_width);
         let mut line = format!("{label:<lw$}{GAP}{count:>cw$}{GAP}{errors:>ew$}");
+        if self.bar_width == 0 {
+            // No room for a bar, perhaps not even for the numbers (no colour to keep apart then).
+            return writeln!(self.out, "{}", cut_to(&line, self.width));
+        }
         let bar = bar(count, self.max_count, self.bar_width);
         if !bar.is_empty() {
             line.push_str(GAP);
@@ -73,6 +81,44 @@ impl<W: Write> Chart<W> {
 
     pub fn finish(&mut self) -> io::Result<()> {
         self.out.flush()
+    }
+}
+
+// Not about any output: callable as `Chart::leaves_room_for_bars` before there is one.
+impl Chart<()> {
+    /// Whether labels `label_width` wide leave the bars their `MIN_BAR` cells in a terminal `width` wide.
+    pub fn leaves_room_for_bars(label_width: usize, max_count: u64, max_errors: u64, width: usize) -> bool {
+        Widths::new(label_width, max_count, max_errors).bar_room(known(width)) >= MIN_BAR
+    }
+}
+
+/// The columns of a line's parts: its label, count and errors, each at least as wide as its header.
+struct Widths {
+    label: usize,
+    count: usize,
+    errors: usize,
+}
+
+impl Widths {
+    fn new(label_width: usize, max_count: u64, max_errors: u64) -> Widths {
+        Widths {
+            label: label_width.max("time".len()),
+            count: max_count.to_string().len().max("count".len()),
+            errors: max_errors.to_string().len().max("errors".len()),
+        }
+    }
+
+    /// The cells left for the bar after the numbers and the gaps, none when not even one is.
+    fn bar_room(&self, width: usize) -> usize {
+        width.saturating_sub(self.label + self.count + self.errors + 3 * GAP.len())
+    }
+}
+
+fn known(width: usize) -> usize {
+    if width == 0 || width == usize::MAX {
+        DEFAULT_WIDTH
+    } else {
+        width
     }
 }
 
@@ -136,5 +182,22 @@ mod tests {
              2024-07-22 09:05      0       0\n"
         );
         assert!(text.contains(&format!("{RED}████{RESET}█████████████\n")), "{text:?}");
+    }
+
+    #[test]
+    fn too_narrow_for_a_bar_or_even_the_numbers() {
+        let lines = |width: usize| {
+            let mut out = Vec::new();
+            let mut chart = Chart::new(&mut out, 5, 200, 50, width, false);
+            chart.line("09:00", 200, 50).unwrap();
+            chart.line("09:05", 1, 0).unwrap();
+            chart.finish().unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        assert!(Chart::leaves_room_for_bars(5, 200, 50, 32));
+        assert!(!Chart::leaves_room_for_bars(5, 200, 50, 31));
+        assert_eq!(lines(23), "time   count  errors\n09:00    200      50  █\n09:05      1       0  ▏\n");
+        assert_eq!(lines(22), "time   count  errors\n09:00    200      50\n09:05      1       0\n", "no bar");
+        assert_eq!(lines(12), "time   coun…\n09:00    20…\n09:05      …\n", "cut at the edge");
     }
 }

@@ -1,10 +1,11 @@
-//! Columns of the csv, tsv and table outputs: dotted paths into the record, plus the derived `user` and
-//! `resources`. A cell is plain text; each writer escapes it its own way.
+//! Columns of the csv, tsv and table outputs: paths into the record (as `--where` writes them), plus the
+//! derived `user` and `resources`. A cell is plain text; each writer escapes it its own way.
 
 use serde_json::Value;
 
 use crate::event::Event;
 use crate::path::{self, Path};
+use crate::query::parse;
 use crate::time::Zone;
 
 /// What a troubleshooter reads first, in a terminal.
@@ -30,33 +31,29 @@ enum Kind {
 }
 
 impl Column {
-    /// Reads `--columns`: names separated by commas; a name is `user`, `resources` or a dotted path.
+    /// Reads `--columns`: names separated by commas; a name is `user`, `resources` or a path.
     pub fn parse_list(spec: &str) -> Result<Vec<Column>, String> {
         Column::parse_option("--columns", spec)
     }
 
-    /// Reads a list of column names given to `option` (`--columns`, `--count-by`), which the errors name.
+    /// Reads a list of column names given to `option` (`--columns`, `--count-by`), which the errors name:
+    /// paths as `--where` writes them, or a derived name. A column is named by its path as `--where`
+    /// would print it, so that it reads back.
     pub fn parse_option(option: &str, spec: &str) -> Result<Vec<Column>, String> {
-        let columns: Vec<Column> = spec
-            .split(',')
-            .map(str::trim)
-            .map(|name| {
-                if name.is_empty() {
-                    return Err(format!("{option} '{spec}': empty column name"));
-                }
-                let segments: Vec<&str> = name.split('.').collect();
-                if segments.iter().any(|s| s.is_empty()) {
-                    return Err(format!("{option} '{spec}': '{name}' is not a dotted path"));
-                }
-                let kind = match name {
+        let paths = parse::parse_paths(spec).map_err(|e| format!("{option}: {e}"))?;
+        let columns = paths
+            .into_iter()
+            .map(|path| {
+                let name = path.to_string();
+                let kind = match name.as_str() {
                     "eventTime" => Kind::EventTime,
                     "user" => Kind::User,
                     "resources" => Kind::Resources,
-                    _ => Kind::Path(Path::new(segments)),
+                    _ => Kind::Path(path),
                 };
-                Ok(Column { name: name.to_owned(), kind })
+                Column { name, kind }
             })
-            .collect::<Result<_, _>>()?;
+            .collect();
         Ok(columns)
     }
 

@@ -113,7 +113,7 @@ mod tests {
         };
         let mut out = Vec::new();
         {
-            let layout = [Layout::default(), Layout { whole: false, right: true }];
+            let layout = [Layout::TEXT, Layout::COUNT];
             let mut writer = writer(&print, &["name", "count"], &layout, &mut out);
             for row in rows {
                 writer.row(row).unwrap();

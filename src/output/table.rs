@@ -2,8 +2,9 @@
 //!
 //! Rows are held only until column widths can be chosen: until the first `flush()` (the end of the first
 //! page) or `HOLD_ROWS` rows. Then the header and the held rows are printed, and every later row is printed
-//! at once with the same widths (cut with `…` when longer). Event data never reaches the terminal raw:
-//! control characters and bidirectional overrides are shown as escapes (`\x1b`, `\u{202e}`).
+//! at once with the same widths (cut with `…` when longer). No line is wider than the terminal (in display
+//! columns). Event data never reaches the terminal raw: control characters and bidirectional overrides
+//! are shown as escapes (`\x1b`, `\u{202e}`).
 
 use std::io::{self, Write};
 
@@ -11,6 +12,7 @@ use unicode_width::UnicodeWidthChar;
 
 use super::columns::Column;
 use super::EventWriter;
+use crate::error::say;
 use crate::event::Event;
 use crate::time::Zone;
 
@@ -20,6 +22,8 @@ const HOLD_ROWS: usize = 100;
 pub(super) const GAP: &str = "  ";
 /// A column is not shrunk below this (or below its header's width, when that is smaller).
 const MIN_WIDTH: usize = 6;
+/// Below this a text column is hard to read: spare columns are left out before any is cut narrower.
+const READABLE_WIDTH: usize = 12;
 const ELLIPSIS: char = '…';
 
 pub(super) const BOLD: &str = "\x1b[1m";
@@ -30,10 +34,7 @@ pub(super) const RESET: &str = "\x1b[0m";
 pub struct Table<W> {
     out: W,
     headers: Vec<String>,
-    /// Columns never cut (times: a cut time reads as a different time).
-    whole: Vec<bool>,
-    /// Columns aligned to the right (counts).
-    right: Vec<bool>,
+    layout: Vec<Layout>,
     /// The terminal's columns; 0 means unknown, and then nothing is shrunk.
     width: usize,
     color: bool,
@@ -41,8 +42,8 @@ pub struct Table<W> {
     hold: Option<usize>,
     /// Rows waiting for the widths to be chosen.
     held: Vec<Row>,
-    /// Chosen once, when the header is printed.
-    widths: Option<Vec<usize>>,
+    /// Chosen once, when the header is printed; None for a column left out.
+    widths: Option<Vec<Option<usize>>>,
 }
 
 struct Row {
@@ -52,13 +53,32 @@ struct Row {
     error: bool,
 }
 
-/// How the cells of a table column are laid out.
+/// How the cells of a table column are laid out, and how the column gives way on a narrow terminal.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Layout {
-    /// Never cut.
+    /// Never cut: a cut time or count reads as a different one.
     pub whole: bool,
     /// Aligned to the right.
     pub right: bool,
+    /// A detail that may be left out to give the other columns room (first, last, an example ID); never
+    /// what tells rows apart, or rows would look alike that are not.
+    pub spare: bool,
+    /// Cut only when no other text column can give way (the action `denied` names).
+    pub cut_last: bool,
+}
+
+impl Layout {
+    pub const TEXT: Layout = Layout { whole: false, right: false, spare: false, cut_last: false };
+    pub const COUNT: Layout = Layout { whole: true, right: true, ..Layout::TEXT };
+    pub const TIME: Layout = Layout { whole: true, ..Layout::TEXT };
+
+    pub const fn spare(self) -> Layout {
+        Layout { spare: true, ..self }
+    }
+
+    pub const fn cut_last(self) -> Layout {
+        Layout { cut_last: true, ..self }
+    }
 }
 
 impl<W: Write> Table<W> {
@@ -68,8 +88,7 @@ impl<W: Write> Table<W> {
         Table {
             out,
             headers: headers.iter().map(|h| escape(h)).collect(),
-            whole: layout.iter().map(|l| l.whole).collect(),
-            right: layout.iter().map(|l| l.right).collect(),
+            layout: (0..headers.len()).map(|i| layout.get(i).copied().unwrap_or_default()).collect(),
             width,
             color,
             hold,
@@ -84,7 +103,8 @@ impl<W: Write> Table<W> {
         match &self.widths {
             Some(widths) => {
                 let mut text = String::new();
-                push_line(&mut text, &row.cells, widths, &self.right, (self.color && row.error).then_some(RED));
+                let color = (self.color && row.error).then_some(RED);
+                push_line(&mut text, &row.cells, widths, &self.layout, self.width, color);
                 self.out.write_all(text.as_bytes())
             }
             None => {
@@ -102,12 +122,22 @@ impl<W: Write> Table<W> {
         if self.held.is_empty() {
             return Ok(());
         }
-        let widths =
-            self.widths.get_or_insert_with(|| choose_widths(&self.headers, &self.whole, &self.held, self.width));
+        let widths = choose_widths(&self.headers, &self.layout, &self.held, self.width);
+        let left_out: Vec<&str> =
+            self.headers.iter().zip(&widths).filter(|(_, w)| w.is_none()).map(|(h, _)| h.as_str()).collect();
+        if !left_out.is_empty() {
+            say(format_args!(
+                "the table leaves out {} to fit {} columns (other formats have every column)",
+                left_out.join(", "),
+                self.width
+            ));
+        }
+        let widths = self.widths.insert(widths);
         let mut text = String::new();
-        push_line(&mut text, &self.headers, widths, &self.right, self.color.then_some(BOLD));
+        push_line(&mut text, &self.headers, widths, &self.layout, self.width, self.color.then_some(BOLD));
         for row in self.held.drain(..) {
-            push_line(&mut text, &row.cells, widths, &self.right, (self.color && row.error).then_some(RED));
+            let color = (self.color && row.error).then_some(RED);
+            push_line(&mut text, &row.cells, widths, &self.layout, self.width, color);
         }
         self.out.write_all(text.as_bytes())
     }
@@ -135,7 +165,8 @@ pub struct TableWriter<W> {
 impl<W: Write> TableWriter<W> {
     pub fn new(out: W, columns: Vec<Column>, zone: Zone, width: usize, color: bool) -> Self {
         let headers: Vec<&str> = columns.iter().map(Column::header).collect();
-        let layout: Vec<Layout> = columns.iter().map(|c| Layout { whole: c.keep_whole(), right: false }).collect();
+        let layout: Vec<Layout> =
+            columns.iter().map(|c| if c.keep_whole() { Layout::TIME } else { Layout::TEXT }).collect();
         let table = Table::new(out, &headers, &layout, width, color, Some(HOLD_ROWS));
         TableWriter { table, columns, zone }
     }
@@ -207,77 +238,136 @@ fn text_width(s: &str) -> usize {
     s.chars().map(char_width).sum()
 }
 
-/// Each column as wide as its widest cell (header included); when the line is wider than the terminal,
-/// the widest columns give way first, down to `MIN_WIDTH` (or the header's width, when smaller); columns
-/// marked `whole` (times) never shrink. If even that does not fit, lines are left to overflow.
-fn choose_widths(headers: &[String], whole: &[bool], rows: &[Row], terminal: usize) -> Vec<usize> {
-    let mut widths: Vec<usize> = headers.iter().map(|h| text_width(h)).collect();
+/// Each column as wide as its widest cell (header included). When the line is wider than the terminal,
+/// in this order until it fits:
+/// 1. spare columns are left out, the right-most first, while the others would not fit at a readable
+///    width (`READABLE_WIDTH`, or their own when narrower; `cut_last` ones at their own);
+/// 2. text columns give way, the widest first, down to that readable width, `cut_last` ones keeping
+///    theirs; then those too;
+/// 3. text columns give way down to `MIN_WIDTH` (or their header's width, when smaller).
+///
+/// `whole` columns (times, counts) never shrink. A line still too wide is cut at the edge when printed.
+/// None: the column is left out.
+fn choose_widths(headers: &[String], layout: &[Layout], rows: &[Row], terminal: usize) -> Vec<Option<usize>> {
+    let mut natural: Vec<usize> = headers.iter().map(|h| text_width(h)).collect();
     for row in rows {
-        for (w, cell) in widths.iter_mut().zip(&row.cells) {
+        for (w, cell) in natural.iter_mut().zip(&row.cells) {
             *w = (*w).max(text_width(cell));
         }
     }
-    if terminal == 0 {
+    let mut widths: Vec<Option<usize>> = natural.iter().copied().map(Some).collect();
+    if terminal == 0 || line_width(&widths) <= terminal {
         return widths;
     }
-    let minimums: Vec<usize> = headers
-        .iter()
-        .zip(whole)
-        .zip(&widths)
-        .map(|((h, &whole), &natural)| if whole { natural } else { text_width(h).min(MIN_WIDTH) })
-        .collect();
-    let total = |widths: &[usize]| widths.iter().sum::<usize>() + GAP.len() * widths.len().saturating_sub(1);
-    let mut excess = total(&widths).saturating_sub(terminal);
-    while excess > 0 {
-        // The widest column that can still shrink (the first of equals), and the next width below it.
-        let shrinkable = || (0..widths.len()).filter(|&i| widths[i] > minimums[i]);
-        let Some(widest) = shrinkable().max_by_key(|&i| (widths[i], std::cmp::Reverse(i))) else {
+    let floor = |i: usize, readable: usize| match layout[i].whole {
+        true => natural[i],
+        false => natural[i].min(readable),
+    };
+    let readable: Vec<usize> = (0..natural.len()).map(|i| floor(i, READABLE_WIDTH)).collect();
+    let cut_last_whole: Vec<usize> =
+        (0..natural.len()).map(|i| if layout[i].cut_last { natural[i] } else { readable[i] }).collect();
+    let at_floors =
+        |widths: &[Option<usize>]| widths.iter().zip(&cut_last_whole).map(|(w, &f)| w.map(|_| f)).collect::<Vec<_>>();
+    while line_width(&at_floors(&widths)) > terminal {
+        let Some(spare) = (0..widths.len()).rev().find(|&i| layout[i].spare && widths[i].is_some()) else {
             break;
         };
-        let next = shrinkable().filter(|&i| i != widest).map(|i| widths[i]).max().unwrap_or(0);
-        let room = widths[widest] - minimums[widest];
-        // Step down to the next column's width at once (at least one column, at most what is needed).
-        let step = widths[widest].saturating_sub(next).clamp(1, room).min(excess);
-        widths[widest] -= step;
-        excess -= step;
+        widths[spare] = None;
+    }
+    let minimum: Vec<usize> = (0..natural.len()).map(|i| floor(i, text_width(&headers[i]).min(MIN_WIDTH))).collect();
+    for floors in [&cut_last_whole, &readable, &minimum] {
+        if shrink(&mut widths, floors, terminal) {
+            break;
+        }
     }
     widths
 }
 
-/// Appends one line: cells fitted to their widths and separated by `GAP`, no trailing spaces, wrapped in
-/// `color` (and a reset) when given.
-fn push_line(text: &mut String, cells: &[String], widths: &[usize], right: &[bool], color: Option<&str>) {
-    let start = text.len();
-    if let Some(code) = color {
-        text.push_str(code);
+/// The columns a line of these widths takes, the gaps included.
+fn line_width(widths: &[Option<usize>]) -> usize {
+    let shown: Vec<usize> = widths.iter().flatten().copied().collect();
+    shown.iter().sum::<usize>() + GAP.len() * shown.len().saturating_sub(1)
+}
+
+/// Shrinks the widest columns first, none below its floor, until the line fits the terminal; whether it
+/// does.
+fn shrink(widths: &mut [Option<usize>], floors: &[usize], terminal: usize) -> bool {
+    let mut excess = line_width(widths).saturating_sub(terminal);
+    while excess > 0 {
+        // The widest column that can still shrink (the first of equals), and the next width below it.
+        let candidates: Vec<(usize, usize)> =
+            (0..widths.len()).filter_map(|i| Some((i, widths[i]?))).filter(|&(i, w)| w > floors[i]).collect();
+        let Some(&(widest, width)) = candidates.iter().max_by_key(|&&(i, w)| (w, std::cmp::Reverse(i))) else {
+            return false;
+        };
+        let next = candidates.iter().filter(|&&(i, _)| i != widest).map(|&(_, w)| w).max().unwrap_or(0);
+        let room = width - floors[widest];
+        // Step down to the next column's width at once (at least one column, at most what is needed).
+        let step = width.saturating_sub(next).clamp(1, room).min(excess);
+        widths[widest] = Some(width - step);
+        excess -= step;
     }
-    let content = text.len();
-    for (i, (cell, &width)) in cells.iter().zip(widths).enumerate() {
+    true
+}
+
+/// Appends one line: cells fitted to their widths and separated by `GAP` (left-out columns skipped), no
+/// trailing spaces, cut at the `terminal`'s edge (0: unknown) when still wider, wrapped in `color` (and
+/// a reset) when given.
+fn push_line(
+    text: &mut String,
+    cells: &[String],
+    widths: &[Option<usize>],
+    layout: &[Layout],
+    terminal: usize,
+    color: Option<&str>,
+) {
+    let mut line = String::new();
+    let shown =
+        cells.iter().zip(widths).zip(layout).filter_map(|((cell, width), layout)| Some((cell, (*width)?, layout)));
+    for (i, (cell, width, layout)) in shown.enumerate() {
         if i > 0 {
-            text.push_str(GAP);
+            line.push_str(GAP);
         }
         let cell_width = text_width(cell);
-        if right.get(i).copied().unwrap_or(false) && cell_width < width {
-            text.extend(std::iter::repeat_n(' ', width - cell_width));
-            text.push_str(cell);
+        if layout.right && cell_width < width {
+            line.extend(std::iter::repeat_n(' ', width - cell_width));
+            line.push_str(cell);
         } else {
-            push_fitted(text, cell, width);
+            push_fitted(&mut line, cell, width);
         }
     }
-    let end = text[content..].trim_end_matches(' ').len() + content;
-    text.truncate(end);
-    if color.is_some() {
-        if end == content {
-            text.truncate(start);
-        } else {
-            text.push_str(RESET);
-        }
+    let mut line = line.trim_end_matches(' ').to_owned();
+    if terminal > 0 {
+        line = cut_to(&line, terminal);
+    }
+    match color {
+        Some(code) if !line.is_empty() => text.push_str(&format!("{code}{line}{RESET}")),
+        _ => text.push_str(&line),
     }
     text.push('\n');
 }
 
-/// Appends `cell` taking exactly `width` columns: padded with spaces, or cut and ended with `…` when
-/// longer. A wide character is never split; where one would straddle the cut, a space takes its place.
+/// `line` cut at `width` columns with `…` when it is wider; the last resort of a terminal too narrow.
+pub(super) fn cut_to(line: &str, width: usize) -> String {
+    // No character is wider than its UTF-8 bytes: most lines are known to fit without measuring.
+    if line.len() <= width || text_width(line) <= width {
+        return line.to_owned();
+    }
+    if width == 0 {
+        return String::new();
+    }
+    let (head, _) = head(line, width - 1);
+    format!("{head}{ELLIPSIS}")
+}
+
+/// An ARN names its thing at its end (`…:user/alice`, `…:function:deploy`): cut, it keeps the end.
+fn keeps_its_end(cell: &str) -> bool {
+    cell.starts_with("arn:")
+}
+
+/// Appends `cell` taking exactly `width` columns: padded with spaces, or cut and marked with `…` when
+/// longer (at the start for an ARN, else at the end). A wide character is never split; where one would
+/// straddle the cut, a space takes its place.
 fn push_fitted(text: &mut String, cell: &str, width: usize) {
     let cell_width = text_width(cell);
     if cell_width <= width {
@@ -289,17 +379,44 @@ fn push_fitted(text: &mut String, cell: &str, width: usize) {
         return;
     }
     let room = width - 1;
+    let used = if keeps_its_end(cell) {
+        let (tail, used) = tail(cell, room);
+        text.push(ELLIPSIS);
+        text.push_str(tail);
+        used
+    } else {
+        let (head, used) = head(cell, room);
+        text.push_str(head);
+        text.push(ELLIPSIS);
+        used
+    };
+    text.extend(std::iter::repeat_n(' ', room - used));
+}
+
+/// The longest start of `s` at most `room` columns wide, and its width.
+fn head(s: &str, room: usize) -> (&str, usize) {
     let mut used = 0;
-    for c in cell.chars() {
+    for (i, c) in s.char_indices() {
         let w = char_width(c);
         if used + w > room {
-            break;
+            return (&s[..i], used);
         }
-        text.push(c);
         used += w;
     }
-    text.push(ELLIPSIS);
-    text.extend(std::iter::repeat_n(' ', room - used));
+    (s, used)
+}
+
+/// The longest end of `s` at most `room` columns wide, and its width.
+fn tail(s: &str, room: usize) -> (&str, usize) {
+    let mut used = 0;
+    for (i, c) in s.char_indices().rev() {
+        let w = char_width(c);
+        if used + w > room {
+            return (&s[i + c.len_utf8()..], used);
+        }
+        used += w;
+    }
+    (s, used)
 }
 
 #[cfg(test)]
@@ -418,26 +535,67 @@ mod tests {
             format!("2024-07-22 00:00:01  bob    GetObject    console{}  AccessDenied", " ".repeat(18))
         );
 
-        // Far too narrow: every column at its minimum (times are never cut), lines overflow, no panic.
-        let out = table(&events, 10, false);
+        // Every text column at its minimum (times are never cut)…
+        let out = table(&events, 49, false);
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines[0], "eventTime            user  event…  userA…  error…");
         assert_eq!(lines[1], "2024-07-22 00:00:00  ali…  ListB…  aws-c…");
         assert_eq!(lines[2], "2024-07-22 00:00:01  bob   GetOb…  conso…  Acces…");
-        let _ = table(&events, 1, true);
+        // … and narrower still, the lines are cut at the edge.
+        let out = table(&events, 40, false);
+        assert_eq!(out.lines().nth(2), Some("2024-07-22 00:00:01  bob   GetOb…  cons…"));
+        let out = table(&events, 10, false);
+        assert_eq!(out.lines().collect::<Vec<_>>(), ["eventTime…", "2024-07-2…", "2024-07-2…"]);
+        let out = table(&events, 1, true);
+        assert_eq!(out.replace(BOLD, "").replace(RED, "").replace(RESET, ""), "…\n…\n…\n");
     }
 
     #[test]
     fn shrinks_the_widest_first() {
         let headers: Vec<String> = ["a", "b", "c"].map(String::from).into();
         let rows = [Row { cells: vec!["x".repeat(30), "y".repeat(20), "z".repeat(10)], error: false }];
+        let widths = |terminal: usize| -> Vec<usize> {
+            choose_widths(&headers, &[Layout::TEXT; 3], &rows, terminal).into_iter().map(Option::unwrap).collect()
+        };
         // 30 + 20 + 10 + 4 = 64; to 50: the 30 comes down to 20 first, then both 20s share the rest.
-        assert_eq!(choose_widths(&headers, &[false; 3], &rows, 50), vec![18, 18, 10]);
-        assert_eq!(choose_widths(&headers, &[false; 3], &rows, 40), vec![13, 13, 10]);
-        assert_eq!(choose_widths(&headers, &[false; 3], &rows, 10), vec![2, 2, 2]);
-        assert_eq!(choose_widths(&headers, &[false; 3], &rows, 3), vec![1, 1, 1]);
-        assert_eq!(choose_widths(&headers, &[false; 3], &rows, 0), vec![30, 20, 10]);
-        assert_eq!(choose_widths(&headers, &[false; 3], &rows, 64), vec![30, 20, 10]);
+        assert_eq!(widths(50), [18, 18, 10]);
+        assert_eq!(widths(40), [13, 13, 10]);
+        assert_eq!(widths(10), [2, 2, 2]);
+        assert_eq!(widths(3), [1, 1, 1]);
+        assert_eq!(widths(0), [30, 20, 10]);
+        assert_eq!(widths(64), [30, 20, 10]);
+    }
+
+    #[test]
+    fn spare_columns_go_before_text_is_cut_below_readable() {
+        let headers: Vec<String> = ["key", "action", "n", "when", "id"].map(String::from).into();
+        let cells = ["k".repeat(40), "a".repeat(20), "1".to_owned(), "t".repeat(19), "i".repeat(36)];
+        let rows = [Row { cells: cells.to_vec(), error: false }];
+        let layout = [Layout::TEXT, Layout::TEXT.cut_last(), Layout::COUNT, Layout::TIME.spare(), Layout::TEXT.spare()];
+        let widths = |terminal: usize| choose_widths(&headers, &layout, &rows, terminal);
+        assert_eq!(widths(200), [Some(40), Some(20), Some(1), Some(19), Some(36)]);
+        // 12 + 20 + 1 + 19 + 12 + 8 = 72 fit at a readable width: nothing left out, the widest cut first.
+        assert_eq!(widths(80), [Some(16), Some(20), Some(1), Some(19), Some(16)]);
+        // The id goes, then the time; the action stays whole while the key can give way.
+        assert_eq!(widths(60), [Some(14), Some(20), Some(1), Some(19), None]);
+        assert_eq!(widths(50), [Some(25), Some(20), Some(1), None, None]);
+        assert_eq!(widths(37), [Some(12), Some(20), Some(1), None, None]);
+        // Then the action gives way too, to readable, then both to their minimum (the header's "key").
+        assert_eq!(widths(30), [Some(12), Some(13), Some(1), None, None]);
+        assert_eq!(widths(20), [Some(7), Some(8), Some(1), None, None]);
+        assert_eq!(widths(5), [Some(3), Some(6), Some(1), None, None], "cut at the edge when printed");
+    }
+
+    #[test]
+    fn an_arn_keeps_its_end() {
+        let mut cut = String::new();
+        push_fitted(&mut cut, "arn:aws:iam::111122223333:user/alice", 12);
+        assert_eq!(cut, "…:user/alice");
+        let mut cut = String::new();
+        push_fitted(&mut cut, "arn:aws:s3:::バケット", 6);
+        assert_eq!(cut, "…ット ", "a wide character is not split");
+        assert_eq!(text_width(&cut), 6);
+        assert_eq!(cut_to("arn:aws:iam::1:user/alice  x", 10), "arn:aws:i…", "a line keeps its start");
     }
 
     #[test]
@@ -551,7 +709,7 @@ mod tests {
     #[test]
     fn right_aligned_columns_in_the_middle() {
         let mut out = Vec::new();
-        let layout = [Layout::default(), Layout { whole: false, right: true }, Layout::default()];
+        let layout = [Layout::TEXT, Layout::COUNT, Layout::TEXT];
         let mut t = Table::new(&mut out, &["name", "count", "last"], &layout, 80, false, None);
         t.push(&["alice", "16", "x"], false).unwrap();
         t.push(&["bob", "1234567", "y"], false).unwrap();

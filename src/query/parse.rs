@@ -80,6 +80,29 @@ pub fn parse(input: &str) -> Result<Expr, ParseError> {
     }
 }
 
+/// Reads a comma-separated list of field paths, as `--columns` and `--count-by` take them: each path in
+/// the syntax of `--where`, so that `requestParameters."x-amz-acl"` names the same field everywhere
+/// (and a quoted name may hold a comma). Spaces around the commas are allowed.
+pub fn parse_paths(input: &str) -> Result<Vec<Path>, ParseError> {
+    let mut parser = Parser { input, chars: input.chars().collect(), pos: 0, prev: None, nesting: 0 };
+    let mut paths = Vec::new();
+    loop {
+        parser.skip_ws();
+        if matches!(parser.peek(), None | Some(',')) {
+            return Err(parser.error(parser.pos, "empty column name"));
+        }
+        paths.push(parser.parse_path()?);
+        let path_end = parser.pos;
+        parser.skip_ws();
+        match parser.peek() {
+            None => return Ok(paths),
+            Some(',') => parser.pos += 1,
+            Some(c) if parser.pos == path_end && !ends_bare_word(c) => return Err(parser.odd_name_character(c)),
+            Some(_) => return Err(parser.unexpected("expected ',' or the end of the list")),
+        }
+    }
+}
+
 /// A value as written: the text after unquoting, whether it was quoted, and its 0-based character index.
 struct Value {
     text: String,
@@ -307,16 +330,19 @@ impl Parser<'_> {
                 }
             }
         } else if self.pos == path_end && !ends_bare_word(c) {
-            return Err(self.error(
-                self.pos,
-                format!(
-                    "unexpected '{c}' in a field name: quote names with other characters, as in requestParameters.\"x-amz-acl\""
-                ),
-            ));
+            return Err(self.odd_name_character(c));
         } else {
             return Err(self.error(self.pos, expected_operator()));
         };
         Ok(Expr::Pred(Predicate { target: Target::Record(path), test }))
+    }
+
+    /// A character right after a path that cannot be part of a bare name, such as the `-` of `x-amz-acl`.
+    fn odd_name_character(&self, c: char) -> ParseError {
+        self.error(
+            self.pos,
+            format!("unexpected '{c}' in a field name: quote names with other characters, as in requestParameters.\"x-amz-acl\""),
+        )
     }
 
     /// `name ( "." name )*`, where a name is a run of letters, digits and `_`, or a double-quoted string.
@@ -862,6 +888,26 @@ mod tests {
         assert_eq!(pred("tlsDetails.tlsVersion=TLSv1.2").target, path(&["tlsDetails", "tlsVersion"]));
         assert_eq!(pred("日本.語 exists").target, path(&["日本", "語"]));
         assert_eq!(pred("resources.0.ARN exists").target, path(&["resources", "0", "ARN"]));
+    }
+
+    #[test]
+    fn lists_of_paths() {
+        let paths = |input: &str| -> Vec<Vec<String>> {
+            parse_paths(input).unwrap_or_else(|e| panic!("{input:?}: {e}")).into_iter().map(|p| p.segments).collect()
+        };
+        assert_eq!(paths("user"), [vec!["user"]]);
+        assert_eq!(
+            paths(r#" eventName , requestParameters."x-amz-acl","a,b".c "#),
+            [vec!["eventName"], vec!["requestParameters", "x-amz-acl"], vec!["a,b", "c"]]
+        );
+        let fail = |input: &str| parse_paths(input).unwrap_err().to_string();
+        assert_eq!(fail("a,,b"), "empty column name at column 3: a, <-- HERE ,b");
+        assert_eq!(fail("a,"), "empty column name at column 3: a, <-- HERE");
+        assert_eq!(fail(""), "empty column name at column 1: <-- HERE");
+        assert_eq!(fail("a..b"), "expected a field name after '.' at column 3: a. <-- HERE .b");
+        assert!(fail("a.x-y").starts_with("unexpected '-' in a field name: quote names"), "{}", fail("a.x-y"));
+        assert_eq!(fail("a b"), "unexpected 'b': expected ',' or the end of the list at column 3: a <-- HERE b");
+        assert!(fail("in").starts_with("expected a field path, found the keyword 'in'"));
     }
 
     #[test]
