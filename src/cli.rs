@@ -411,3 +411,56 @@ pub enum ColorArg {
     Always,
     Never,
 }
+
+/// Parses the command line. Options go before or after a subcommand's name, as with the aws CLI
+/// (`ctlookup --endpoint-url URL sync`): when the line as given does not parse and names a
+/// subcommand after some options, it is read again with the subcommand first.
+pub fn parse_from(args: Vec<std::ffi::OsString>) -> Result<Cli, clap::Error> {
+    let as_given = Cli::try_parse_from(&args);
+    if as_given.is_err() {
+        if let Some(moved) = subcommand_first(&args) {
+            if let Ok(cli) = Cli::try_parse_from(moved) {
+                return Ok(cli);
+            }
+        }
+    }
+    as_given
+}
+
+/// The arguments with the first subcommand name that stands where an option could end moved to
+/// the front; None when there is none.
+fn subcommand_first(args: &[std::ffi::OsString]) -> Option<Vec<std::ffi::OsString>> {
+    use clap::CommandFactory;
+    let command = Cli::command();
+    let takes_value = |arg: &clap::Arg| arg.get_action().takes_values();
+    let mut i = 1;
+    while i < args.len() {
+        let text = args[i].to_str()?;
+        if command.find_subcommand(text).is_some() {
+            let mut moved = vec![args[0].clone(), args[i].clone()];
+            moved.extend_from_slice(&args[1..i]);
+            moved.extend_from_slice(&args[i + 1..]);
+            return Some(moved);
+        }
+        let option = if let Some(long) = text.strip_prefix("--") {
+            if long.is_empty() || long.contains('=') {
+                i += 1;
+                continue;
+            }
+            command.get_arguments().find(|a| {
+                a.get_long() == Some(long) || a.get_all_aliases().is_some_and(|aliases| aliases.contains(&long))
+            })
+        } else if let Some(short) = text.strip_prefix('-').filter(|s| s.chars().count() == 1) {
+            let short = short.chars().next()?;
+            command.get_arguments().find(|a| a.get_short() == Some(short))
+        } else if text.starts_with('-') {
+            // Joined short options and values (-vv, -ojson).
+            i += 1;
+            continue;
+        } else {
+            return None;
+        };
+        i += if option.is_some_and(takes_value) { 2 } else { 1 };
+    }
+    None
+}

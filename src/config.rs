@@ -552,13 +552,11 @@ fn api_config(args: &ApiArgs, insight: bool, window: TimeWindow, plan: Plan) -> 
             regions.push(region.to_owned());
         }
     }
-    if let Some(url) = &args.endpoint_url {
-        check_endpoint_url(url)?;
-    }
+    let endpoint_url = args.endpoint_url.as_deref().map(check_endpoint_url).transpose()?;
     Ok(ApiConfig {
         regions,
         profile: args.profile.clone(),
-        endpoint_url: args.endpoint_url.clone(),
+        endpoint_url,
         insight,
         window,
         plan,
@@ -687,6 +685,7 @@ fn store_config(
         endpoint: store_endpoint(api.endpoint_url.as_deref()),
         now: env.now,
         zone,
+        insight: api.insight,
     }))
 }
 
@@ -699,8 +698,21 @@ fn store_endpoint(option: Option<&str>) -> String {
             .find_map(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
     };
     match option.map(str::to_owned).or_else(from_env) {
-        Some(url) => redact_userinfo(url.trim()),
+        Some(url) => scope_endpoint(url.trim()),
         None => "aws".to_owned(),
+    }
+}
+
+/// An endpoint URL as the store names it: one name however it was written (case of scheme and host,
+/// default port, trailing slash), without userinfo.
+fn scope_endpoint(text: &str) -> String {
+    match url::Url::parse(text) {
+        Ok(mut url) => {
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+            url.to_string().trim_end_matches('/').to_owned()
+        }
+        Err(_) => redact_userinfo(text).trim_end_matches('/').to_owned(),
     }
 }
 
@@ -752,17 +764,27 @@ fn reading_threads(value: Option<&std::ffi::OsStr>) -> Result<usize> {
     }
 }
 
-/// An http(s) URL with a host, a valid port, and no secrets echoed back in the message.
-fn check_endpoint_url(text: &str) -> Result<()> {
+/// An http(s) URL with a host, a valid port, and no secrets echoed back in the message; returned
+/// in its normal form (scheme and host in lower case, no default port), as `aws` takes
+/// `HTTP://Host:80` for `http://host`.
+fn check_endpoint_url(text: &str) -> Result<String> {
     let bad = |why: &str| {
         let shown: String = redact_userinfo(text).chars().take(200).collect();
         usage(format!("--endpoint-url '{shown}': {why}"))
     };
-    if !(text.starts_with("http://") || text.starts_with("https://")) {
+    let scheme = text.split_once("://").map(|(scheme, _)| scheme.to_ascii_lowercase());
+    if !matches!(scheme.as_deref(), Some("http" | "https")) {
         return Err(bad("expected an http:// or https:// URL"));
     }
     match url::Url::parse(text) {
-        Ok(parsed) if parsed.host_str().is_some_and(|h| !h.is_empty()) => Ok(()),
+        Ok(parsed) if parsed.host_str().is_some_and(|h| !h.is_empty()) => {
+            let mut normal = parsed.to_string();
+            // A bare host gets the path "/" from the parser: give it back as it was typed.
+            if parsed.path() == "/" && parsed.query().is_none() && !text.ends_with('/') {
+                normal.pop();
+            }
+            Ok(normal)
+        }
         Ok(_) => Err(bad("the URL has no host")),
         Err(err) => Err(bad(&format!("not a valid URL ({err})"))),
     }

@@ -25,10 +25,8 @@ mod time;
 use std::io::{self, Write};
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
-    let cli = match cli::Cli::try_parse() {
+    let cli = match cli::parse_from(std::env::args_os().collect()) {
         Ok(cli) => cli,
         Err(err) => return error::report_clap(err),
     };

@@ -44,7 +44,10 @@ impl Consumer for Discard {
 /// lookups have coverage of their own, events and compressed bytes.
 pub fn list(config: &ListConfig) -> Result<()> {
     let db = open()?;
-    let summaries = db.summaries()?;
+    let summaries = match &db {
+        Some(db) => db.summaries().map_err(|e| store::explain(e, db.path()))?,
+        None => Vec::new(),
+    };
     let headers = ["account", "region", "category", "windows", "lookups", "events", "bytes", "endpoint"];
     let (text, number) = (Layout::TEXT, Layout::COUNT);
     let layout = [text, text, text, text, number, number, number, text];
@@ -67,27 +70,73 @@ pub fn list(config: &ListConfig) -> Result<()> {
     drop(writer);
     io::Write::flush(&mut out)?;
     if summaries.is_empty() {
-        say(format_args!("the store {} holds no events", db.path().display()));
+        say(format_args!("the store {} holds no events", path()?.display()));
     }
     Ok(())
 }
 
-/// Removes the selected events and the coverage they proved.
+/// Removes the selected events and the coverage they proved. An account also takes what its
+/// access keys recorded before the account was known (`key:AKID…` scopes): those of keys known to
+/// be its, and the current credentials' own, whose account is asked of STS at the endpoint the
+/// events came from.
 pub fn clear(selection: &StoreSelection) -> Result<()> {
-    let db = open()?;
-    let removed = db.clear(&store::db::Selection {
-        account: selection.account.clone(),
-        region: selection.region.clone(),
-        older_than: selection.older_than,
-    })?;
+    let Some(db) = open()? else {
+        say(format_args!("the store {} holds no events", path()?.display()));
+        return Ok(());
+    };
+    let accounts = match &selection.account {
+        Some(account) => {
+            resolve_provisional(&db);
+            let mut accounts = vec![account.clone()];
+            accounts.extend(db.keys_of(account)?.into_iter().map(|key| format!("key:{key}")));
+            let unknown: Vec<String> = db.provisional()?.into_iter().map(|(_, key)| key).collect();
+            if !unknown.is_empty() && !unknown.contains(account) {
+                say(format_args!(
+                    "note: the store also holds events of access keys whose account is not known yet ({}); \
+                     `ctlookup store clear --account KEY` with one of those names clears them",
+                    unknown.join(", ")
+                ));
+            }
+            Some(accounts)
+        }
+        None => None,
+    };
+    let removed = db
+        .clear(&store::db::Selection { accounts, region: selection.region.clone(), older_than: selection.older_than })
+        .map_err(|e| store::explain(e, db.path()))?;
     say(format_args!("removed {removed} stored pages from {}", db.path().display()));
     Ok(())
 }
 
-fn open() -> Result<Db> {
-    let dir = store::default_dir()?;
-    let path = dir.join(store::FILE_NAME);
-    Db::open(&path).map_err(|e| anyhow::Error::from(e).context(format!("the store {}", path.display())))
+/// Files the current credentials' provisional scopes under their account, asking STS at each
+/// endpoint they were recorded from. Best effort: without credentials or an answer they stay.
+fn resolve_provisional(db: &Db) {
+    let Ok(provisional) = db.provisional() else { return };
+    if provisional.is_empty() {
+        return;
+    }
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+    runtime.block_on(async {
+        for (endpoint, scope_account) in provisional {
+            let url = (endpoint != "aws").then_some(endpoint.as_str());
+            let _ = source::identity::resolve(db, url, &endpoint, &scope_account).await;
+        }
+    });
+}
+
+fn path() -> Result<std::path::PathBuf> {
+    Ok(store::default_dir()?.join(store::FILE_NAME))
+}
+
+/// The store for listing or clearing; None when there is none yet (nothing to list or clear, and
+/// nothing is created).
+fn open() -> Result<Option<Db>> {
+    let path = path()?;
+    match Db::open(&path, false) {
+        Ok(db) => Ok(Some(db)),
+        Err(store::OpenError::Missing(_)) => Ok(None),
+        Err(err) => Err(store::explain(err.into(), &path)),
+    }
 }
 
 /// A covered span as `ctlookup store` shows it, both ends included.

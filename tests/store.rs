@@ -409,3 +409,290 @@ proptest! {
         prop_assert_eq!(jsonl_ids(&stored.stdout), jsonl_ids(&direct.stdout));
     }
 }
+
+fn store_file(sb: &Sandbox) -> std::path::PathBuf {
+    sb.path(".cache/ctlookup/store/events.sqlite")
+}
+
+/// The full-scan windows `ctlookup store` lists, one string per scope.
+fn listed(sb: &Sandbox) -> Vec<Value> {
+    let out = run_ok(sb.ctlookup().args(["store", "-o", "jsonl", "--tz", "UTC"]));
+    String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+#[test]
+fn a_store_locked_by_another_process_is_waited_for_and_never_removed() {
+    let sb = Sandbox::new();
+    let records = records(300, 31, fixed_newest());
+    let server = serve(&records);
+    let url = server.url();
+    run_ok(sb.ctlookup().args(base(&url)).args(WINDOW));
+    let before = listed(&sb);
+    assert_eq!(before.len(), 1);
+    let other = ["--start-time", "2024-07-19T00:00:00Z", "--end-time", "2024-07-20T00:00:00Z"];
+    let direct = run_ok(sb.ctlookup().args(base(&url)).args(other).arg("--no-store"));
+
+    // Another process writes for 2 s: this one waits its turn, then records as usual.
+    let lock = std::thread::spawn({
+        let file = store_file(&sb);
+        move || {
+            let db = rusqlite::Connection::open(file).unwrap();
+            db.execute_batch("BEGIN IMMEDIATE; UPDATE identities SET account = account;").unwrap();
+            std::thread::sleep(Duration::from_secs(2));
+            db.execute_batch("COMMIT").unwrap();
+        }
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let out = run_ok(sb.ctlookup().args(base(&url)).args(other));
+    lock.join().unwrap();
+    assert_eq!(out.stdout, direct.stdout);
+    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    let sent_before = sent(&server);
+    run_ok(sb.ctlookup().args(base(&url)).args(other));
+    assert_eq!(sent(&server), sent_before, "the run that waited recorded its window");
+
+    // Held longer than the wait: one line, the run goes on without the store, and nothing is removed.
+    let file = store_file(&sb);
+    let db = rusqlite::Connection::open(&file).unwrap();
+    db.execute_batch("BEGIN EXCLUSIVE; UPDATE identities SET account = account;").unwrap();
+    let third = ["--start-time", "2024-07-18T00:00:00Z", "--end-time", "2024-07-19T00:00:00Z"];
+    let out = run_ok(sb.ctlookup().env("CTLOOKUP_STORE_WAIT", "1").args(base(&url)).args(third));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("busy") && !stderr.contains("rebuild"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    let out = run_code(sb.ctlookup().env("CTLOOKUP_STORE_WAIT", "1").args(["store", "clear"]), 1);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("busy"), "{}", String::from_utf8_lossy(&out.stderr));
+    db.execute_batch("COMMIT").unwrap();
+    drop(db);
+    let after = listed(&sb);
+    assert!(after[0]["windows"].as_str().unwrap().contains("2024-07-21T00:00:00+00:00"), "{after:?}");
+}
+
+#[test]
+fn processes_starting_at_once_on_a_new_store_never_rebuild_it() {
+    let records = records(120, 32, fixed_newest());
+    let server = serve(&records);
+    let url = server.url();
+    for round in 0..6 {
+        let sb = Sandbox::new();
+        let children: Vec<_> = (0..6)
+            .map(|i| {
+                let mut cmd = sb.std_ctlookup();
+                let start = format!("2024-07-{:02}T00:00:00Z", 10 + i);
+                cmd.args([
+                    "--endpoint-url",
+                    &url,
+                    "--tps",
+                    "1000",
+                    "--start-time",
+                    &start,
+                    "--end-time",
+                    "2024-07-22T09:00:00Z",
+                ]);
+                cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
+            })
+            .collect();
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "round {round}: {stderr}");
+            assert!(stderr.is_empty(), "round {round}: {stderr}");
+        }
+        let before = sent(&server);
+        run_ok(sb.ctlookup().args(base(&url)).args([
+            "--start-time",
+            "2024-07-10T00:00:00Z",
+            "--end-time",
+            "2024-07-22T09:00:00Z",
+            "--offline",
+        ]));
+        assert_eq!(sent(&server), before);
+    }
+}
+
+#[test]
+fn several_queries_at_once_on_one_store_all_use_it() {
+    let sb = Sandbox::new();
+    let records = records(600, 33, fixed_newest());
+    let server = serve(&records);
+    let url = server.url();
+    run_ok(sb.ctlookup().args(base(&url)).args(WINDOW));
+    for _ in 0..3 {
+        let children: Vec<_> = (0..6)
+            .map(|i| {
+                let mut cmd = sb.std_ctlookup();
+                let start = format!("2024-07-{:02}T00:00:00Z", 12 + i);
+                cmd.args([
+                    "--endpoint-url",
+                    &url,
+                    "--tps",
+                    "1000",
+                    "-v",
+                    "--start-time",
+                    &start,
+                    "--end-time",
+                    "2024-07-22T09:00:00Z",
+                ]);
+                cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap()
+            })
+            .collect();
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success() && !stderr.contains("without it") && !stderr.contains("locked"), "{stderr}");
+        }
+    }
+}
+
+/// Runs ctlookup as a user who may read the store but not write it: another uid when the tests run as
+/// root (who may write anything), else the store's own files made read-only.
+#[cfg(unix)]
+#[test]
+fn a_read_only_store_is_read_and_never_written() {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = Sandbox::new();
+    let records = records(300, 34, fixed_newest());
+    let server = serve(&records);
+    let url = server.url();
+    run_ok(sb.ctlookup().args(base(&url)).args(WINDOW));
+    let direct = run_ok(sb.ctlookup().args(base(&url)).args(WINDOW).arg("--no-store"));
+    let file = store_file(&sb);
+    let dir = file.parent().unwrap().to_owned();
+    let root =
+        String::from_utf8_lossy(&std::process::Command::new("id").arg("-u").output().unwrap().stdout).trim() == "0";
+    let set = |p: &std::path::Path, mode| std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+    let as_reader = |args: Vec<String>| -> std::process::Output {
+        let mut cmd = sb.std_ctlookup();
+        cmd.args(&args);
+        if !root {
+            return cmd.output().unwrap();
+        }
+        let mut wrapped = std::process::Command::new("setpriv");
+        wrapped.args(["--reuid=65534", "--regid=65534", "--clear-groups"]).arg(cmd.get_program()).args(&args);
+        wrapped.env_clear().envs(cmd.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))));
+        wrapped.output().unwrap()
+    };
+    if root {
+        let mut p = dir.clone();
+        while p.starts_with(sb.home.path()) {
+            set(&p, 0o755);
+            p.pop();
+        }
+        set(sb.home.path(), 0o755);
+        set(&file, 0o644);
+    } else {
+        set(&file, 0o444);
+        set(&dir, 0o555);
+    }
+    let offline: Vec<String> =
+        base(&url).into_iter().chain(WINDOW.map(String::from)).chain(["--offline".into()]).collect();
+    let out = as_reader(offline);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(out.stdout, direct.stdout);
+    let wider = ["--start-time", "2024-07-19T00:00:00Z", "--end-time", "2024-07-22T09:00:00Z"];
+    let out = as_reader(base(&url).into_iter().chain(wider.map(String::from)).collect());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("read-only") && !stderr.contains("rebuild"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    set(&dir, 0o700);
+    set(&file, 0o600);
+    assert!(file.exists());
+    assert_eq!(listed(&sb).len(), 1);
+}
+
+#[test]
+fn clear_and_eviction_give_the_disk_back() {
+    let sb = Sandbox::new();
+    let records = records(3000, 35, fixed_newest());
+    let server = serve(&records);
+    let url = server.url();
+    run_ok(sb.ctlookup().args(base(&url)));
+    let size = |sb: &Sandbox| std::fs::metadata(store_file(sb)).unwrap().len();
+    assert!(size(&sb) > 256 << 10, "{}", size(&sb));
+    run_ok(sb.ctlookup().args(["store", "clear"]));
+    assert!(size(&sb) <= 64 << 10, "after clear: {} bytes", size(&sb));
+    run_ok(sb.ctlookup().args(base(&url)).args(["--store-max", "100K"]));
+    assert!(size(&sb) <= 150 << 10, "under a 100K cap: {} bytes", size(&sb));
+}
+
+#[test]
+fn one_endpoint_written_two_ways_is_one_scope() {
+    let sb = Sandbox::new();
+    let records = records(120, 36, fixed_newest());
+    let server = serve(&records);
+    let url = server.url();
+    let bare = url.trim_end_matches('/').to_owned();
+    let upper = bare.replacen("http://", "HTTP://", 1);
+    run_ok(sb.ctlookup().args(["--endpoint-url", &format!("{bare}/"), "--tps", "1000"]).args(WINDOW));
+    let before = sent(&server);
+    for form in [bare.clone(), upper] {
+        run_ok(sb.ctlookup().args(["--endpoint-url", &form, "--tps", "1000"]).args(WINDOW));
+        assert_eq!(sent(&server), before, "{form} is the same endpoint");
+    }
+    assert_eq!(listed(&sb).len(), 1);
+}
+
+#[test]
+fn store_clear_of_an_account_clears_what_its_key_recorded() {
+    let sb = Sandbox::new();
+    let records = records(120, 37, fixed_newest());
+    let server = serve(&records);
+    let url = server.url();
+    run_ok(sb.ctlookup().args(base(&url)).args(WINDOW));
+    run_ok(sb.ctlookup().args(["store", "clear", "--account", "123456789012"]));
+    assert!(listed(&sb).is_empty(), "{:?}", listed(&sb));
+    let before = sent(&server);
+    run_ok(sb.ctlookup().args(base(&url)).args(WINDOW));
+    assert!(sent(&server) > before);
+}
+
+#[test]
+fn offline_without_a_store_says_so_and_creates_nothing() {
+    let sb = Sandbox::new();
+    let records = records(60, 38, fixed_newest());
+    let server = serve(&records);
+    let out = run_code(sb.ctlookup().args(base(&server.url())).args(WINDOW).arg("--offline"), 1);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("there is no store") && stderr.contains("does not cover"), "{stderr}");
+    assert!(!store_file(&sb).exists());
+    assert!(!sb.path(".cache/ctlookup/store").exists());
+    run_ok(sb.ctlookup().args(base(&server.url())).args(["--since", "2d"]));
+    let out = run_code(
+        sb.ctlookup().args(base(&server.url())).args(WINDOW).args(["--offline", "--event-category", "insight"]),
+        1,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("insight"), "{stderr}");
+}
+
+#[test]
+fn options_of_the_source_go_before_or_after_the_subcommand() {
+    let sb = Sandbox::new();
+    let records = records(120, 39, fixed_newest());
+    let server = serve(&records);
+    let url = server.url();
+    run_ok(sb.ctlookup().args(["--endpoint-url", &url, "--tps", "1000", "sync"]).args(WINDOW));
+    let before = sent(&server);
+    assert!(before > 0);
+    run_ok(sb.ctlookup().args(["--endpoint-url", &url, "sync", "--tps", "1000"]).args(WINDOW));
+    assert_eq!(sent(&server), before, "the second sync found the window stored");
+    let out = run_ok(sb.ctlookup().args(["--endpoint-url", &url, "--tps", "1000", "denied"]).args(WINDOW));
+    drop(out);
+}
+
+#[test]
+fn store_counts_each_event_it_holds_once() {
+    let sb = Sandbox::new();
+    let records = records(600, 40, fixed_newest());
+    let server = serve(&records);
+    let url = server.url();
+    // Runs stopped part-way at different places, then a whole one: pages overlap.
+    for n in ["70", "130", "260"] {
+        run_ok(sb.ctlookup().args(base(&url)).args(["--max-items", n]));
+    }
+    run_ok(sb.ctlookup().args(base(&url)));
+    let rows = listed(&sb);
+    assert_eq!(rows[0]["events"].as_u64(), Some(600), "{rows:?}");
+}

@@ -18,3 +18,4 @@ mod query;
 mod reliability;
 mod shapes;
 mod store;
+mod store_concurrency;

@@ -47,7 +47,7 @@ use crate::event::{Envelope, Resource};
 use crate::interrupt;
 use crate::progress::Progress;
 use crate::query::Attribute;
-use crate::store::{self, coverage, Page, Part, ScopeKey, Span, Store, StoredReader};
+use crate::store::{self, coverage, Opened, Page, Part, ScopeKey, Span, Store, StoredReader, Written};
 
 /// The API's page size limit; asking for fewer only costs more requests.
 const PAGE_SIZE: i32 = 50;
@@ -68,10 +68,10 @@ pub fn lookup(config: &ApiConfig, sink: &mut dyn Consumer, progress: &Progress) 
     runtime.block_on(async {
         let mut merge = Merge::new(config).await?;
         let result = merge.run(config, sink, progress).await;
-        if let Some(store) = merge.store.take() {
-            store.finish();
+        match merge.store.take().map(Store::finish) {
+            Some(Err(err)) if result.is_ok() => Err(err),
+            _ => result,
         }
-        result
     })
 }
 
@@ -124,7 +124,7 @@ struct Stream {
     /// current part when the API answers it.
     place: Option<Place>,
     parts: VecDeque<Part>,
-    reader: Option<StoredReader>,
+    reader: Option<Box<StoredReader>>,
     recording: Option<Recording>,
     /// Its resume position is a place in time rather than an API page: the store cut its window,
     /// or it resumes such a position. Then `last` is the second of the last event handed out with
@@ -148,11 +148,21 @@ struct Recording {
     /// When the part's first request was sent (epoch seconds): the newest `LATE_SECS` before it
     /// are never covered.
     started: i64,
-    covered: Option<Span>,
-    /// Its coverage row, once written.
-    row: Option<i64>,
-    /// Pages recorded and not yet joined into a larger chunk.
-    pages: Vec<i64>,
+    /// What the store holds of this fetch.
+    written: Written,
+    /// The newest second the fetch's coverage row may claim: the part's end (never within
+    /// `LATE_SECS` of the start), or, after another process removed what the row relied on, the
+    /// second before the oldest of the page before.
+    top: i64,
+    /// The oldest second of the last page with events.
+    prev_oldest: Option<i64>,
+}
+
+impl Recording {
+    fn new(span: Span, started: i64) -> Recording {
+        let top = span.hi.min(started - store::LATE_SECS);
+        Recording { span, started, written: Written::default(), top, prev_oldest: None }
+    }
 }
 
 /// Pages joined into one stored chunk.
@@ -485,7 +495,8 @@ impl Merge {
         }
         let failed = queries.iter().map(|_| None).collect();
         let sdk_config = first_sdk_config.expect("at least one region");
-        let store = open_store(config, &sdk_config).await?;
+        let regions: Vec<&str> = queries.iter().map(|q| q.region.as_str()).collect();
+        let store = open_store(config, &sdk_config, &regions).await?;
         let mut merge = Merge {
             queries,
             streams,
@@ -563,8 +574,7 @@ impl Merge {
         }
         for (stream, (place, parts)) in self.streams.iter_mut().zip(planned) {
             if parts == [Part::Missing(window)] {
-                stream.recording =
-                    Some(Recording { span: window, started: now_secs(), covered: None, row: None, pages: Vec::new() });
+                stream.recording = store.records().then(|| Recording::new(window, now_secs()));
             } else {
                 stream.timed = true;
                 // Nothing pending until `advance` starts the first part.
@@ -579,19 +589,24 @@ impl Merge {
 
     /// Makes stream `i` ready to hand out events: refills its buffer from the store, or moves on to
     /// the next part when the current one is done. Leaves it wanting a page, holding events, or finished.
-    fn advance(&mut self, i: usize, config: &ApiConfig) {
+    /// With `--offline`, a part the store can no longer answer is an error: nothing is sent.
+    fn advance(&mut self, i: usize, config: &ApiConfig) -> Result<()> {
         loop {
             let stream = &mut self.streams[i];
             if stream.stopped || !stream.buffer.is_empty() {
-                return;
+                return Ok(());
             }
             if let Some(reader) = &mut stream.reader {
                 let store = self.store.as_mut().expect("a reader reads the store");
                 if !reader.done() {
-                    match reader.next_batch(&store.db, PAGE_SIZE as usize) {
+                    match reader.next_batch(PAGE_SIZE as usize) {
                         Ok(batch) => {
                             store.from_store += batch.len() as u64;
                             stream.buffer = batch.into();
+                        }
+                        Err(err) if store.config.offline => {
+                            store.fail(&err);
+                            return Err(anyhow!("--offline: the store failed while reading it back ({err:#})"));
                         }
                         Err(err) => {
                             // The API takes over the rest of the part, after the events handed out.
@@ -611,61 +626,86 @@ impl Merge {
                             }
                             stream.reader = None;
                             stream.begin_api(range, tail, None);
-                            return;
+                            return Ok(());
                         }
                     }
                     continue;
                 }
                 stream.reader = None;
             } else if stream.needs_page() {
-                return;
+                return Ok(());
             } else if let Some(recording) = stream.recording.take() {
                 self.settle(i, recording);
             }
-            let Some(part) = self.streams[i].parts.pop_front() else { return };
-            self.begin(i, part, config);
+            let Some(part) = self.streams[i].parts.pop_front() else { return Ok(()) };
+            self.begin(i, part, config)?;
         }
     }
 
-    /// Starts the next part of stream `i`: read back from the store, or fetched and recorded.
-    fn begin(&mut self, i: usize, part: Part, config: &ApiConfig) {
+    /// Starts the next part of stream `i`: read back from the store, or fetched and recorded. A
+    /// part planned as stored that the store no longer holds whole (another process removed some of
+    /// it since) is fetched instead.
+    fn begin(&mut self, i: usize, part: Part, config: &ApiConfig) -> Result<()> {
         let store = self.store.as_mut().expect("parts come from the store");
         let stream = &mut self.streams[i];
         let place = stream.place.as_ref().expect("a planned stream has its place");
         if let (Part::Stored(span), true) = (part, store.usable()) {
-            match StoredReader::new(&store.db, place.scope, place.lookup.clone(), &place.key, span) {
-                Ok(reader) => {
+            let opened = StoredReader::open(&store.db, place.scope, place.lookup.clone(), &place.key, span);
+            let offline = store.config.offline;
+            let region = &self.queries[stream.query].region;
+            let gap = || describe_gap(span, region, place, &store.config);
+            match opened {
+                Ok(Opened::Reader(reader)) => {
                     stream.reader = Some(reader);
-                    return;
+                    return Ok(());
                 }
+                Ok(Opened::Cut) if offline => {
+                    return Err(anyhow!(
+                        "--offline: the store no longer covers {} (another ctlookup process removed it meanwhile);                          nothing was sent",
+                        gap()
+                    ))
+                }
+                Ok(Opened::Cut) => {
+                    if store.config.verbose {
+                        say(format_args!(
+                            "store: {} was removed by another process meanwhile: asking the API",
+                            gap()
+                        ));
+                    }
+                }
+                Ok(Opened::Short { missing }) => {
+                    let what = format!(
+                        "the store covers {} but lacks {missing} of the stored pages its coverage counts",
+                        gap()
+                    );
+                    if offline {
+                        return Err(anyhow!("--offline: {what}; nothing was sent"));
+                    }
+                    warn(format_args!("{what}: asking the API for it"));
+                }
+                Err(err) if offline => return Err(err.context("--offline: cannot read the store")),
                 Err(err) => store.fail(&err),
             }
         }
         let span = part.span();
-        let recording = store.usable().then(|| Recording {
-            span,
-            started: now_secs(),
-            covered: None,
-            row: None,
-            pages: Vec::new(),
-        });
+        let recording = store.records().then(|| Recording::new(span, now_secs()));
         let window = self.store_window.expect("parts come from a planned window");
         stream.begin_api(part_window(span, window, config), None, recording);
+        Ok(())
     }
 
-    /// A recorded part is complete: its coverage joined into as few rows as possible, and pages of
-    /// earlier fetches that it saw again dropped.
-    fn settle(&mut self, i: usize, recording: Recording) {
-        let (Some(store), Some(place), Some(covered)) =
-            (self.store.as_mut(), self.streams[i].place.as_ref(), recording.covered)
-        else {
+    /// A recorded part is complete: its pages joined, its coverage joined into as few rows as
+    /// possible, and pages of earlier fetches that it saw again dropped.
+    fn settle(&mut self, i: usize, mut recording: Recording) {
+        let (Some(store), Some(place)) = (self.store.as_mut(), self.streams[i].place.as_ref()) else {
             return;
         };
-        if store.usable() {
-            let compacted = if recording.pages.len() > 1 { store.db.compact(&recording.pages) } else { Ok(()) };
-            if let Err(err) =
-                compacted.and_then(|()| store.db.settle(place.scope, &place.key, covered, recording.started))
-            {
+        if store.records() {
+            let settled = store
+                .db
+                .compact(&mut recording.written)
+                .and_then(|()| store.db.settle(place.scope, &place.key, &recording.written, recording.started));
+            if let Err(err) = settled {
                 store.fail(&err);
             }
         }
@@ -675,7 +715,7 @@ impl Merge {
     fn encode_page(&mut self, i: usize, page: &LookupEventsOutput) -> Option<Chunk> {
         let store = self.store.as_mut()?;
         store.from_api += page.events().len() as u64;
-        if self.streams[i].recording.is_none() || !store.usable() {
+        if self.streams[i].recording.is_none() || !store.records() {
             return None;
         }
         let events = page.events();
@@ -696,39 +736,56 @@ impl Merge {
 
     /// Records a page stream `i` has taken, with the coverage its part has proved so far: the whole
     /// part once its last page came, else everything after the page's oldest second (more events
-    /// of that second may follow on the next page); never the newest `LATE_SECS` before the part began.
+    /// of that second may follow on the next page); never the newest `LATE_SECS` before the part
+    /// began. Should the store no longer hold the fetch's earlier pages (another process removed
+    /// them), the page starts a new coverage row with what it proves by itself.
     fn record(&mut self, i: usize, chunk: Chunk) {
         let (Some(store), stream) = (self.store.as_mut(), &mut self.streams[i]) else { return };
         let (Some(recording), Some(place)) = (stream.recording.as_mut(), stream.place.as_ref()) else { return };
-        if !store.usable() {
+        if !store.records() {
             return;
         }
-        let hi = recording.span.hi.min(recording.started - store::LATE_SECS);
-        let lo = if stream.next_token.is_none() {
+        let last = stream.next_token.is_none();
+        let lo = if last {
             Some(recording.span.lo)
         } else if chunk.events > 0 {
             Some((chunk.oldest + 1).max(recording.span.lo))
         } else {
-            recording.covered.map(|c| c.lo)
+            None
         };
-        let covered = lo.and_then(|lo| Span::new(lo, hi));
+        let claimed = recording.written.row.map(|(_, span)| span);
+        let covered = match lo {
+            Some(lo) => Span::new(lo, recording.top).or(claimed),
+            None => claimed,
+        };
+        // What this page proves alone: from its oldest second (left out) to the oldest second of the
+        // page before (left out: that page held some of its events).
+        let fresh_top = recording.prev_oldest.map_or(recording.top, |p| (p - 1).min(recording.top));
+        let alone = lo.and_then(|lo| Span::new(lo, fresh_top));
         let page = Page {
             scope: place.scope,
             lookup: &place.key,
             fetched: recording.started,
             chunk: (chunk.events > 0).then_some((&chunk.data[..], chunk.newest, chunk.oldest, chunk.events)),
             covered,
+            alone,
         };
-        match store.db.record(&page, recording.row) {
-            Ok((row, chunk)) => {
-                recording.row = row;
-                recording.covered = covered.or(recording.covered);
-                recording.pages.extend(chunk);
+        match store.db.record(&page, &mut recording.written) {
+            Ok(stale) => {
+                if stale {
+                    recording.top = fresh_top;
+                    if store.config.verbose {
+                        say("store: another process removed pages this fetch had recorded: recording anew from here");
+                    }
+                }
             }
             Err(err) => return store.fail(&err),
         }
-        if recording.pages.len() >= PAGES_PER_CHUNK {
-            if let Err(err) = store.db.compact(&std::mem::take(&mut recording.pages)) {
+        if chunk.events > 0 {
+            recording.prev_oldest = Some(chunk.oldest);
+        }
+        if recording.written.pending.len() >= PAGES_PER_CHUNK {
+            if let Err(err) = store.db.compact(&mut recording.written) {
                 store.fail(&err);
             }
         }
@@ -741,9 +798,13 @@ impl Merge {
                 sink.flush()?;
                 return Err(self.interrupted());
             }
-            if self.store.is_some() {
+            if let Some(store) = &self.store {
+                // A sync whose store failed has nothing left to do.
+                if store.config.sync && !store.usable() {
+                    return self.finish(Outcome::default(), config);
+                }
                 for i in 0..self.streams.len() {
-                    self.advance(i, config);
+                    self.advance(i, config)?;
                 }
             }
             let wanted: Vec<usize> = (0..self.streams.len()).filter(|&i| self.streams[i].needs_page()).collect();
@@ -832,15 +893,9 @@ impl Merge {
         self.poll_secs = now;
         // Memory stays flat: only the IDs a poll can see again are kept.
         self.followed.retain(|_, t| *t >= lo);
-        let recording = self.store.as_ref().is_some_and(Store::usable);
+        let recording = self.store.as_ref().is_some_and(Store::records);
         for stream in self.streams.iter_mut().filter(|s| !s.stopped) {
-            let recording = (recording && stream.place.is_some()).then(|| Recording {
-                span: Span { lo, hi: now },
-                started: now,
-                covered: None,
-                row: None,
-                pages: Vec::new(),
-            });
+            let recording = (recording && stream.place.is_some()).then(|| Recording::new(Span { lo, hi: now }, now));
             stream.timed = false;
             stream.begin_api([Some(SdkDateTime::from_secs(lo)), None], None, recording);
         }
@@ -1592,13 +1647,28 @@ struct Chunk {
 
 /// Opens the store and finds the account when the run uses the store. Without `--offline`, a store
 /// that cannot be opened or an account that cannot be found leaves the run to the API alone.
-async fn open_store(config: &ApiConfig, sdk_config: &aws_config::SdkConfig) -> Result<Option<(Store, String)>> {
+async fn open_store(
+    config: &ApiConfig,
+    sdk_config: &aws_config::SdkConfig,
+    regions: &[&str],
+) -> Result<Option<(Store, String)>> {
     let Some(settings) = &config.store else { return Ok(None) };
     let store = match Store::open(settings) {
         Ok(store) => store,
+        Err(err) if err.downcast_ref::<store::NoStore>().is_some() => {
+            let window = store_window(config, settings.now).map_or_else(String::new, |span| {
+                let place = Place { scope: 0, key: String::new(), lookup: None };
+                format!(" {}", describe_gap(span, &regions.join(", "), &place, settings))
+            });
+            return Err(anyhow!(
+                "--offline: the store does not cover{window}: {err}; nothing was sent (run the question once \
+                 without --offline, or `ctlookup sync`, to fill it)"
+            ));
+        }
         Err(err) if settings.offline => return Err(err.context("--offline needs the store")),
+        Err(err) if settings.sync => return Err(err),
         Err(err) => {
-            warn(format_args!("the store cannot be opened ({err:#}): going on without it"));
+            warn(format_args!("the store cannot be used now ({err:#}): going on without it"));
             return Ok(None);
         }
     };
@@ -1622,5 +1692,6 @@ fn describe_gap(span: Span, region: &str, place: &Place, settings: &store::Store
         _ => "the start of Event history".to_owned(),
     };
     let lookup = if place.key.is_empty() { String::new() } else { format!(" for {}", place.key) };
-    format!("{} to {} in {region}{lookup}", time(span.lo), time(span.hi))
+    let category = if settings.insight { " (insight events)" } else { "" };
+    format!("{} to {} in {region}{lookup}{category}", time(span.lo), time(span.hi))
 }

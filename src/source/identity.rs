@@ -57,6 +57,36 @@ pub async fn account(
     Ok(account.to_owned())
 }
 
+/// Files the events of a provisional scope (`key:AKID…`) under their account when the current
+/// credentials are that key's: STS is asked at the endpoint they came from.
+pub async fn resolve(db: &Db, endpoint_url: Option<&str>, endpoint: &str, provisional: &str) -> Result<()> {
+    let Some(key) = provisional.strip_prefix("key:") else { return Ok(()) };
+    let connection = super::api::Connection {
+        profile: None,
+        endpoint_url,
+        region: None,
+        connect_timeout: STS_TIMEOUT,
+        read_timeout: STS_TIMEOUT,
+    };
+    let (sdk_config, _) = super::api::load_sdk_config(&connection).await?;
+    let provider = super::api::credentials_provider(None, &sdk_config).ok_or_else(|| anyhow!("no AWS credentials"))?;
+    let credentials = provider.provide_credentials().await.map_err(|e| anyhow!("no AWS credentials ({e})"))?;
+    if credentials.access_key_id() != key {
+        return Ok(());
+    }
+    let answer = sts_client(&sdk_config, provider, STS_TIMEOUT)
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| anyhow!("{}", super::api::printable(&describe(&e), 300)))?;
+    let account = answer.account().unwrap_or_default();
+    if account.is_empty() || account.len() > 32 || !account.chars().all(|c| c.is_ascii_digit()) {
+        bail!("STS GetCallerIdentity answered no account");
+    }
+    db.remember_account(key, account)?;
+    db.adopt(endpoint, provisional, account)
+}
+
 /// The one way to build an STS client: the run's configuration (endpoint, region), these credentials,
 /// the answer cap, and `timeout` for each attempt (the connect timeout no longer than the run's).
 pub(crate) fn sts_client(

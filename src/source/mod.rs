@@ -6,7 +6,7 @@
 pub(crate) mod api;
 pub(crate) mod authorization;
 mod files;
-mod identity;
+pub(crate) mod identity;
 mod limiter;
 mod pool;
 mod split;

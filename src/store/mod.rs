@@ -1,9 +1,10 @@
 //! The local event store: what LookupEvents returned, kept per endpoint, account, region and
 //! category with the coverage that proves which seconds it holds every event of, so that a later
 //! question over the same window is answered without the API. This module says where the store
-//! lives, opens it (rebuilding a damaged or foreign one) and keeps a run's dealings with it: what
-//! failed, what came from where. `db` owns the SQLite file, `chunk` the page format, `coverage`
-//! the arithmetic of spans and `read` reading a covered span back.
+//! lives, opens it (rebuilding only a file proven damaged, foreign or of another version; a busy
+//! store is waited for, a read-only one is read) and keeps a run's dealings with it: what failed,
+//! what came from where. `db` owns the SQLite file and the rule that covered spans are held,
+//! `chunk` the page format, `coverage` the arithmetic of spans and `read` reading a covered span back.
 
 pub mod chunk;
 pub mod coverage;
@@ -16,8 +17,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, Result};
 
 pub use coverage::{Part, Span};
-pub use db::{Db, OpenError, Page, ScopeKey};
-pub use read::StoredReader;
+pub use db::{Db, OpenError, Page, ScopeKey, Written};
+pub use read::{Opened, StoredReader};
 
 use crate::error::{say, warn};
 
@@ -51,6 +52,8 @@ pub struct StoreConfig {
     /// When the run began (the end of a window without `--end-time`) and the zone messages use.
     pub now: chrono::DateTime<chrono::Utc>,
     pub zone: crate::time::Zone,
+    /// Insight events rather than management events (for messages; the scope says it too).
+    pub insight: bool,
 }
 
 /// The store's directory: `CTLOOKUP_STORE_DIR`, else `ctlookup/store` in the user's cache directory.
@@ -73,7 +76,8 @@ impl fmt::Display for Damaged {
 
 impl std::error::Error for Damaged {}
 
-/// Whether a store error shows damage rather than a passing problem (a lock held too long, a full disk).
+/// Whether a store error shows damage rather than a passing problem (a lock held too long, a full
+/// disk, a read-only file).
 pub fn is_damage(err: &anyhow::Error) -> bool {
     err.downcast_ref::<Damaged>().is_some()
         || err.chain().any(|e| {
@@ -91,7 +95,7 @@ pub struct Store {
     pub db: Db,
     pub config: StoreConfig,
     /// A store error happened: it was said once, and the store is used no more this run.
-    failed: bool,
+    failed: Option<String>,
     damaged: bool,
     /// Events handed out from the store and from the API, and requests sent, for `-v`.
     pub from_store: u64,
@@ -100,40 +104,61 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens the store; one that cannot be used as it is (another version, not a store, damaged) is
-    /// said once and rebuilt empty.
+    /// Opens the store; one proven unusable (another version, not a store, damaged) is said once and
+    /// rebuilt empty. A busy store is an error (the caller goes on without it); with `--offline` a
+    /// missing one is too, and nothing is created.
     pub fn open(config: &StoreConfig) -> Result<Store> {
         let path = config.dir.join(FILE_NAME);
-        let db = match Db::open(&path) {
+        let create = !config.offline;
+        let db = match Db::open(&path, create) {
             Ok(db) => db,
-            Err(OpenError::Io(err)) => return Err(err),
             Err(OpenError::Unusable(why)) => {
                 warn(format_args!("the store {} cannot be used ({why:#}): rebuilding it", path.display()));
                 remove(&path)?;
-                Db::open(&path)?
+                Db::open(&path, create)?
             }
+            Err(OpenError::Busy(_)) => return Err(anyhow!("{}", busy(&path))),
+            Err(OpenError::Missing(path)) => return Err(NoStore(path).into()),
+            Err(OpenError::Io(err)) => return Err(err),
         };
-        Ok(Store { db, config: config.clone(), failed: false, damaged: false, from_store: 0, from_api: 0, requests: 0 })
+        if db.read_only() {
+            if config.sync {
+                return Err(anyhow!("sync: the store {} cannot be written (it is read-only)", path.display()));
+            }
+            if !config.offline {
+                say(format_args!("the store {} is read-only: answering from it, recording nothing", path.display()));
+            }
+        }
+        Ok(Store { db, config: config.clone(), failed: None, damaged: false, from_store: 0, from_api: 0, requests: 0 })
     }
 
     pub fn usable(&self) -> bool {
-        !self.failed
+        self.failed.is_none()
+    }
+
+    /// Whether pages fetched now are recorded.
+    pub fn records(&self) -> bool {
+        self.usable() && !self.db.read_only()
     }
 
     /// A store error mid-run: said once; the run goes on with the API alone and records no more.
     pub fn fail(&mut self, err: &anyhow::Error) {
         self.damaged |= is_damage(err);
-        if !self.failed {
+        if self.failed.is_none() {
             let then = if self.damaged { "; it will be rebuilt" } else { "" };
-            warn(format_args!("the store: {err:#}: going on without it{then}"));
+            let why = if db::is_busy(err) { busy(self.db.path()) } else { format!("{err:#}") };
+            warn(format_args!("the store: {why}: going on without it{then}"));
+            self.failed = Some(why);
         }
-        self.failed = true;
     }
 
     /// The run's end: the size cap applied, a damaged file removed, and with `-v` what came from where.
-    pub fn finish(mut self) {
+    /// For `sync`, an error when some of what was fetched could not be recorded.
+    pub fn finish(mut self) -> Result<()> {
         let plural = |n: u64| if n == 1 { "" } else { "s" };
-        if self.config.sync {
+        if self.config.sync && self.failed.is_some() {
+            // Said below, as the run's error.
+        } else if self.config.sync {
             say(format_args!(
                 "sync: {} events fetched and stored ({} request{}); what was stored already was not fetched again",
                 self.from_api,
@@ -149,7 +174,7 @@ impl Store {
                 plural(self.requests)
             ));
         }
-        if !self.failed {
+        if self.records() {
             let max = i64::try_from(self.config.max_bytes).unwrap_or(i64::MAX);
             match self.db.evict(max) {
                 Ok(0) => {}
@@ -160,6 +185,7 @@ impl Store {
                 Err(err) => self.fail(&err),
             }
         }
+        let failed = self.failed.clone();
         if self.damaged {
             let path = self.db.path().to_owned();
             drop(self.db);
@@ -167,6 +193,45 @@ impl Store {
                 warn(format_args!("{err:#}"));
             }
         }
+        match failed {
+            Some(why) if self.config.sync => Err(anyhow!(
+                "sync: the store failed ({why}) after {} events; what was stored before is kept: run `ctlookup sync` \
+                 again to fetch the rest",
+                self.from_api
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// `--offline` and no store file at all (none is made).
+#[derive(Debug)]
+pub struct NoStore(pub PathBuf);
+
+impl fmt::Display for NoStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "there is no store at {} yet", self.0.display())
+    }
+}
+
+impl std::error::Error for NoStore {}
+
+/// What to say of a store another process holds: busy is not damage, and waiting is the remedy.
+pub fn busy(path: &Path) -> String {
+    format!(
+        "the store {} is busy: another ctlookup process held it for longer than {} s (CTLOOKUP_STORE_WAIT); \
+         try again when it is done",
+        path.display(),
+        db::wait().as_secs_f64()
+    )
+}
+
+/// A store error of a command as the user reads it.
+pub fn explain(err: anyhow::Error, path: &Path) -> anyhow::Error {
+    if db::is_busy(&err) {
+        anyhow!("{}", busy(path))
+    } else {
+        err.context(format!("the store {}", path.display()))
     }
 }
 

@@ -1,6 +1,8 @@
 //! Reading a covered span back: the stored pages that overlap it, merged newest first (pages of
 //! different fetches may overlap at their edges), each event once, only those inside the span, and
-//! for a lookup answered from full scans only the events that lookup would have returned.
+//! for a lookup answered from full scans only the events that lookup would have returned. A reader
+//! works in a snapshot of its own and first checks that the span is still covered and that its
+//! chunks add up ([`super::db::Snapshot::verify`]).
 
 use std::collections::{HashSet, VecDeque};
 
@@ -9,10 +11,11 @@ use aws_sdk_cloudtrail::types as sdk;
 
 use super::chunk;
 use super::coverage::Span;
-use super::db::{ChunkRef, Db};
+use super::db::{ChunkRef, Db, Snapshot, Verdict};
 use crate::query::Attribute;
 
 pub struct StoredReader {
+    snapshot: Snapshot,
     span: Span,
     /// The lookup being answered; events of full-scan pages are matched against it.
     lookup: Option<(Attribute, String)>,
@@ -25,20 +28,39 @@ pub struct StoredReader {
     done: bool,
 }
 
+/// What opening a reader on a span found.
+pub enum Opened {
+    Reader(Box<StoredReader>),
+    /// The span is no longer covered whole: another process removed part of it since the plan.
+    Cut,
+    /// The span is covered but `missing` of the pages its coverage counts are not there.
+    Short {
+        missing: i64,
+    },
+}
+
 pub fn secs(event: &sdk::Event) -> i64 {
     event.event_time.map_or(i64::MIN, |t| t.secs())
 }
 
 impl StoredReader {
-    pub fn new(
-        db: &Db,
-        scope: i64,
-        lookup: Option<(Attribute, String)>,
-        key: &str,
-        span: Span,
-    ) -> Result<StoredReader> {
-        let pending = db.chunks(scope, key, span)?.into();
-        Ok(StoredReader { span, lookup, pending, open: Vec::new(), seen_time: None, seen: HashSet::new(), done: false })
+    pub fn open(db: &Db, scope: i64, lookup: Option<(Attribute, String)>, key: &str, span: Span) -> Result<Opened> {
+        let snapshot = db.snapshot()?;
+        let pending = match snapshot.verify(scope, key, span)? {
+            Verdict::Held(chunks) => chunks.into(),
+            Verdict::Cut => return Ok(Opened::Cut),
+            Verdict::Short { missing } => return Ok(Opened::Short { missing }),
+        };
+        Ok(Opened::Reader(Box::new(StoredReader {
+            snapshot,
+            span,
+            lookup,
+            pending,
+            open: Vec::new(),
+            seen_time: None,
+            seen: HashSet::new(),
+            done: false,
+        })))
     }
 
     pub fn done(&self) -> bool {
@@ -56,7 +78,7 @@ impl StoredReader {
     }
 
     /// Up to `max` events, newest first; fewer only at the end.
-    pub fn next_batch(&mut self, db: &Db, max: usize) -> Result<Vec<sdk::Event>> {
+    pub fn next_batch(&mut self, max: usize) -> Result<Vec<sdk::Event>> {
         let mut batch = Vec::new();
         while batch.len() < max && !self.done {
             self.open.retain(|(events, _)| !events.is_empty());
@@ -72,7 +94,7 @@ impl StoredReader {
             if let Some(next) = self.pending.front() {
                 if best.is_none_or(|(_, t)| next.newest >= t) {
                     let next = self.pending.pop_front().expect("a pending page");
-                    let events = chunk::decode(&db.chunk_data(next.id)?).context(super::Damaged)?;
+                    let events = chunk::decode(&self.snapshot.chunk_data(next.id)?).context(super::Damaged)?;
                     let (newest, oldest) = (events.first().map(secs), events.last().map(secs));
                     if events.len() as i64 != next.events || newest != Some(next.newest) || oldest != Some(next.oldest)
                     {
