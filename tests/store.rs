@@ -696,3 +696,33 @@ fn store_counts_each_event_it_holds_once() {
     let rows = listed(&sb);
     assert_eq!(rows[0]["events"].as_u64(), Some(600), "{rows:?}");
 }
+
+#[test]
+fn a_covered_window_whose_pages_went_missing_is_asked_again_never_answered_short() {
+    let sb = Sandbox::new();
+    let records = records(900, 41, fixed_newest());
+    let server = serve(&records);
+    let url = server.url();
+    let direct = run_ok(sb.ctlookup().args(base(&url)).args(WINDOW).arg("--no-store"));
+    run_ok(sb.ctlookup().args(base(&url)).args(WINDOW));
+    // Something outside ctlookup's rules removes one stored page (a hand edit, a tool, a bug).
+    rusqlite::Connection::open(store_file(&sb))
+        .unwrap()
+        .execute_batch("DELETE FROM chunks WHERE id = (SELECT min(id) FROM chunks)")
+        .unwrap();
+    let out = run_code(sb.ctlookup().args(base(&url)).args(WINDOW).arg("--offline"), 1);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("lacks") && out.stdout.is_empty(), "{stderr}");
+    let before = sent(&server);
+    let out = run_ok(sb.ctlookup().args(base(&url)).args(WINDOW));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("lacks 1 of the stored pages"), "{stderr}");
+    assert_eq!(out.stdout, direct.stdout);
+    assert!(sent(&server) > before, "the API was asked for it");
+    // What was asked again is covered again, whole.
+    let before = sent(&server);
+    let out = run_ok(sb.ctlookup().args(base(&url)).args(WINDOW).arg("--offline"));
+    assert_eq!(out.stdout, direct.stdout);
+    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(sent(&server), before);
+}

@@ -682,6 +682,11 @@ impl Merge {
                         return Err(anyhow!("--offline: {what}; nothing was sent"));
                     }
                     warn(format_args!("{what}: asking the API for it"));
+                    if store.records() {
+                        if let Err(err) = store.db.forget_short(place.scope, &place.key) {
+                            store.fail(&err);
+                        }
+                    }
                 }
                 Err(err) if offline => return Err(err.context("--offline: cannot read the store")),
                 Err(err) => store.fail(&err),

@@ -656,6 +656,23 @@ impl Db {
         Ok(())
     }
 
+    /// Drops the coverage of the scope's rows (full scans and `lookup`) whose chunks do not add up
+    /// to their count: what they claim is no longer believed, and the next fetch covers it anew.
+    pub fn forget_short(&self, scope: i64, lookup: &str) -> Result<()> {
+        let tx = self.write()?;
+        let mut short = Vec::new();
+        for row in coverage_rows(&tx, scope, lookup)? {
+            let held: i64 =
+                tx.prepare_cached("SELECT count(*) FROM chunks WHERE cover = ?1")?.query_row([row.id], |r| r.get(0))?;
+            if held != row.pages {
+                short.push(row.id);
+            }
+        }
+        remove_coverage(&tx, &short)?;
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Bytes of stored pages.
     pub fn size(&self) -> Result<i64> {
         Ok(self.conn.query_row("SELECT coalesce(sum(length(data)), 0) FROM chunks", [], |r| r.get(0))?)
