@@ -12,7 +12,7 @@ the generator, the report helpers) and:
 4. times --runs runs of: the plain filter (`ctlookup --input FILE -o jsonl`, every event printed),
    each case's ctlookup answer and its jq program, interleaved, stdout to /dev/null, keeping the best
    wall time and the largest peak RSS of each;
-5. prints a Markdown report on stdout (progress goes to stderr), ready to paste into README.md.
+5. prints a Markdown report on stdout (progress goes to stderr), ready to paste into docs/performance.md.
 
 Binaries and data live under $CARGO_TARGET_DIR (default: target/ of the repository).
 Exit status: 0 when the benchmark ran (a missed target is reported, not fatal), 1 when a command

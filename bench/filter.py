@@ -12,7 +12,7 @@ nothing else in the repository. It:
    the same number of lines and the same eventIDs (a mismatch ends the script with exit 1);
 4. times --runs runs of every tool with stdout sent to /dev/null, keeping the best wall time and the
    largest peak RSS (the command's own `ru_maxrss`, from `os.wait4` in a small launcher: see LAUNCHER);
-5. prints a Markdown report on stdout (progress goes to stderr), ready to paste into README.md.
+5. prints a Markdown report on stdout (progress goes to stderr), ready to paste into docs/performance.md.
 
 Exit status: 0 when the benchmark ran (missed performance targets are reported, not fatal),
 1 when a command failed or the tools disagreed, 2 for a bad option, 130 when interrupted.

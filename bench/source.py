@@ -17,7 +17,7 @@ nothing else in the repository. It:
    c. `--max-items 1` against a server with 50 ms of latency: time to the first byte on stdout,
       less that one round trip;
    d. when the `aws` CLI is on PATH, the scan of (a) with `aws cloudtrail lookup-events`, for comparison;
-4. prints a Markdown report on stdout (progress goes to stderr), ready to paste into README.md.
+4. prints a Markdown report on stdout (progress goes to stderr), ready to paste into docs/performance.md.
 
 Cases are independent: one that fails shows "failed: <reason>" in its row, the others still run.
 Exit status: 0 when every case ran (missed targets, and an aws CLI run that failed, are reported, not

@@ -15,7 +15,7 @@ HOME) and changes nothing else. It:
    d. peak memory (max RSS) of `ctlookup sync` filling the store with the large window (no rate limit:
       this case is about memory) and of a query answered from it;
 4. checks that every run printed exactly the events a run without the store prints, and prints a
-   Markdown report on stdout (progress on stderr), ready to paste into README.md.
+   Markdown report on stdout (progress on stderr), ready to paste into docs/performance.md.
 
 Exit status: 0 when every case ran (a missed goal is reported, not fatal), 1 when a command failed or
 printed the wrong events, 2 for a bad option, 130 when interrupted. Python 3.11 standard library only;

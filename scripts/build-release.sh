@@ -19,13 +19,16 @@
 #      all for musl); it runs `--version`; lookups on examples/lookup-events.json print exactly what the
 #      everyday `cargo build --release` binary prints for the same commands. Step 3's runs are skipped
 #      (with a warning) when the target's CPU is not this machine's.
-#   4. packs target/assets/ctlookup-ARCH-linux[-musl].tar.gz (the binary, LICENSE*, README.md, flat, so
-#      that `tar xz -C ~/.local/bin ctlookup` takes the binary alone) and its .sha256 (sha256sum format),
-#      and prints the figures: size, glibc floor, start-up time of `ctlookup --version` (median of 20).
+#   4. renders the man pages with examples/man.rs (`cargo run --release --example man`, a build for this
+#      machine: the pages are the same for every target), then packs
+#      target/assets/ctlookup-ARCH-linux[-musl].tar.gz (the binary, LICENSE*, README.md at the top level,
+#      so that `tar xz -C ~/.local/bin ctlookup` takes the binary alone, and the pages in man/) and its
+#      .sha256 (sha256sum format), and prints the figures: size, glibc floor, start-up time of
+#      `ctlookup --version` (median of 20).
 #
 # Everyday `cargo build --release` is not affected: the dist profile and the target directory
 # target/TRIPLE/dist/ are used by this script only. The first run takes long (the AWS SDK, with fat LTO,
-# on 2 cores: see README.md); later runs reuse target/ and the tool cache.
+# on 2 cores: see docs/performance.md); later runs reuse target/ and the tool cache.
 # CARGO_PROFILE_DIST_LTO=thin (or any CARGO_PROFILE_DIST_* variable) overrides the profile for a trial.
 set -euo pipefail
 # One block, read whole before it runs, so that editing this file during a long build cannot derail it.
@@ -200,10 +203,14 @@ stage=$OUT/$ASSET
 rm -rf "$stage" && mkdir -p "$stage"
 cp "$BIN" "$stage/ctlookup"
 cp LICENSE LICENSE-MIT LICENSE-APACHE README.md "$stage/"
+# The man pages (ctlookup.1, ctlookup-sync.1, ...), rendered from the clap definitions of src/cli.rs.
+say "cargo run --release --locked --example man (the man pages)"
+cargo run --release --locked --quiet --example man -- "$stage/man" >/dev/null
+[ -s "$stage/man/ctlookup.1" ] || die "no man page at $stage/man/ctlookup.1"
 # Same inputs, same bytes: sorted names, no owners, the time of the last commit.
 mtime=$(git log -1 --format=%cI 2>/dev/null || date -u +%Y-%m-%dT%H:%M:%SZ)
 tar -C "$stage" --sort=name --owner=0 --group=0 --numeric-owner --mtime="$mtime" -cf - \
-    ctlookup LICENSE LICENSE-MIT LICENSE-APACHE README.md | gzip -9n >"$OUT/$ASSET.tar.gz"
+    ctlookup LICENSE LICENSE-MIT LICENSE-APACHE README.md man | gzip -9n >"$OUT/$ASSET.tar.gz"
 (cd "$OUT" && sha256sum "$ASSET.tar.gz" >"$ASSET.tar.gz.sha256")
 rm -rf "$stage"
 
