@@ -81,8 +81,8 @@ pub struct LookupArgs {
     #[command(flatten)]
     pub window: WindowArgs,
 
-    /// A filter expression on any field, such as 'errorCode =~ "AccessDenied|Unauthorized"'; see the
-    /// README for the language. Repeatable: all must hold
+    /// A filter expression on any field, such as 'errorCode =~ "AccessDenied|Unauthorized"'; see
+    /// docs/expressions.md for the language. Repeatable: all must hold
     #[arg(short = 'w', long = "where", value_name = "EXPR", help_heading = "What to match")]
     pub where_: Vec<String>,
 

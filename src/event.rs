@@ -72,7 +72,7 @@ impl Event {
 }
 
 impl Envelope {
-    /// Derives what Event history would list for this record (see README, "Files").
+    /// Derives what Event history would list for this record (see docs/files.md).
     pub fn derive(record: &Value) -> Envelope {
         let text = |v: &Value| v.as_str().map(str::to_owned);
         // Insights records carry the name and source of the API they are about in insightDetails.
