@@ -19,6 +19,29 @@ pub struct Envelope {
     pub resources: Option<Vec<Resource>>,
 }
 
+/// An event as Event history lists it and the store keeps it: its envelope and its record's JSON text
+/// (`CloudTrailEvent`), not yet decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryEvent {
+    pub envelope: Envelope,
+    pub record: String,
+}
+
+impl HistoryEvent {
+    /// Its second (`i64::MIN` without a time), as the store counts.
+    pub fn secs(&self) -> i64 {
+        self.envelope.event_time.map_or(i64::MIN, |t| t.timestamp())
+    }
+
+    pub fn id(&self) -> &str {
+        self.envelope.event_id.as_deref().unwrap_or_default()
+    }
+
+    pub fn time(&self) -> Option<DateTime<Utc>> {
+        self.envelope.event_time
+    }
+}
+
 /// Event history keeps management and Insights events apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventCategory {
