@@ -1,6 +1,5 @@
 //! Validated, resolved settings built once from the command line; everything after this trusts them.
 
-
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 
@@ -8,6 +7,7 @@ use clap::CommandFactory;
 
 use crate::answers::denied;
 use crate::answers::{Answer, Bucket, DeniedSpec, PolicyFormat, PolicySpec, TimelineSpec};
+use crate::aws::Connection;
 use crate::cli::{
     ApiArgs, Cli, ColorArg, Command, DeniedArgs, EventCategoryArg, ListOutputArg, LookupArgs, OutputArg, PolicyArgs,
     ReferenceArgs, StoreAction, StoreArgs, StoreCapArgs, SyncArgs, WindowArgs,
@@ -20,7 +20,6 @@ use crate::output::{OutputFormat, PrintConfig};
 use crate::query::attribute::{self, parse_lookup_attribute};
 use crate::query::expr::{CompareOp, Expr, Literal, Member, Path, Predicate, Target, Test};
 use crate::query::{parse, AskedNames, Attribute, Filter, Plan, TimeWindow};
-use crate::aws::Connection;
 use crate::source::{ApiConfig, FilesConfig, FollowConfig, Input, SourceConfig};
 use crate::store::StoreConfig;
 use crate::text::redact_userinfo;

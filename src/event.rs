@@ -1,5 +1,7 @@
 //! One event as it flows through ctlookup: the Event history envelope plus the CloudTrail record.
 
+use std::io;
+
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
@@ -223,5 +225,19 @@ mod tests {
             "{\"a b\":\"x\\\" \\n y\",\"c\":[1,2]}"
         );
         assert_eq!(one_line("{\"a\": 1}"), "{\"a\": 1}");
+    }
+}
+
+/// Where matched events go: an output format's writer, the `--jq` writer, or an answer's stage.
+pub trait EventWriter {
+    fn write(&mut self, event: &Event) -> io::Result<()>;
+    /// Pushes buffered output out, so that events appear as pages arrive.
+    fn flush(&mut self) -> io::Result<()>;
+    /// Completes the output (closes the JSON document) whatever way the run ended. `next_token`
+    /// is set when more events may follow.
+    fn finish(&mut self, next_token: Option<&str>) -> io::Result<()>;
+    /// Events the writer could not print (a --jq runtime error), each already warned about.
+    fn failures(&self) -> u64 {
+        0
     }
 }

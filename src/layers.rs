@@ -321,7 +321,8 @@ mod tests {
 
     #[test]
     fn paths_are_read_from_code_only() {
-        let code = code_only("use crate::a::{b, c::{d, e}}; // crate::x::y\nlet s = \"crate::z::w\"; super::f(); '\"';");
+        let code =
+            code_only("use crate::a::{b, c::{d, e}}; // crate::x::y\nlet s = \"crate::z::w\"; super::f(); '\"';");
         let found = paths(&code);
         let text: Vec<String> = found.iter().map(|p| p.join("::")).collect();
         assert_eq!(text, ["crate::a::b", "crate::a::c::d", "crate::a::c::e", "super::f"]);

@@ -12,9 +12,7 @@ static RUNTIME: OnceLock<Result<Runtime, String>> = OnceLock::new();
 /// The runtime, started the first time it is wanted.
 pub fn get() -> Result<&'static Runtime> {
     RUNTIME
-        .get_or_init(|| {
-            tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())
-        })
+        .get_or_init(|| tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string()))
         .as_ref()
         .map_err(|err| anyhow!("cannot start the async runtime: {err}"))
 }

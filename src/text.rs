@@ -1,24 +1,74 @@
-//! Text from outside made safe to show: the terminal escaper of messages, and URLs without their
-//! userinfo (a password given in --endpoint-url is never shown).
+//! Text from outside made safe to show: the one terminal escaper (in two forms: table cells and stderr
+//! lines, and the stricter form of what an endpoint sent), and URLs without their userinfo (a password
+//! given in --endpoint-url is never shown).
 
-/// Text from outside (an answer's bytes, a header, an error message) made safe for a terminal: ASCII
-/// printables and letters or digits of other scripts as they are, anything else (controls, escapes,
-/// format and bidi characters, invalid UTF-8) as `\u{..}`; cut after `max` characters.
-pub fn printable(text: &str, max: usize) -> String {
-    let mut out = String::new();
+/// The two forms of the escaper.
+#[derive(Clone, Copy)]
+enum Form {
+    /// Table cells and stderr lines: only what a terminal would act on or hide is escaped, as `\n`,
+    /// `\t`, `\r`, `\x1b`, `\u{202e}`.
+    Cell,
+    /// What an endpoint sent: anything but ASCII printables and letters or digits of other scripts, as
+    /// `\u{1b}`; backslashes doubled.
+    Answer,
+}
+
+/// The one escaper: every character kept or written as an escape, cut after `max` characters.
+fn escaped(text: &str, max: usize, form: Form) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
     for (n, c) in text.chars().enumerate() {
         if n == max {
             out.push('…');
             break;
         }
-        match c {
-            '\\' => out.push_str("\\\\"),
-            ' '..='~' => out.push(c),
-            c if !c.is_ascii() && c.is_alphanumeric() => out.push(c),
-            c => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+        match (form, c) {
+            (Form::Cell, '\n') => out.push_str("\\n"),
+            (Form::Cell, '\t') => out.push_str("\\t"),
+            (Form::Cell, '\r') => out.push_str("\\r"),
+            (Form::Cell, c) if c.is_ascii_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+            (Form::Cell, c) if !hides(c) => out.push(c),
+            (Form::Answer, '\\') => out.push_str("\\\\"),
+            (Form::Answer, ' '..='~') => out.push(c),
+            (Form::Answer, c) if !c.is_ascii() && c.is_alphanumeric() => out.push(c),
+            (_, c) => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
         }
     }
     out
+}
+
+/// Shows control characters (C0, DEL, C1) and bidirectional overrides/isolates as visible escapes, so that
+/// a record cannot move the cursor, recolour the terminal or make text read as other text.
+pub fn escape(s: &str) -> String {
+    if !s.chars().any(hides) {
+        return s.to_owned();
+    }
+    escaped(s, usize::MAX, Form::Cell)
+}
+
+/// Control characters, and the invisible ones that can make text read as other text: bidirectional
+/// overrides and isolates, zero-width and joiner characters, line and paragraph separators, invisible
+/// operators, the byte-order mark, soft hyphen, the Arabic letter mark, and tag characters.
+fn hides(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{00ad}'
+                | '\u{061c}'
+                | '\u{180e}'
+                | '\u{200b}'..='\u{200f}'
+                | '\u{2028}'..='\u{202e}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{feff}'
+                | '\u{e0000}'..='\u{e007f}'
+        )
+}
+
+/// Text from outside (an answer's bytes, a header, an error message) made safe for a terminal: ASCII
+/// printables and letters or digits of other scripts as they are, anything else (controls, escapes,
+/// format and bidi characters, invalid UTF-8) as `\u{..}`; cut after `max` characters.
+pub fn printable(text: &str, max: usize) -> String {
+    escaped(text, max, Form::Answer)
 }
 
 /// Where the userinfo of a URL is: the bytes between `://` and the last `@` of the authority.

@@ -117,7 +117,16 @@ pub struct Denied<'c, W: Write> {
 
 impl<'c, W: Write> Denied<'c, W> {
     pub fn new(spec: &'c DeniedSpec, print: &'c PrintConfig, out: W, outside: &'c dyn Outside) -> Self {
-        Denied { spec, outside, refusal: Refusal::new(), print, out, groups: Groups::new(), pending: Groups::new(), finished: false }
+        Denied {
+            spec,
+            outside,
+            refusal: Refusal::new(),
+            print,
+            out,
+            groups: Groups::new(),
+            pending: Groups::new(),
+            finished: false,
+        }
     }
 
     /// Decodes the pending messages and files each under its row.
@@ -243,7 +252,8 @@ impl<'c, W: Write> Denied<'c, W> {
                 wanted.entry(principal).or_default().entry(action).or_default().insert(resource);
             }
         }
-        let mut known = KnownActions::of(wanted.values().flat_map(|actions| actions.keys()), self.spec.offline, self.outside);
+        let mut known =
+            KnownActions::of(wanted.values().flat_map(|actions| actions.keys()), self.spec.offline, self.outside);
         let wanted: BTreeMap<String, BTreeMap<String, BTreeSet<String>>> = wanted
             .into_iter()
             .map(|(principal, actions)| {

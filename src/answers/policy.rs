@@ -36,7 +36,15 @@ pub struct Policy<'c, W: Write> {
 
 impl<'c, W: Write> Policy<'c, W> {
     pub fn new(spec: PolicySpec, out: W, outside: &'c dyn Outside) -> Self {
-        Policy { spec, outside, refusal: Refusal::new(), out, actions: BTreeSet::new(), left_out: BTreeMap::new(), finished: false }
+        Policy {
+            spec,
+            outside,
+            refusal: Refusal::new(),
+            out,
+            actions: BTreeSet::new(),
+            left_out: BTreeMap::new(),
+            finished: false,
+        }
     }
 }
 

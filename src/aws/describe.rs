@@ -202,4 +202,3 @@ fn explain(
     }
     (format!("{prefix}cannot reach {target}: {}", printable(&detail, 300)), true)
 }
-

@@ -123,4 +123,3 @@ pub async fn check_profile(name: &str) -> Result<()> {
         printable(name, 64)
     )))
 }
-

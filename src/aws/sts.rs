@@ -166,4 +166,3 @@ pub async fn decode_all(connection: &Connection, messages: &[String]) -> Result<
     }
     Ok(decoded)
 }
-

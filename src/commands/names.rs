@@ -45,4 +45,3 @@ fn print(headers: &[&str], rows: Vec<Vec<String>>, print: &PrintConfig) -> Resul
     drop(writer);
     Ok(out.flush()?)
 }
-

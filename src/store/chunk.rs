@@ -124,7 +124,11 @@ mod tests {
         let page = vec![
             event("a", 100, None),
             event("b", 99, Some(vec![])),
-            event("c", 99, Some(vec![Resource { resource_type: Some("AWS::EC2::Instance".to_owned()), resource_name: None }])),
+            event(
+                "c",
+                99,
+                Some(vec![Resource { resource_type: Some("AWS::EC2::Instance".to_owned()), resource_name: None }]),
+            ),
         ];
         assert_eq!(decode(&encode(&page).unwrap()).unwrap(), page);
         assert!(decode(&encode(&[]).unwrap()).unwrap().is_empty());

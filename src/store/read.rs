@@ -85,7 +85,8 @@ impl StoredReader {
                 if best.is_none_or(|(_, t)| next.newest >= t) {
                     let next = self.pending.pop_front().expect("a pending page");
                     let events = chunk::decode(&self.snapshot.chunk_data(next.id)?).context(super::Damaged)?;
-                    let (newest, oldest) = (events.first().map(HistoryEvent::secs), events.last().map(HistoryEvent::secs));
+                    let (newest, oldest) =
+                        (events.first().map(HistoryEvent::secs), events.last().map(HistoryEvent::secs));
                     if events.len() as i64 != next.events || newest != Some(next.newest) || oldest != Some(next.oldest)
                     {
                         return Err(

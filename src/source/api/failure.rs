@@ -96,8 +96,9 @@ impl Merge {
                 RegionFailure { message, bare, resumable }
             }
             Problem::Loop(why) => {
-                let message =
-                    |region| format!("{}{} pages in a loop ({why}); stopped", prefix(region), target(&config.connection, region));
+                let message = |region| {
+                    format!("{}{} pages in a loop ({why}); stopped", prefix(region), target(&config.connection, region))
+                };
                 RegionFailure { message: message(region), bare: message(None), resumable: false }
             }
         };
@@ -107,5 +108,4 @@ impl Merge {
             stream.consume_seen(self.seen.time.flatten(), &self.seen.ids);
         }
     }
-
 }

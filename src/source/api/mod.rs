@@ -10,7 +10,6 @@
 //! back in a loop is stopped; an answer that is not CloudTrail's is shown for what it is; and a region
 //! that fails stops alone, the others are finished and the resume token continues the failed one.
 
-
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use tokio::task::JoinSet;
@@ -284,4 +283,3 @@ fn binding(config: &ApiConfig, regions: &[Region]) -> Binding {
     let ms = |t: Option<DateTime<Utc>>| t.map(|t| t.timestamp_millis());
     Binding::new(&regions, &lookups, config.insight, [ms(config.window.start), ms(config.window.end)])
 }
-

@@ -6,28 +6,24 @@ use anyhow::{anyhow, Result};
 use chrono::{DateTime, Utc};
 
 use super::record;
-use super::stream::Tail;
+use super::stream::{Place, Tail};
 use super::{now_secs, Merge};
-use crate::aws::sts;
 use crate::aws::request::PAGE_SIZE;
+use crate::aws::sts;
 use crate::error::{say, warn};
 use crate::query::Attribute;
 use crate::source::ApiConfig;
 use crate::store::{self, coverage, Opened, Part, ScopeKey, Span, Store, StoreConfig, StoredReader};
 
-/// Where one lookup is kept in the store.
-pub(super) struct Place {
-    pub(super) scope: i64,
-    /// "" for a full scan, else `AttributeKey=value`.
-    pub(super) key: String,
-    pub(super) lookup: Option<(Attribute, String)>,
-}
-
 /// The first page of a part starts at its newest second.
 fn part_window(span: Span, window: Span, config: &ApiConfig) -> [Option<DateTime<Utc>>; 2] {
     // The run's own open ends stay open, as a run without the store sends them.
-    let start = (span.lo != store::BEGINNING || config.window.start.is_some()).then_some(span.lo).and_then(|t| DateTime::from_timestamp(t, 0));
-    let end = (span.hi != window.hi || config.window.end.is_some()).then_some(span.hi).and_then(|t| DateTime::from_timestamp(t, 0));
+    let start = (span.lo != store::BEGINNING || config.window.start.is_some())
+        .then_some(span.lo)
+        .and_then(|t| DateTime::from_timestamp(t, 0));
+    let end = (span.hi != window.hi || config.window.end.is_some())
+        .then_some(span.hi)
+        .and_then(|t| DateTime::from_timestamp(t, 0));
     [start, end]
 }
 
@@ -219,7 +215,6 @@ impl Merge {
         stream.begin_api(part_window(span, window, config), None, recording);
         Ok(())
     }
-
 }
 
 /// Opens the store and finds the account when the run uses the store. Without `--offline`, a store

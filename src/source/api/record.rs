@@ -2,8 +2,8 @@
 //! with the coverage they prove, page by page, and settled when the part is complete.
 
 use super::Merge;
-use crate::error::say;
 use crate::aws::request::Page as ApiPage;
+use crate::error::say;
 use crate::store::{self, Page, Span, Store, Written};
 
 /// What the pages of one API part have proved so far.
@@ -74,12 +74,7 @@ impl Merge {
         let events = &page.events;
         let (Some(newest), Some(oldest)) = (events.first(), events.last()) else { return Some(Chunk::default()) };
         match store::chunk::encode(events) {
-            Ok(data) => Some(Chunk {
-                data,
-                newest: newest.secs(),
-                oldest: oldest.secs(),
-                events: events.len() as i64,
-            }),
+            Ok(data) => Some(Chunk { data, newest: newest.secs(), oldest: oldest.secs(), events: events.len() as i64 }),
             Err(err) => {
                 store.fail(&err);
                 None
@@ -143,5 +138,4 @@ impl Merge {
             }
         }
     }
-
 }

@@ -8,9 +8,9 @@ use std::hash::{Hash, Hasher};
 use chrono::{DateTime, Utc};
 
 use super::record::Recording;
-use super::plan::Place;
 use crate::aws::request::{LookupKey, Page};
 use crate::event::HistoryEvent;
+use crate::query::Attribute;
 use crate::source::token::{Before, Position};
 use crate::store::{Part, StoredReader};
 
@@ -50,6 +50,14 @@ pub(super) struct Stream {
     pub(super) timed: bool,
     pub(super) last: Option<(i64, HashSet<String>)>,
     pub(super) skip_ids: Option<(i64, HashSet<String>)>,
+}
+
+/// Where one lookup is kept in the store.
+pub(super) struct Place {
+    pub(super) scope: i64,
+    /// "" for a full scan, else `AttributeKey=value`.
+    pub(super) key: String,
+    pub(super) lookup: Option<(Attribute, String)>,
 }
 
 /// The time of the oldest events of a page and their IDs (with those of the pages before at the same
@@ -114,7 +122,12 @@ impl Stream {
 
     /// Starts fetching a part of the window from its first page; `tail`: the events already
     /// handed out at its newest second, which its first page must not repeat.
-    pub(super) fn begin_api(&mut self, window: [Option<DateTime<Utc>>; 2], tail: Option<Tail>, recording: Option<Recording>) {
+    pub(super) fn begin_api(
+        &mut self,
+        window: [Option<DateTime<Utc>>; 2],
+        tail: Option<Tail>,
+        recording: Option<Recording>,
+    ) {
         self.start = window[0];
         self.end = window[1];
         self.page_token = None;
@@ -168,8 +181,7 @@ impl Stream {
         if let Some(tail) = &self.tail {
             // Pages are newest first: nothing after the page before, and at its oldest time only
             // events it did not have.
-            repeated =
-                events.iter().take_while(|e| e.time() == tail.time && tail.ids.contains(e.id())).count();
+            repeated = events.iter().take_while(|e| e.time() == tail.time && tail.ids.contains(e.id())).count();
             if events.iter().skip(repeated).any(|e| tail.page.contains(e.id())) {
                 return Err("it answered events of the page before again");
             }
@@ -240,4 +252,3 @@ pub(super) fn token_hash(token: &str) -> u64 {
     token.hash(&mut hasher);
     hasher.finish()
 }
-
