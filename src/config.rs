@@ -463,7 +463,7 @@ fn source(
     api.starting_token = cli.starting_token.clone();
     api.names_global_service = names_global_service(expr);
     api.follow = follow_config(cli)?;
-    Ok(SourceConfig::Api(api))
+    Ok(SourceConfig::Api(Box::new(api)))
 }
 
 /// The API source's settings from its options: regions, endpoint, pacing, timeouts.

@@ -178,6 +178,20 @@ pub fn one_line(raw: &str) -> String {
     out
 }
 
+/// Where matched events go: an output format's writer, the `--jq` writer, or an answer's stage.
+pub trait EventWriter {
+    fn write(&mut self, event: &Event) -> io::Result<()>;
+    /// Pushes buffered output out, so that events appear as pages arrive.
+    fn flush(&mut self) -> io::Result<()>;
+    /// Completes the output (closes the JSON document) whatever way the run ended. `next_token`
+    /// is set when more events may follow.
+    fn finish(&mut self, next_token: Option<&str>) -> io::Result<()>;
+    /// Events the writer could not print (a --jq runtime error), each already warned about.
+    fn failures(&self) -> u64 {
+        0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -225,19 +239,5 @@ mod tests {
             "{\"a b\":\"x\\\" \\n y\",\"c\":[1,2]}"
         );
         assert_eq!(one_line("{\"a\": 1}"), "{\"a\": 1}");
-    }
-}
-
-/// Where matched events go: an output format's writer, the `--jq` writer, or an answer's stage.
-pub trait EventWriter {
-    fn write(&mut self, event: &Event) -> io::Result<()>;
-    /// Pushes buffered output out, so that events appear as pages arrive.
-    fn flush(&mut self) -> io::Result<()>;
-    /// Completes the output (closes the JSON document) whatever way the run ended. `next_token`
-    /// is set when more events may follow.
-    fn finish(&mut self, next_token: Option<&str>) -> io::Result<()>;
-    /// Events the writer could not print (a --jq runtime error), each already warned about.
-    fn failures(&self) -> u64 {
-        0
     }
 }

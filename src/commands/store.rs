@@ -20,7 +20,7 @@ use crate::time::Zone;
 pub fn sync(config: SyncConfig) -> Result<()> {
     let regions = config.api.regions.len().max(1);
     let progress = Progress::new(config.progress, config.api.window, chrono::Utc::now(), config.zone, regions);
-    let result = source::run(&SourceConfig::Api(config.api), &mut Discard, &progress);
+    let result = source::run(&SourceConfig::Api(Box::new(config.api)), &mut Discard, &progress);
     progress.finish();
     result.map(|_| ())
 }

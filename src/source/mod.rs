@@ -24,7 +24,7 @@ use crate::store::StoreConfig;
 /// Where the events come from, as `config` builds it.
 #[derive(Debug)]
 pub enum SourceConfig {
-    Api(ApiConfig),
+    Api(Box<ApiConfig>),
     Files(FilesConfig),
 }
 
