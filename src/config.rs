@@ -1,14 +1,13 @@
 //! Validated, resolved settings built once from the command line; everything after this trusts them.
 
-use std::path::PathBuf;
-
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 
 use clap::CommandFactory;
 
-use crate::answers::denied::{DENIED_CODES, DENIED_WORDS};
+use crate::answers::denied;
 use crate::answers::{Answer, Bucket, DeniedSpec, PolicyFormat, PolicySpec, TimelineSpec};
+use crate::aws::Connection;
 use crate::cli::{
     ApiArgs, Cli, ColorArg, Command, DeniedArgs, EventCategoryArg, ListOutputArg, LookupArgs, OutputArg, PolicyArgs,
     ReferenceArgs, StoreAction, StoreArgs, StoreCapArgs, SyncArgs, WindowArgs,
@@ -21,7 +20,9 @@ use crate::output::{OutputFormat, PrintConfig};
 use crate::query::attribute::{self, parse_lookup_attribute};
 use crate::query::expr::{CompareOp, Expr, Literal, Member, Path, Predicate, Target, Test};
 use crate::query::{parse, AskedNames, Attribute, Filter, Plan, TimeWindow};
+use crate::source::{ApiConfig, FilesConfig, FollowConfig, Input, SourceConfig};
 use crate::store::StoreConfig;
+use crate::text::redact_userinfo;
 use crate::time::{parse_time, Zone};
 
 #[derive(Debug)]
@@ -38,6 +39,9 @@ pub struct Config {
     pub watch_columns: Vec<Path>,
     /// `--count-by` or `--timeline`: an answer printed instead of the events.
     pub answer: Option<Answer>,
+    /// `denied --decode`: how to reach STS (the lookup's own connection; with `--input`, the
+    /// environment's: AWS_REGION, AWS_PROFILE, AWS_ENDPOINT_URL).
+    pub decode: Option<Connection>,
 }
 
 /// Facts about the process's surroundings that change defaults; gathered once in `main`.
@@ -63,57 +67,6 @@ impl Environment {
         let stderr_is_terminal = std::io::stderr().is_terminal();
         Environment { now: Utc::now(), stdout_is_terminal, width, no_color, stderr_is_terminal }
     }
-}
-
-#[derive(Debug)]
-pub enum SourceConfig {
-    Api(ApiConfig),
-    Files(FilesConfig),
-}
-
-#[derive(Debug)]
-pub struct ApiConfig {
-    /// Regions to query together; empty: the SDK's usual resolution (AWS_REGION, profile, CloudShell).
-    pub regions: Vec<String>,
-    pub profile: Option<String>,
-    pub endpoint_url: Option<String>,
-    pub insight: bool,
-    pub window: TimeWindow,
-    pub plan: Plan,
-    pub starting_token: Option<String>,
-    pub tps: f64,
-    /// Extra attempts of a request that failed for a passing reason (throttling, 5xx, a broken connection).
-    pub retries: u32,
-    /// How long to wait for a connection, and for a whole answer (connecting included).
-    pub connect_timeout: std::time::Duration,
-    pub read_timeout: std::time::Duration,
-    /// The filter names a service that records its events in us-east-1 only.
-    pub names_global_service: bool,
-    /// The local event store, unless `--no-store`, `--starting-token` (a position in one fetch) or
-    /// an unusable cache directory leaves it out.
-    pub store: Option<Box<StoreConfig>>,
-    /// `--follow`: poll for new events after the window.
-    pub follow: Option<FollowConfig>,
-}
-
-#[derive(Debug, Clone, Copy)]
-pub struct FollowConfig {
-    pub poll: std::time::Duration,
-    /// Seconds behind the newest event seen that each poll asks for again.
-    pub lag: i64,
-}
-
-#[derive(Debug, Clone)]
-pub struct FilesConfig {
-    pub inputs: Vec<Input>,
-    /// Threads that read the inputs (1: all on the thread that filters); `CTLOOKUP_THREADS`, else the CPUs.
-    pub threads: usize,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Input {
-    Stdin,
-    Path(PathBuf),
 }
 
 /// What the command line asks for, lowered and validated.
@@ -276,19 +229,9 @@ impl Config {
             progress,
             watch_columns,
             answer,
+            decode: None,
         })
     }
-}
-
-/// How `denied --decode` reaches STS: the lookup's own connection settings (with `--input`, the
-/// environment's: AWS_REGION, AWS_PROFILE, AWS_ENDPOINT_URL).
-#[derive(Debug, Clone)]
-pub struct DecodeConfig {
-    pub profile: Option<String>,
-    pub endpoint_url: Option<String>,
-    pub region: Option<String>,
-    pub connect_timeout: std::time::Duration,
-    pub read_timeout: std::time::Duration,
 }
 
 impl Config {
@@ -297,7 +240,7 @@ impl Config {
         refuse_answer_options("denied", &args.lookup)?;
         let policy = args.policy.then(|| policy_format("denied --policy", &args.lookup)).transpose()?;
         let offline = args.lookup.offline;
-        let decode = args.decode.then(|| DecodeConfig {
+        let decode = args.decode.then(|| Connection {
             profile: args.lookup.api.profile.clone(),
             endpoint_url: args.lookup.api.endpoint_url.clone(),
             region: args.lookup.api.region.first().cloned(),
@@ -305,20 +248,9 @@ impl Config {
             read_timeout: std::time::Duration::from_secs_f64(args.lookup.api.read_timeout.clamp(0.1, 86_400.0)),
         });
         let mut config = Config::from_cli(args.lookup, env)?;
-        let error_code = || Target::Record(Path::new(["errorCode"]));
-        let codes = DENIED_CODES.iter().map(|c| Member::Value(Literal::String((*c).to_owned()))).collect();
-        let refused = Expr::or(vec![
-            Expr::Pred(Predicate { target: error_code(), test: Test::In(codes) }),
-            Expr::and(vec![
-                Expr::Pred(Predicate { target: error_code(), test: Test::Exists }),
-                Expr::Pred(Predicate {
-                    target: Target::Record(Path::new(["errorMessage"])),
-                    test: Test::Contains(DENIED_WORDS.to_owned()),
-                }),
-            ]),
-        ]);
-        config.narrow(refused);
-        config.answer = Some(Answer::Denied(DeniedSpec { decode, policy, offline }));
+        config.narrow(denied::refusal());
+        config.answer = Some(Answer::Denied(DeniedSpec { decode: decode.is_some(), policy, offline }));
+        config.decode = decode;
         Ok(config)
     }
 
@@ -531,7 +463,7 @@ fn source(
     api.starting_token = cli.starting_token.clone();
     api.names_global_service = names_global_service(expr);
     api.follow = follow_config(cli)?;
-    Ok(SourceConfig::Api(api))
+    Ok(SourceConfig::Api(Box::new(api)))
 }
 
 /// The API source's settings from its options: regions, endpoint, pacing, timeouts.
@@ -555,16 +487,19 @@ fn api_config(args: &ApiArgs, insight: bool, window: TimeWindow, plan: Plan) -> 
     let endpoint_url = args.endpoint_url.as_deref().map(check_endpoint_url).transpose()?;
     Ok(ApiConfig {
         regions,
-        profile: args.profile.clone(),
-        endpoint_url,
+        connection: Connection {
+            profile: args.profile.clone(),
+            endpoint_url,
+            region: None,
+            connect_timeout: timeout(args.connect_timeout, "--connect-timeout")?,
+            read_timeout: timeout(args.read_timeout, "--read-timeout")?,
+        },
         insight,
         window,
         plan,
         starting_token: None,
         tps: args.tps,
         retries: args.retries,
-        connect_timeout: timeout(args.connect_timeout, "--connect-timeout")?,
-        read_timeout: timeout(args.read_timeout, "--read-timeout")?,
         names_global_service: false,
         store: None,
         follow: None,
@@ -682,7 +617,7 @@ fn store_config(
         offline,
         sync: false,
         verbose,
-        endpoint: store_endpoint(api.endpoint_url.as_deref()),
+        endpoint: store_endpoint(api.connection.endpoint_url.as_deref()),
         now: env.now,
         zone,
         insight: api.insight,
@@ -805,16 +740,6 @@ fn names_global_service(expr: &Expr) -> bool {
     AskedNames::of(expr).event_sources.iter().any(|s| GLOBAL_EVENT_SOURCES.contains(&s.as_str()))
 }
 
-/// `http://user:password@host/` as `http://***@host/`: a password given in --endpoint-url is never shown.
-pub fn redact_userinfo(url: &str) -> String {
-    let start = url.find("://").map_or(0, |i| i + 3);
-    let authority_end = url[start..].find(['/', '?', '#']).map_or(url.len(), |i| start + i);
-    match url[start..authority_end].rfind('@') {
-        Some(at) => format!("{}***{}", &url[..start], &url[start + at..]),
-        None => url.to_owned(),
-    }
-}
-
 /// A timeout option: seconds above 0, at most a day (beyond that, no timeout is meant: say so).
 fn timeout(seconds: f64, option: &str) -> Result<std::time::Duration> {
     if !(seconds > 0.0 && seconds <= 86_400.0) {
@@ -865,15 +790,6 @@ mod tests {
         assert!(!print(&[], false, false).unwrap().color, "not a terminal");
         assert!(print(&["--color", "always"], false, true).unwrap().color);
         assert!(!print(&["--color", "never"], true, false).unwrap().color);
-    }
-
-    #[test]
-    fn userinfo_is_redacted() {
-        assert_eq!(redact_userinfo("http://alice:pw@127.0.0.1:9/x@y"), "http://***@127.0.0.1:9/x@y");
-        assert_eq!(redact_userinfo("https://a@b@host"), "https://***@host");
-        assert_eq!(redact_userinfo("ftp://u:p@host"), "ftp://***@host");
-        assert_eq!(redact_userinfo("http://host/path@x"), "http://host/path@x");
-        assert_eq!(redact_userinfo("http://host"), "http://host");
     }
 
     #[test]

@@ -36,9 +36,6 @@ impl std::error::Error for Interrupted {}
 
 pub const EXIT_FAILURE: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
-/// 128 + SIGINT, as shells report a process ended by Ctrl-C; SIGTERM and SIGHUP give 143 and 129
-/// (`interrupt::exit_code`).
-pub const EXIT_INTERRUPTED: u8 = 130;
 
 /// Prints the error as one line on stderr (unless it is a closed stdout, which is not an error) and
 /// chooses the exit status.
@@ -70,7 +67,7 @@ pub fn warn(message: impl fmt::Display) {
 /// fields) is shown escaped, as in the table, so that it can never drive the terminal; a stderr that
 /// is closed or full loses the line rather than ending the run with a panic.
 pub fn say(message: impl fmt::Display) {
-    let line = crate::output::escape(&message.to_string().replace('\n', " "));
+    let line = crate::text::escape(&message.to_string().replace('\n', " "));
     let _ = writeln!(io::stderr().lock(), "ctlookup: {line}");
 }
 

@@ -1,5 +1,7 @@
 //! One event as it flows through ctlookup: the Event history envelope plus the CloudTrail record.
 
+use std::io;
+
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
@@ -17,6 +19,29 @@ pub struct Envelope {
     pub event_source: Option<String>,
     pub username: Option<String>,
     pub resources: Option<Vec<Resource>>,
+}
+
+/// An event as Event history lists it and the store keeps it: its envelope and its record's JSON text
+/// (`CloudTrailEvent`), not yet decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryEvent {
+    pub envelope: Envelope,
+    pub record: String,
+}
+
+impl HistoryEvent {
+    /// Its second (`i64::MIN` without a time), as the store counts.
+    pub fn secs(&self) -> i64 {
+        self.envelope.event_time.map_or(i64::MIN, |t| t.timestamp())
+    }
+
+    pub fn id(&self) -> &str {
+        self.envelope.event_id.as_deref().unwrap_or_default()
+    }
+
+    pub fn time(&self) -> Option<DateTime<Utc>> {
+        self.envelope.event_time
+    }
 }
 
 /// Event history keeps management and Insights events apart.
@@ -151,6 +176,20 @@ pub fn one_line(raw: &str) -> String {
         }
     }
     out
+}
+
+/// Where matched events go: an output format's writer, the `--jq` writer, or an answer's stage.
+pub trait EventWriter {
+    fn write(&mut self, event: &Event) -> io::Result<()>;
+    /// Pushes buffered output out, so that events appear as pages arrive.
+    fn flush(&mut self) -> io::Result<()>;
+    /// Completes the output (closes the JSON document) whatever way the run ended. `next_token`
+    /// is set when more events may follow.
+    fn finish(&mut self, next_token: Option<&str>) -> io::Result<()>;
+    /// Events the writer could not print (a --jq runtime error), each already warned about.
+    fn failures(&self) -> u64 {
+        0
+    }
 }
 
 #[cfg(test)]

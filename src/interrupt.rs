@@ -44,6 +44,10 @@ pub fn interrupted() -> bool {
     SIGNAL.load(Ordering::Relaxed) != 0
 }
 
+/// 128 + SIGINT, as shells report a process ended by Ctrl-C; SIGTERM and SIGHUP give 143 and 129
+/// (`interrupt::exit_code`).
+pub const EXIT_INTERRUPTED: u8 = 130;
+
 /// 128 + the signal that stopped the run, as shells report a process that a signal ended (130 when
 /// none is recorded: only a signal makes an `Interrupted` error).
 pub fn exit_code() -> u8 {
@@ -51,7 +55,7 @@ pub fn exit_code() -> u8 {
         0 => SIGINT,
         s => s,
     };
-    u8::try_from(128 + signal).unwrap_or(crate::error::EXIT_INTERRUPTED)
+    u8::try_from(128 + signal).unwrap_or(EXIT_INTERRUPTED)
 }
 
 /// What stopped the run, for the message: "interrupted" (Ctrl-C), "terminated (SIGTERM)", "hung up

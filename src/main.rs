@@ -1,28 +1,32 @@
-//! ctlookup: AWS CloudTrail Event history with filters on any field. Parse → config → run → exit code.
+//! ctlookup: AWS CloudTrail Event history with filters on any field. Parse → Task → dispatch → exit code.
 
 mod answers;
+mod aws;
 mod cli;
+mod commands;
 mod config;
 mod decode;
-mod discovery;
+mod dirs;
 mod error;
 mod event;
 mod interrupt;
 mod jq;
+#[cfg(test)]
+mod layers;
+mod merge;
 mod output;
 mod path;
 mod progress;
 mod query;
 mod reference;
 mod resources;
-mod run;
+mod runtime;
 mod source;
 mod store;
-mod store_commands;
 mod suggest;
+mod text;
 mod time;
 
-use std::io::{self, Write};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -31,22 +35,7 @@ fn main() -> ExitCode {
         Err(err) => return error::report_clap(err),
     };
     let env = config::Environment::detect();
-    let result = config::Task::from_cli(cli, &env).and_then(|task| match task {
-        config::Task::Lookup(config) => {
-            interrupt::install();
-            run::run(*config)
-        }
-        config::Task::Services(list) => discovery::services(&list),
-        config::Task::Actions { service, list } => discovery::actions(service.as_deref(), &list),
-        config::Task::Completions(script) => Ok(io::stdout().write_all(&script)?),
-        config::Task::Sync(config) => {
-            interrupt::install();
-            store_commands::sync(*config)
-        }
-        config::Task::StoreList(list) => store_commands::list(&list),
-        config::Task::StoreClear(selection) => store_commands::clear(&selection),
-    });
-    match result {
+    match config::Task::from_cli(cli, &env).and_then(commands::run) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => error::report(&err),
     }

@@ -10,15 +10,16 @@ use std::io::{self, Write};
 use serde_json::{json, Value};
 
 use super::message::{self, Reason};
-use super::{actions, Group, Groups};
-use crate::config::DecodeConfig;
+use super::{actions, Group, Groups, Outside};
 use crate::error::{say, warn};
 use crate::event::Event;
 use crate::output::{EventWriter, Layout, PrintConfig};
+use crate::query::expr::{Expr, Literal, Member, Path, Predicate, Target, Test};
+use crate::query::{Filter, TimeWindow};
 
 /// The error codes of a refusal for lack of permission. Any other error whose message says "is not
 /// authorized to perform" counts too.
-pub const DENIED_CODES: &[&str] = &[
+const DENIED_CODES: &[&str] = &[
     "AccessDenied",
     "AccessDeniedException",
     "UnauthorizedOperation",
@@ -29,13 +30,13 @@ pub const DENIED_CODES: &[&str] = &[
 ];
 
 /// The words that mark a refusal in any service's message.
-pub const DENIED_WORDS: &str = "not authorized to perform";
+const DENIED_WORDS: &str = "not authorized to perform";
 
 /// What `denied` prints.
 #[derive(Debug, Clone)]
 pub struct DeniedSpec {
-    /// `--decode`: how to reach STS.
-    pub decode: Option<DecodeConfig>,
+    /// `--decode`: EC2's encoded messages decoded (by the command's [`Outside`]) at the end.
+    pub decode: bool,
     /// `--policy`: the Allow statements instead of the rows; `compact`: on one line (`-o jsonl`).
     pub policy: Option<PolicyFormat>,
     /// `--offline`: the Service Reference from the cache only, as the events from the store only.
@@ -47,11 +48,35 @@ pub struct PolicyFormat {
     pub compact: bool,
 }
 
-/// Whether an event is a refusal for lack of permission.
-pub fn is_denied(record: &Value) -> bool {
-    let code = record.get("errorCode").and_then(Value::as_str);
-    let text = record.get("errorMessage").and_then(Value::as_str).unwrap_or("");
-    code.is_some_and(|c| DENIED_CODES.contains(&c)) || (code.is_some() && text.contains(DENIED_WORDS))
+/// The refusal rule, the one copy: an error code of [`DENIED_CODES`], or any error code with a message
+/// that says [`DENIED_WORDS`]. The `denied` command narrows its filter with it; the stages test it.
+pub fn refusal() -> Expr {
+    let error_code = || Target::Record(Path::new(["errorCode"]));
+    let codes = DENIED_CODES.iter().map(|c| Member::Value(Literal::String((*c).to_owned()))).collect();
+    Expr::or(vec![
+        Expr::Pred(Predicate { target: error_code(), test: Test::In(codes) }),
+        Expr::and(vec![
+            Expr::Pred(Predicate { target: error_code(), test: Test::Exists }),
+            Expr::Pred(Predicate {
+                target: Target::Record(Path::new(["errorMessage"])),
+                test: Test::Contains(DENIED_WORDS.to_owned()),
+            }),
+        ]),
+    ])
+}
+
+/// [`refusal`] as a filter.
+pub struct Refusal(Filter);
+
+impl Refusal {
+    pub fn new() -> Refusal {
+        Refusal(Filter::new(refusal(), TimeWindow::default(), None))
+    }
+
+    /// Whether an event is a refusal for lack of permission.
+    pub fn holds(&self, event: &Event) -> bool {
+        self.0.matches(event)
+    }
 }
 
 /// The actions a refusal names: the message's, else the event's own.
@@ -80,6 +105,8 @@ struct Example {
 /// The stage.
 pub struct Denied<'c, W: Write> {
     spec: &'c DeniedSpec,
+    outside: &'c dyn Outside,
+    refusal: Refusal,
     print: &'c PrintConfig,
     out: W,
     groups: Groups<Key, Example>,
@@ -89,8 +116,17 @@ pub struct Denied<'c, W: Write> {
 }
 
 impl<'c, W: Write> Denied<'c, W> {
-    pub fn new(spec: &'c DeniedSpec, print: &'c PrintConfig, out: W) -> Self {
-        Denied { spec, print, out, groups: Groups::new(), pending: Groups::new(), finished: false }
+    pub fn new(spec: &'c DeniedSpec, print: &'c PrintConfig, out: W, outside: &'c dyn Outside) -> Self {
+        Denied {
+            spec,
+            outside,
+            refusal: Refusal::new(),
+            print,
+            out,
+            groups: Groups::new(),
+            pending: Groups::new(),
+            finished: false,
+        }
     }
 
     /// Decodes the pending messages and files each under its row.
@@ -99,9 +135,11 @@ impl<'c, W: Write> Denied<'c, W> {
         if pending.is_empty() {
             return;
         }
-        let Some(config) = &self.spec.decode else { return };
+        if !self.spec.decode {
+            return;
+        }
         let messages: Vec<String> = pending.iter().map(|(k, _)| k[5].clone().unwrap_or_default()).collect();
-        let decoded = match crate::source::authorization::decode_all(config, &messages) {
+        let decoded = match self.outside.decode(&messages) {
             Ok(decoded) => decoded,
             Err(err) => {
                 warn(format_args!("{err:#}; the encoded messages stay undecoded"));
@@ -122,7 +160,7 @@ impl<'c, W: Write> Denied<'c, W> {
     }
 
     fn print_rows(&mut self, groups: &[(Vec<Key>, Group<Example>)]) -> io::Result<()> {
-        let decode = self.spec.decode.is_some();
+        let decode = self.spec.decode;
         let mut headers = vec!["principal", "action", "resource", "reason"];
         if decode {
             headers.push("conditions");
@@ -214,7 +252,8 @@ impl<'c, W: Write> Denied<'c, W> {
                 wanted.entry(principal).or_default().entry(action).or_default().insert(resource);
             }
         }
-        let mut known = KnownActions::of(wanted.values().flat_map(|actions| actions.keys()), self.spec.offline);
+        let mut known =
+            KnownActions::of(wanted.values().flat_map(|actions| actions.keys()), self.spec.offline, self.outside);
         let wanted: BTreeMap<String, BTreeMap<String, BTreeSet<String>>> = wanted
             .into_iter()
             .map(|(principal, actions)| {
@@ -283,7 +322,7 @@ pub struct KnownActions {
 impl KnownActions {
     /// The services `actions` name, read once each: from the cache when fresh, else fetched (and
     /// cached); with `offline`, from the cache only.
-    pub fn of<'a>(actions: impl IntoIterator<Item = &'a String>, offline: bool) -> KnownActions {
+    pub fn of<'a>(actions: impl IntoIterator<Item = &'a String>, offline: bool, outside: &dyn Outside) -> KnownActions {
         let prefixes: BTreeSet<String> =
             actions.into_iter().filter_map(|a| a.split_once(':')).map(|(p, _)| p.to_ascii_lowercase()).collect();
         let mut known = KnownActions {
@@ -297,13 +336,7 @@ impl KnownActions {
         if prefixes.is_empty() {
             return known;
         }
-        let read = match crate::discovery::cache_dir() {
-            Ok(dir) => crate::reference::Reference::new(dir, false).actions_of(&prefixes, offline),
-            Err(err) => {
-                known.unread_because = format!("{err:#}");
-                return known;
-            }
-        };
+        let read = outside.actions_of(&prefixes, offline);
         for (prefix, actions) in read.actions {
             let spelt = actions.into_iter().map(|a| (a.to_ascii_lowercase(), a)).collect();
             known.services.insert(prefix, spelt);
@@ -392,7 +425,7 @@ fn apply_decoded(key: &mut [Key], doc: &Value) {
 impl<W: Write> EventWriter for Denied<'_, W> {
     fn write(&mut self, event: &Event) -> io::Result<()> {
         let record = &event.record;
-        if !is_denied(record) {
+        if !self.refusal.holds(event) {
             return Ok(());
         }
         let text = record.get("errorMessage").and_then(Value::as_str).unwrap_or("");
@@ -408,7 +441,7 @@ impl<W: Write> EventWriter for Denied<'_, W> {
             let action = (!action.is_empty()).then_some(action);
             let mut key = vec![principal.clone(), action, parsed.resource.clone(), reason.clone(), None];
             let groups = match (&self.spec.decode, &parsed.encoded) {
-                (Some(_), Some(encoded)) => {
+                (true, Some(encoded)) => {
                     key.push(Some(encoded.clone()));
                     &mut self.pending
                 }

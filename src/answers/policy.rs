@@ -7,8 +7,8 @@ use std::io::{self, Write};
 
 use serde_json::Value;
 
-use super::denied::{is_denied, policy_document, refused_actions, KnownActions, PolicyFormat};
-use super::{actions, message};
+use super::denied::{policy_document, refused_actions, KnownActions, PolicyFormat, Refusal};
+use super::{actions, message, Outside};
 use crate::error::say;
 use crate::event::Event;
 use crate::output::EventWriter;
@@ -23,8 +23,10 @@ pub struct PolicySpec {
 }
 
 /// The stage: the set of actions seen, printed as one document at the end.
-pub struct Policy<W: Write> {
+pub struct Policy<'c, W: Write> {
     spec: PolicySpec,
+    outside: &'c dyn Outside,
+    refusal: Refusal,
     out: W,
     actions: BTreeSet<String>,
     /// The events that stand for no IAM action, by why: counted on stderr.
@@ -32,19 +34,27 @@ pub struct Policy<W: Write> {
     finished: bool,
 }
 
-impl<W: Write> Policy<W> {
-    pub fn new(spec: PolicySpec, out: W) -> Self {
-        Policy { spec, out, actions: BTreeSet::new(), left_out: BTreeMap::new(), finished: false }
+impl<'c, W: Write> Policy<'c, W> {
+    pub fn new(spec: PolicySpec, out: W, outside: &'c dyn Outside) -> Self {
+        Policy {
+            spec,
+            outside,
+            refusal: Refusal::new(),
+            out,
+            actions: BTreeSet::new(),
+            left_out: BTreeMap::new(),
+            finished: false,
+        }
     }
 }
 
-impl<W: Write> EventWriter for Policy<W> {
+impl<W: Write> EventWriter for Policy<'_, W> {
     fn write(&mut self, event: &Event) -> io::Result<()> {
         let record = &event.record;
         let failed = record.get("errorCode").is_some_and(|c| !c.is_null());
         let found = if !failed {
             actions::needed(record)
-        } else if self.spec.include_denied && is_denied(record) {
+        } else if self.spec.include_denied && self.refusal.holds(event) {
             let text = record.get("errorMessage").and_then(Value::as_str).unwrap_or("");
             Ok(refused_actions(record, &message::parse(text)))
         } else {
@@ -65,7 +75,7 @@ impl<W: Write> EventWriter for Policy<W> {
         if std::mem::replace(&mut self.finished, true) {
             return Ok(());
         }
-        let mut known = KnownActions::of(&self.actions, self.spec.offline);
+        let mut known = KnownActions::of(&self.actions, self.spec.offline, self.outside);
         let mut granted: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for action in std::mem::take(&mut self.actions) {
             if let Some(action) = known.check(&action) {

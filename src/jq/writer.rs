@@ -15,8 +15,7 @@ use std::io::{self, Write};
 use super::worker::{Gone, Message};
 use super::JqProgram;
 use crate::error::warn;
-use crate::event::Event;
-use crate::output::EventWriter;
+use crate::event::{Event, EventWriter};
 
 /// A batch is sent when it holds this many records…
 const BATCH_RECORDS: usize = 64;

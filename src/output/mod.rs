@@ -9,9 +9,8 @@ mod jsonl;
 mod rows;
 mod table;
 
-use std::io::{self, Write};
+use std::io::Write;
 
-use crate::event::Event;
 use crate::jq::JqProgram;
 use crate::time::Zone;
 
@@ -22,21 +21,10 @@ use columns::Column;
 use json::JsonWriter;
 use jsonl::JsonlWriter;
 pub use rows::RowWriter;
+pub use table::Layout;
 use table::TableWriter;
-pub use table::{escape, Layout};
 
-pub trait EventWriter {
-    fn write(&mut self, event: &Event) -> io::Result<()>;
-    /// Pushes buffered output out, so that events appear as pages arrive.
-    fn flush(&mut self) -> io::Result<()>;
-    /// Completes the output (closes the JSON document) whatever way the run ended. `next_token`
-    /// is set when more events may follow.
-    fn finish(&mut self, next_token: Option<&str>) -> io::Result<()>;
-    /// Events the writer could not print (a --jq runtime error), each already warned about.
-    fn failures(&self) -> u64 {
-        0
-    }
-}
+pub use crate::event::EventWriter;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutputFormat {

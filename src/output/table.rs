@@ -14,6 +14,7 @@ use super::columns::Column;
 use super::EventWriter;
 use crate::error::say;
 use crate::event::Event;
+use crate::text::escape;
 use crate::time::Zone;
 
 /// Rows held at most before the widths are chosen.
@@ -187,45 +188,6 @@ impl<W: Write> EventWriter for TableWriter<W> {
     fn finish(&mut self, _next_token: Option<&str>) -> io::Result<()> {
         self.table.finish()
     }
-}
-
-/// Shows control characters (C0, DEL, C1) and bidirectional overrides/isolates as visible escapes, so that
-/// event data can neither drive the terminal nor disguise text.
-pub fn escape(s: &str) -> String {
-    if !s.chars().any(needs_escape) {
-        return s.to_owned();
-    }
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        match c {
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if c.is_ascii_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
-            c if needs_escape(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Control characters, and the invisible ones that can make text read as other text: bidirectional
-/// overrides and isolates, zero-width and joiner characters, line and paragraph separators, invisible
-/// operators, the byte-order mark, soft hyphen, the Arabic letter mark, and tag characters.
-fn needs_escape(c: char) -> bool {
-    c.is_control()
-        || matches!(
-            c,
-            '\u{00ad}'
-                | '\u{061c}'
-                | '\u{180e}'
-                | '\u{200b}'..='\u{200f}'
-                | '\u{2028}'..='\u{202e}'
-                | '\u{2060}'..='\u{2064}'
-                | '\u{2066}'..='\u{2069}'
-                | '\u{feff}'
-                | '\u{e0000}'..='\u{e007f}'
-        )
 }
 
 /// Display columns of one character; escaped text holds no control characters, so `None` does not occur.

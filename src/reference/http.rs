@@ -1,4 +1,4 @@
-//! Reading the AWS Service Reference over HTTP(S): a current-thread runtime of its own and a hyper-util client
+//! Reading the AWS Service Reference over HTTP(S): on the process's one runtime (`crate::runtime`), a hyper-util client
 //! on the SDK's own TLS stack (hyper-rustls, aws-lc-rs, the system's root certificates); redirects followed,
 //! a time and size limit per request, service files fetched a few at a time; and the published documents,
 //! of which only the service prefixes, their addresses and the action names are kept.
@@ -48,21 +48,17 @@ struct ActionDocument {
 
 type HttpClient = Client<HttpsConnector<HttpConnector>, Empty<Bytes>>;
 
-/// A current-thread runtime and an HTTP(S) client on it.
+/// An HTTP(S) client on the process's runtime.
 pub(super) struct Fetcher {
     client: HttpClient,
-    runtime: Runtime,
+    runtime: &'static Runtime,
     /// Why no root certificate could be loaded, if so (HTTPS then fails; plain HTTP works).
     roots_error: Option<String>,
 }
 
 impl Fetcher {
     pub fn new() -> Result<Fetcher> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_io()
-            .enable_time()
-            .build()
-            .context("cannot start the HTTP client for the AWS Service Reference")?;
+        let runtime = crate::runtime::get().context("cannot start the HTTP client for the AWS Service Reference")?;
         // The crypto provider and root certificates the SDK's default HTTPS client uses.
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let (builder, roots_error) = match HttpsConnectorBuilder::new().with_provider_and_native_roots(provider.clone())
@@ -97,12 +93,9 @@ impl Fetcher {
         }
     }
 
-    /// Stops the runtime without waiting: dropping a runtime inside another one panics, shutting it down in
-    /// the background never does.
+    /// Lets the client go; its idle connections end on the runtime's next turn.
     pub fn shut_down(self) {
-        let Fetcher { client, runtime, .. } = self;
-        drop(client);
-        runtime.shutdown_background();
+        drop(self);
     }
 
     /// Runs a future to completion, on a thread of its own when called inside another runtime (where

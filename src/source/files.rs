@@ -18,7 +18,7 @@ use memchr::memmem;
 use super::pool::{self, Gone, Ordered, Sink, Weighed};
 use super::split::{split_values, Piece, SplitError, MAX_EVENT_BYTES};
 use super::{Consumer, Flow, Origin, Outcome, Raw};
-use crate::config::{FilesConfig, Input};
+use super::{FilesConfig, Input};
 use crate::error::Interrupted;
 use crate::interrupt;
 use crate::progress::Progress;

@@ -1,24 +1,78 @@
 //! Where events come from: the LookupEvents API or files. Sources only read: they hand raw items (the
 //! JSON text of a record or of a saved lookup event, or an API envelope with its record's text) to a
 //! [`Consumer`] one at a time, with where each came from, so nothing is held beyond the page or record in
-//! hand. Turning them into events is the decode stage's business (`crate::decode`).
+//! hand. Turning them into events is the decode stage's business (`crate::decode`). The settings of
+//! each source are defined here; `config` only builds them.
 
-pub(crate) mod api;
-pub(crate) mod authorization;
+mod api;
 mod files;
-pub(crate) mod identity;
-mod limiter;
 mod pool;
 mod split;
 pub mod token;
 
 use std::fmt;
+use std::path::PathBuf;
 
 use anyhow::Result;
 
-use crate::config::{ApiConfig, SourceConfig};
+use crate::aws::Connection;
 use crate::event::Envelope;
 use crate::progress::Progress;
+use crate::query::{Plan, TimeWindow};
+use crate::store::StoreConfig;
+
+/// Where the events come from, as `config` builds it.
+#[derive(Debug)]
+pub enum SourceConfig {
+    Api(Box<ApiConfig>),
+    Files(FilesConfig),
+}
+
+#[derive(Debug)]
+/// The LookupEvents source's settings.
+pub struct ApiConfig {
+    /// Regions to query together; empty: the SDK's usual resolution (AWS_REGION, profile, CloudShell).
+    pub regions: Vec<String>,
+    /// Profile, endpoint and timeouts (its region unset: `regions` says).
+    pub connection: Connection,
+    pub insight: bool,
+    pub window: TimeWindow,
+    pub plan: Plan,
+    pub starting_token: Option<String>,
+    pub tps: f64,
+    /// Extra attempts of a request that failed for a passing reason (throttling, 5xx, a broken connection).
+    pub retries: u32,
+    /// The filter names a service that records its events in us-east-1 only.
+    pub names_global_service: bool,
+    /// The local event store, unless `--no-store`, `--starting-token` (a position in one fetch) or
+    /// an unusable cache directory leaves it out.
+    pub store: Option<Box<StoreConfig>>,
+    /// `--follow`: poll for new events after the window.
+    pub follow: Option<FollowConfig>,
+}
+
+#[derive(Debug, Clone, Copy)]
+/// `--follow`: how often to poll and how far back each poll asks again.
+pub struct FollowConfig {
+    pub poll: std::time::Duration,
+    /// Seconds behind the newest event seen that each poll asks for again.
+    pub lag: i64,
+}
+
+#[derive(Debug, Clone)]
+/// The files of `--input`.
+pub struct FilesConfig {
+    pub inputs: Vec<Input>,
+    /// Threads that read the inputs (1: all on the thread that filters); `CTLOOKUP_THREADS`, else the CPUs.
+    pub threads: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+/// One `--input`.
+pub enum Input {
+    Stdin,
+    Path(PathBuf),
+}
 
 /// What the consumer wants after an item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,14 +1,15 @@
 //! How the events of one LookupEvents page are kept: each event's envelope fields and its record's
-//! text, framed by lengths, the whole page compressed as one zstd frame with a checksum (a damaged
+//! text (the project's own [`HistoryEvent`], never an SDK type), framed by lengths, the whole page compressed as one zstd frame with a checksum (a damaged
 //! chunk is detected, never read as other events). Records of one page share most of their keys and
 //! values, which is what makes a page compress to a small part of its size.
 
 use std::io::{Read, Write};
 
 use anyhow::{anyhow, bail, Context, Result};
-use aws_sdk_cloudtrail::primitives::DateTime as SdkDateTime;
-use aws_sdk_cloudtrail::types::{self as sdk};
+use chrono::DateTime;
 use serde::{Deserialize, Serialize};
+
+use crate::event::{Envelope, HistoryEvent, Resource};
 
 /// zstd level: 9 compresses a page of 50 records about 10% better than the default 3, for about
 /// 2 ms per page, nothing beside the half second a page takes to arrive.
@@ -32,25 +33,26 @@ struct Header {
 }
 
 /// One page, compressed.
-pub fn encode(events: &[sdk::Event]) -> Result<Vec<u8>> {
+pub fn encode(events: &[HistoryEvent]) -> Result<Vec<u8>> {
     let mut plain = Vec::with_capacity(events.len() * 2048);
     for event in events {
+        let envelope = &event.envelope;
         let header = Header {
-            id: event.event_id.clone(),
-            name: event.event_name.clone(),
-            read_only: event.read_only.clone(),
-            key: event.access_key_id.clone(),
-            secs: event.event_time.map(|t| t.secs()),
-            nanos: event.event_time.map_or(0, |t| t.subsec_nanos()),
-            source: event.event_source.clone(),
-            user: event.username.clone(),
-            resources: event
+            id: envelope.event_id.clone(),
+            name: envelope.event_name.clone(),
+            read_only: envelope.read_only.clone(),
+            key: envelope.access_key_id.clone(),
+            secs: envelope.event_time.map(|t| t.timestamp()),
+            nanos: envelope.event_time.map_or(0, |t| t.timestamp_subsec_nanos()),
+            source: envelope.event_source.clone(),
+            user: envelope.username.clone(),
+            resources: envelope
                 .resources
                 .as_ref()
                 .map(|list| list.iter().map(|r| (r.resource_type.clone(), r.resource_name.clone())).collect()),
         };
         let header = serde_json::to_vec(&header)?;
-        let record = event.cloud_trail_event.as_deref().unwrap_or_default().as_bytes();
+        let record = event.record.as_bytes();
         for part in [&header[..], record] {
             plain.extend_from_slice(&u32::try_from(part.len()).context("an event over 4 GiB")?.to_le_bytes());
             plain.extend_from_slice(part);
@@ -63,7 +65,7 @@ pub fn encode(events: &[sdk::Event]) -> Result<Vec<u8>> {
 }
 
 /// The page back, in the order it was stored; an error when the chunk is damaged.
-pub fn decode(data: &[u8]) -> Result<Vec<sdk::Event>> {
+pub fn decode(data: &[u8]) -> Result<Vec<HistoryEvent>> {
     let mut plain = Vec::new();
     zstd::stream::read::Decoder::new(data)?.take(MAX_DECODED).read_to_end(&mut plain).context("a damaged chunk")?;
     let mut events = Vec::new();
@@ -71,28 +73,20 @@ pub fn decode(data: &[u8]) -> Result<Vec<sdk::Event>> {
     while !rest.is_empty() {
         let header: Header = serde_json::from_slice(take(&mut rest)?).context("a damaged chunk")?;
         let record = std::str::from_utf8(take(&mut rest)?).context("a damaged chunk")?;
-        let time = match header.secs {
-            Some(secs) => Some(SdkDateTime::from_secs_and_nanos(secs, header.nanos)),
-            None => None,
-        };
         let resources = header.resources.map(|list| {
-            list.into_iter()
-                .map(|(kind, name)| sdk::Resource::builder().set_resource_type(kind).set_resource_name(name).build())
-                .collect()
+            list.into_iter().map(|(kind, name)| Resource { resource_type: kind, resource_name: name }).collect()
         });
-        events.push(
-            sdk::Event::builder()
-                .set_event_id(header.id)
-                .set_event_name(header.name)
-                .set_read_only(header.read_only)
-                .set_access_key_id(header.key)
-                .set_event_time(time)
-                .set_event_source(header.source)
-                .set_username(header.user)
-                .set_resources(resources)
-                .cloud_trail_event(record)
-                .build(),
-        );
+        let envelope = Envelope {
+            event_id: header.id,
+            event_name: header.name,
+            read_only: header.read_only,
+            access_key_id: header.key,
+            event_time: header.secs.and_then(|secs| DateTime::from_timestamp(secs, header.nanos)),
+            event_source: header.source,
+            username: header.user,
+            resources,
+        };
+        events.push(HistoryEvent { envelope, record: record.to_owned() });
     }
     Ok(events)
 }
@@ -111,17 +105,18 @@ fn take<'a>(rest: &mut &'a [u8]) -> Result<&'a [u8]> {
 mod tests {
     use super::*;
 
-    fn event(id: &str, secs: i64, resources: Option<Vec<sdk::Resource>>) -> sdk::Event {
-        sdk::Event::builder()
-            .event_id(id)
-            .event_name("RunInstances")
-            .read_only("false")
-            .event_time(SdkDateTime::from_secs(secs))
-            .event_source("ec2.amazonaws.com")
-            .username("alice")
-            .set_resources(resources)
-            .cloud_trail_event(format!("{{\"eventID\":\"{id}\",\"note\":\"ü\\n\"}}"))
-            .build()
+    fn event(id: &str, secs: i64, resources: Option<Vec<Resource>>) -> HistoryEvent {
+        let envelope = Envelope {
+            event_id: Some(id.to_owned()),
+            event_name: Some("RunInstances".to_owned()),
+            read_only: Some("false".to_owned()),
+            access_key_id: None,
+            event_time: DateTime::from_timestamp(secs, 0),
+            event_source: Some("ec2.amazonaws.com".to_owned()),
+            username: Some("alice".to_owned()),
+            resources,
+        };
+        HistoryEvent { envelope, record: format!("{{\"eventID\":\"{id}\",\"note\":\"ü\\n\"}}") }
     }
 
     #[test]
@@ -129,7 +124,11 @@ mod tests {
         let page = vec![
             event("a", 100, None),
             event("b", 99, Some(vec![])),
-            event("c", 99, Some(vec![sdk::Resource::builder().resource_type("AWS::EC2::Instance").build()])),
+            event(
+                "c",
+                99,
+                Some(vec![Resource { resource_type: Some("AWS::EC2::Instance".to_owned()), resource_name: None }]),
+            ),
         ];
         assert_eq!(decode(&encode(&page).unwrap()).unwrap(), page);
         assert!(decode(&encode(&[]).unwrap()).unwrap().is_empty());

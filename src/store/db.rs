@@ -586,9 +586,9 @@ impl Db {
         }
         let (Some((scope, lookup, fetched)), Some(_)) = (first, events.first()) else { return Ok(()) };
         // Newest first, as the reader merges them; a stable sort keeps the API's order within a second.
-        events.sort_by_key(|e| std::cmp::Reverse(super::read::secs(e)));
-        let newest = super::read::secs(&events[0]);
-        let oldest = super::read::secs(&events[events.len() - 1]);
+        events.sort_by_key(|e| std::cmp::Reverse(e.secs()));
+        let newest = events[0].secs();
+        let oldest = events[events.len() - 1].secs();
         let data = super::chunk::encode(&events)?;
         tx.execute(
             "INSERT INTO chunks (scope, lookup, newest, oldest, events, fetched, cover, data)
@@ -756,7 +756,7 @@ impl Db {
             for chunk in chunks {
                 let data: Vec<u8> = tx.query_row("SELECT data FROM chunks WHERE id = ?1", [chunk], |r| r.get(0))?;
                 for event in super::chunk::decode(&data).context(super::Damaged)? {
-                    ids.insert(event.event_id.unwrap_or_default());
+                    ids.insert(event.envelope.event_id.unwrap_or_default());
                 }
             }
             // The lookup "" is the full scan's own: these are the windows of full scans.

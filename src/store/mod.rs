@@ -60,8 +60,18 @@ pub struct StoreConfig {
 pub fn default_dir() -> Result<PathBuf> {
     match std::env::var_os("CTLOOKUP_STORE_DIR").filter(|d| !d.is_empty()) {
         Some(dir) => Ok(PathBuf::from(dir)),
-        None => Ok(crate::discovery::cache_dir()?.join("store")),
+        None => Ok(crate::dirs::cache_dir()?.join("store")),
     }
+}
+
+/// A covered span as messages and `ctlookup store` say it, both ends included; `beginning` stands
+/// for the start of history.
+pub fn span_text(span: Span, zone: crate::time::Zone, beginning: &str) -> String {
+    let time = |t: i64| match chrono::DateTime::from_timestamp(t, 0) {
+        Some(t) if t.timestamp() != BEGINNING => zone.format_rfc3339(t),
+        _ => beginning.to_owned(),
+    };
+    format!("{} to {}", time(span.lo), time(span.hi))
 }
 
 /// A damaged store: its file is removed at the end of the run so that the next one rebuilds it.

@@ -7,11 +7,12 @@
 use std::collections::{HashSet, VecDeque};
 
 use anyhow::{Context, Result};
-use aws_sdk_cloudtrail::types as sdk;
 
 use super::chunk;
 use super::coverage::Span;
 use super::db::{ChunkRef, Db, Snapshot, Verdict};
+use crate::event::HistoryEvent;
+use crate::merge::{self, Seen};
 use crate::query::Attribute;
 
 pub struct StoredReader {
@@ -22,9 +23,8 @@ pub struct StoredReader {
     pending: VecDeque<ChunkRef>,
     /// Opened pages: their events not yet taken (newest first), and whether they come from a full
     /// scan that must be matched against the lookup.
-    open: Vec<(VecDeque<sdk::Event>, bool)>,
-    seen_time: Option<i64>,
-    seen: HashSet<String>,
+    open: Vec<(VecDeque<HistoryEvent>, bool)>,
+    seen: Seen<i64>,
     done: bool,
 }
 
@@ -37,10 +37,6 @@ pub enum Opened {
     Short {
         missing: i64,
     },
-}
-
-pub fn secs(event: &sdk::Event) -> i64 {
-    event.event_time.map_or(i64::MIN, |t| t.secs())
 }
 
 impl StoredReader {
@@ -57,8 +53,7 @@ impl StoredReader {
             lookup,
             pending,
             open: Vec::new(),
-            seen_time: None,
-            seen: HashSet::new(),
+            seen: Seen::default(),
             done: false,
         })))
     }
@@ -74,28 +69,24 @@ impl StoredReader {
     /// The time of the last event handed out, with the IDs handed out at that time: where the API
     /// takes over when the store fails mid-span.
     pub fn last(&self) -> Option<(i64, &HashSet<String>)> {
-        self.seen_time.map(|t| (t, &self.seen))
+        self.seen.time.map(|t| (t, &self.seen.ids))
     }
 
     /// Up to `max` events, newest first; fewer only at the end.
-    pub fn next_batch(&mut self, max: usize) -> Result<Vec<sdk::Event>> {
+    pub fn next_batch(&mut self, max: usize) -> Result<Vec<HistoryEvent>> {
         let mut batch = Vec::new();
         while batch.len() < max && !self.done {
             self.open.retain(|(events, _)| !events.is_empty());
             // The open page whose next event is newest; the first opened on a tie, which keeps one
             // fetch's order across its page boundaries.
-            let best = self.open.iter().enumerate().map(|(i, (events, _))| (i, secs(&events[0]))).fold(
-                None,
-                |best: Option<(usize, i64)>, (i, t)| match best {
-                    Some((_, bt)) if bt >= t => best,
-                    _ => Some((i, t)),
-                },
-            );
+            let best = merge::newest(self.open.iter().enumerate().map(|(i, (events, _))| (i, events[0].secs())))
+                .map(|i| (i, self.open[i].0[0].secs()));
             if let Some(next) = self.pending.front() {
                 if best.is_none_or(|(_, t)| next.newest >= t) {
                     let next = self.pending.pop_front().expect("a pending page");
                     let events = chunk::decode(&self.snapshot.chunk_data(next.id)?).context(super::Damaged)?;
-                    let (newest, oldest) = (events.first().map(secs), events.last().map(secs));
+                    let (newest, oldest) =
+                        (events.first().map(HistoryEvent::secs), events.last().map(HistoryEvent::secs));
                     if events.len() as i64 != next.events || newest != Some(next.newest) || oldest != Some(next.oldest)
                     {
                         return Err(
@@ -124,11 +115,7 @@ impl StoredReader {
             if *full_scan && !self.matches(&event) {
                 continue;
             }
-            if self.seen_time != Some(time) {
-                self.seen.clear();
-                self.seen_time = Some(time);
-            }
-            if !self.seen.insert(event.event_id.clone().unwrap_or_default()) {
+            if !self.seen.first(time, event.id()) {
                 continue;
             }
             batch.push(event);
@@ -136,9 +123,8 @@ impl StoredReader {
         Ok(batch)
     }
 
-    fn matches(&self, event: &sdk::Event) -> bool {
+    fn matches(&self, event: &HistoryEvent) -> bool {
         let Some((attribute, value)) = &self.lookup else { return true };
-        let (envelope, _) = crate::source::api::split_event(event.clone());
-        attribute.matches(&envelope, value)
+        attribute.matches(&event.envelope, value)
     }
 }

@@ -7,11 +7,11 @@ use std::io::{self, BufWriter};
 use anyhow::Result;
 use serde_json::Value;
 
-use crate::config::{ListConfig, SourceConfig, StoreSelection, SyncConfig};
+use crate::config::{ListConfig, StoreSelection, SyncConfig};
 use crate::error::say;
 use crate::output::Layout;
 use crate::progress::Progress;
-use crate::source::{self, Consumer, Flow, Origin, Raw};
+use crate::source::{self, Consumer, Flow, Origin, Raw, SourceConfig};
 use crate::store::{self, Db, Span};
 use crate::time::Zone;
 
@@ -20,7 +20,7 @@ use crate::time::Zone;
 pub fn sync(config: SyncConfig) -> Result<()> {
     let regions = config.api.regions.len().max(1);
     let progress = Progress::new(config.progress, config.api.window, chrono::Utc::now(), config.zone, regions);
-    let result = source::run(&SourceConfig::Api(config.api), &mut Discard, &progress);
+    let result = source::run(&SourceConfig::Api(Box::new(config.api)), &mut Discard, &progress);
     progress.finish();
     result.map(|_| ())
 }
@@ -115,11 +115,10 @@ fn resolve_provisional(db: &Db) {
     if provisional.is_empty() {
         return;
     }
-    let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
-    runtime.block_on(async {
+    let _ = crate::runtime::block_on(async {
         for (endpoint, scope_account) in provisional {
             let url = (endpoint != "aws").then_some(endpoint.as_str());
-            let _ = source::identity::resolve(db, url, &endpoint, &scope_account).await;
+            let _ = crate::aws::sts::resolve(db, url, &endpoint, &scope_account).await;
         }
     });
 }
@@ -141,9 +140,5 @@ fn open() -> Result<Option<Db>> {
 
 /// A covered span as `ctlookup store` shows it, both ends included.
 fn window(span: Span, zone: Zone) -> String {
-    let time = |t: i64| match chrono::DateTime::from_timestamp(t, 0) {
-        Some(t) if t.timestamp() != store::BEGINNING => zone.format_rfc3339(t),
-        _ => "start".to_owned(),
-    };
-    format!("{} to {}", time(span.lo), time(span.hi))
+    store::span_text(span, zone, "start")
 }

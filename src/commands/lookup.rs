@@ -1,19 +1,21 @@
-//! The main command's pipeline: source → filter → writer (or the stage of an answer, `--count-by` and
-//! `--timeline`), and what is said on stderr at the end.
+//! The main command (and `denied`, `policy`): source → decode → filter → writer (or the stage of an
+//! answer), the world outside handed to the answer stages, and what is said on stderr at the end.
 
+use std::collections::BTreeSet;
 use std::io::{self, BufWriter};
 
 use anyhow::Result;
 
-use crate::config::{Config, SourceConfig};
+use crate::answers::Outside;
+use crate::aws::Connection;
+use crate::config::Config;
 use crate::decode::Decoder;
-use crate::discovery;
 use crate::error::{say, warn};
 use crate::output::EventWriter;
 use crate::progress::Progress;
-use crate::query::Filter;
-use crate::reference::Reference;
-use crate::source::{self, Consumer, Flow, Origin, Raw};
+use crate::query::{AskedNames, Filter};
+use crate::reference::{Reference, ServiceActions};
+use crate::source::{self, Consumer, Flow, Origin, Raw, SourceConfig};
 
 pub fn run(config: Config) -> Result<()> {
     // Before any writer starts: a path that cannot be read prints nothing but its error (exit 1), not
@@ -32,10 +34,11 @@ pub fn run(config: Config) -> Result<()> {
     let stdout = io::stdout();
     // A page of 50 records fits, so that output reaches a terminal at page ends, clear of the progress bar.
     let out = BufWriter::with_capacity(256 * 1024, stdout.lock());
+    let outside = World { decode: config.decode.as_ref() };
     let mut pipeline = Pipeline {
         filter: &config.filter,
         writer: match &config.answer {
-            Some(answer) => answer.stage(&config.print, out),
+            Some(answer) => answer.stage(&config.print, out, &outside),
             None => config.print.event_writer(out),
         },
         max_items: config.max_items,
@@ -57,8 +60,12 @@ pub fn run(config: Config) -> Result<()> {
     }
     if pipeline.matched == 0 {
         // A misspelt event name or source matches nothing, silently: name the nearest real ones.
-        if let Ok(dir) = discovery::cache_dir() {
-            for hint in discovery::did_you_mean(&config.filter.expr, &Reference::new(dir, false)) {
+        if let Ok(dir) = crate::dirs::cache_dir() {
+            let asked = AskedNames::of(&config.filter.expr);
+            // The cache only, never the network.
+            let reference = Reference::new(dir, false);
+            let (sources, actions) = (reference.cached_event_sources(), reference.cached_actions());
+            for hint in crate::suggest::did_you_mean(&asked.event_names, &asked.event_sources, &sources, actions) {
                 say(hint);
             }
         }
@@ -106,5 +113,28 @@ impl Consumer for Pipeline<'_> {
     fn flush(&mut self) -> Result<()> {
         let writer = &mut self.writer;
         Ok(self.progress.suspend(|| writer.flush())?)
+    }
+}
+
+/// What the answer stages get from outside: STS for `denied --decode`, the AWS Service Reference for
+/// the known actions.
+struct World<'c> {
+    decode: Option<&'c Connection>,
+}
+
+impl Outside for World<'_> {
+    fn decode(&self, messages: &[String]) -> Result<Vec<Option<String>>> {
+        let Some(connection) = self.decode else { return Ok(vec![None; messages.len()]) };
+        if messages.is_empty() {
+            return Ok(Vec::new());
+        }
+        crate::runtime::block_on(crate::aws::sts::decode_all(connection, messages))?
+    }
+
+    fn actions_of(&self, prefixes: &BTreeSet<String>, offline: bool) -> ServiceActions {
+        match crate::dirs::cache_dir() {
+            Ok(dir) => Reference::new(dir, false).actions_of(prefixes, offline),
+            Err(err) => ServiceActions { problem: Some(format!("{err:#}")), ..ServiceActions::default() },
+        }
     }
 }

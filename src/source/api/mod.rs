@@ -1,0 +1,285 @@
+//! The LookupEvents source: pages of 50 through the AWS SDK, at the client-side rate limit of each
+//! region, with retries for passing failures. The plan's lookups in every region run together and are
+//! merged newest first without duplicates. A page is handed to the sink before the next page of the
+//! same lookup is requested; with the store, the planner (`plan`) cuts each lookup's window into
+//! parts read back or fetched, and the recorder (`record`) copies the fetched pages into it. Requests,
+//! retries and the SDK are `crate::aws`'s.
+//!
+//! Against an endpoint that misbehaves: every attempt has a connect timeout and a timeout for the whole
+//! answer; an answer over `ANSWER_CAP` is refused without being read whole; a lookup whose pages come
+//! back in a loop is stopped; an answer that is not CloudTrail's is shown for what it is; and a region
+//! that fails stops alone, the others are finished and the resume token continues the failed one.
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+use tokio::task::JoinSet;
+
+use super::token::{self, Binding, Position};
+use super::{ApiConfig, Consumer, Flow, Origin, Outcome, Raw};
+use crate::aws::request::{self, LookupKey, Region};
+use crate::error::{usage, warn, Interrupted};
+use crate::event::HistoryEvent;
+use crate::interrupt;
+use crate::merge::{self, Seen};
+use crate::progress::Progress;
+use crate::store::{Span, Store};
+
+mod failure;
+mod follow;
+mod plan;
+mod record;
+mod stream;
+
+use failure::{Problem, RegionFailure};
+use stream::Stream;
+
+pub fn lookup(config: &ApiConfig, sink: &mut dyn Consumer, progress: &Progress) -> Result<Outcome> {
+    crate::runtime::block_on(async {
+        let mut merge = Merge::new(config).await?;
+        let result = merge.run(config, sink, progress).await;
+        match merge.store.take().map(Store::finish) {
+            Some(Err(err)) if result.is_ok() => Err(err),
+            _ => result,
+        }
+    })?
+}
+
+/// The plan's lookups in every region, merged newest first.
+struct Merge {
+    regions: Vec<Region>,
+    streams: Vec<Stream>,
+    /// IDs handed out at the newest time seen, to drop the same event found by another lookup.
+    seen: Seen<Option<DateTime<Utc>>>,
+    /// By region (the index of its `Region`): why it stopped.
+    failed: Vec<Option<RegionFailure>>,
+    /// What the resume tokens of several lookups are bound to.
+    binding: Binding,
+    /// The local event store, when this run uses it, and the run's window as it counts it.
+    store: Option<Store>,
+    store_window: Option<Span>,
+    /// `--follow`: the IDs handed out within the lag behind the newest second seen (each event is
+    /// printed once however many polls see it again), that newest second, whether being behind was
+    /// said, and when the current poll began.
+    followed: std::collections::HashMap<String, i64>,
+    newest_seen: Option<i64>,
+    said_behind: bool,
+    poll_started: Option<tokio::time::Instant>,
+    poll_secs: i64,
+    following: bool,
+}
+
+fn now_secs() -> i64 {
+    Utc::now().timestamp()
+}
+
+impl Merge {
+    async fn new(config: &ApiConfig) -> Result<Merge> {
+        if let Some(profile) = &config.connection.profile {
+            crate::aws::check_profile(profile).await?;
+        }
+        let names: Vec<Option<&str>> = if config.regions.is_empty() {
+            vec![None]
+        } else {
+            config.regions.iter().map(|r| Some(r.as_str())).collect()
+        };
+        let keys = config
+            .plan
+            .lookups
+            .iter()
+            .map(|lookup| lookup.as_ref().map(|(key, value)| LookupKey::new(*key, value)).transpose())
+            .collect::<Result<Vec<_>>>()?;
+        let mut regions = Vec::new();
+        // Credentials are the same in every region: the first region's configuration finds the account.
+        let mut first_sdk_config = None;
+        for name in names {
+            let (client, name, sdk_config) = crate::aws::cloudtrail(&config.connection.in_region(name)).await?;
+            first_sdk_config.get_or_insert(sdk_config);
+            regions.push(Region::new(name, client, config.tps, config.insight, config.retries));
+        }
+        // Read only now that the regions are resolved (a token is bound to them); still before any request.
+        let binding = binding(config, &regions);
+        let count = regions.len() * keys.len();
+        let mut positions = match &config.starting_token {
+            Some(text) => token::decode(text, count, &binding).map_err(usage)?,
+            None => vec![Some(Position::default()); count],
+        }
+        .into_iter();
+        let window = [config.window.start, config.window.end];
+        let mut streams = Vec::new();
+        for region in 0..regions.len() {
+            for key in &keys {
+                let position = positions.next().expect("one position per stream");
+                streams.push(Stream::new(region, key.clone(), position, window));
+            }
+        }
+        if config.names_global_service && !regions.iter().any(|r| r.name == "us-east-1") {
+            warn(
+                "IAM, STS, console sign-in, CloudFront, Route 53 and Organizations record their events in \
+                  us-east-1: add --region us-east-1 to see them",
+            );
+        }
+        let failed = regions.iter().map(|_| None).collect();
+        let sdk_config = first_sdk_config.expect("at least one region");
+        let names: Vec<&str> = regions.iter().map(|r| r.name.as_str()).collect();
+        let store = plan::open_store(config, &sdk_config, &names).await?;
+        let mut merge = Merge {
+            regions,
+            streams,
+            seen: Seen::default(),
+            failed,
+            binding,
+            store: None,
+            store_window: None,
+            followed: std::collections::HashMap::new(),
+            newest_seen: None,
+            said_behind: false,
+            poll_started: None,
+            poll_secs: 0,
+            following: config.follow.is_some(),
+        };
+        if let Some((store, account)) = store {
+            merge.store = Some(store);
+            merge.plan_store(config, &account)?;
+        }
+        Ok(merge)
+    }
+
+    async fn run(&mut self, config: &ApiConfig, sink: &mut dyn Consumer, progress: &Progress) -> Result<Outcome> {
+        let merged = self.streams.len() > 1;
+        loop {
+            if interrupt::interrupted() {
+                sink.flush()?;
+                return Err(self.interrupted());
+            }
+            if let Some(store) = &self.store {
+                // A sync whose store failed has nothing left to do.
+                if store.config.sync && !store.usable() {
+                    return self.finish(Outcome::default(), config);
+                }
+                for i in 0..self.streams.len() {
+                    self.advance(i, config)?;
+                }
+            }
+            let wanted: Vec<usize> = (0..self.streams.len()).filter(|&i| self.streams[i].needs_page()).collect();
+            if !wanted.is_empty() {
+                sink.flush()?;
+                self.fetch(&wanted, config, progress).await?;
+                continue;
+            }
+            // The stream whose next event is newest (the first on a tie).
+            let Some(index) =
+                merge::newest((0..self.streams.len()).filter_map(|i| self.streams[i].head_time().map(|t| (i, t))))
+            else {
+                sink.flush()?;
+                if let Some(follow) = config.follow {
+                    if self.streams.iter().any(|s| !s.stopped) {
+                        self.next_poll(follow, config).await?;
+                        continue;
+                    }
+                }
+                return self.finish(Outcome::default(), config);
+            };
+            let stream = &mut self.streams[index];
+            let event = stream.buffer.pop_front().expect("a head event");
+            stream.hand_out(&event);
+            stream.consumed += 1;
+            progress.scanned(event.time().and_then(|t| DateTime::from_timestamp(t.timestamp(), 0)));
+            if merged && !self.seen.first(event.time(), event.id()) {
+                continue;
+            }
+            if config.follow.is_some() && !self.first_follow_sighting(&event) {
+                continue;
+            }
+            let HistoryEvent { envelope, record } = event;
+            if sink.item(Raw::Api { envelope, record }, Origin::Api)? == Flow::Stop {
+                sink.flush()?;
+                let outcome = Outcome { resume_token: self.resume_token() };
+                return self.finish(outcome, config);
+            }
+        }
+    }
+
+    /// The token that continues after the last event handed out; None when nothing is left, and
+    /// when following (Ctrl-C is how a follow ends; the next one starts from its own window).
+    fn resume_token(&mut self) -> Option<String> {
+        if self.following {
+            return None;
+        }
+        for stream in &mut self.streams {
+            stream.consume_seen(self.seen.time.flatten(), &self.seen.ids);
+        }
+        let positions: Vec<Option<Position>> = self.streams.iter().map(Stream::position).collect();
+        positions.iter().any(Option::is_some).then(|| token::encode(&positions, &self.binding))
+    }
+
+    /// The error for Ctrl-C (or SIGTERM, SIGHUP), with the token that continues after the last event printed.
+    fn interrupted(&mut self) -> anyhow::Error {
+        let what = interrupt::what();
+        match self.resume_token() {
+            Some(token) => {
+                Interrupted(format!("{what}; to resume, run again with the same options and --starting-token {token}"))
+                    .into()
+            }
+            None => Interrupted(what.to_owned()).into(),
+        }
+    }
+
+    /// Fetches the next page of each wanted stream, concurrently, each request waiting its region's turn.
+    /// A failure stops the stream's region (see `fail`); only Ctrl-C and a crashed task are errors here.
+    async fn fetch(&mut self, wanted: &[usize], config: &ApiConfig, progress: &Progress) -> Result<()> {
+        let mut requests = JoinSet::new();
+        for &i in wanted {
+            let stream = &self.streams[i];
+            let token = if stream.fetched { stream.next_token.clone() } else { stream.page_token.clone() };
+            let region = self.regions[stream.region].clone();
+            let request = request::Request { key: stream.key.clone(), token, start: stream.start, end: stream.end };
+            requests.spawn(async move { (i, region.page(request).await) });
+        }
+        let mut problems = Vec::new();
+        loop {
+            let joined = tokio::select! {
+                joined = requests.join_next() => joined,
+                () = interrupt::wait() => return Err(self.interrupted()),
+            };
+            let Some(joined) = joined else { break };
+            let (i, (attempts, result)) = joined.context("a LookupEvents request task failed")?;
+            (0..attempts).for_each(|_| progress.request());
+            if let Some(store) = self.store.as_mut() {
+                store.requests += u64::from(attempts);
+            }
+            match result {
+                Ok(page) => {
+                    let chunk = self.encode_page(i, &page);
+                    match self.streams[i].take_page(page) {
+                        Ok(()) => {
+                            progress.page();
+                            if let Some(chunk) = chunk {
+                                self.record(i, chunk);
+                            }
+                        }
+                        Err(why) => problems.push((i, Problem::Loop(why))),
+                    }
+                }
+                Err(err) => problems.push((i, Problem::Request(err, attempts))),
+            }
+        }
+        for (i, problem) in problems {
+            self.fail(i, problem, config);
+        }
+        Ok(())
+    }
+}
+
+/// What a token of several lookups is bound to: the resolved regions, the lookups, the category and
+/// the time window.
+fn binding(config: &ApiConfig, regions: &[Region]) -> Binding {
+    let regions: Vec<String> = regions.iter().map(|r| r.name.clone()).collect();
+    let lookups: Vec<Option<String>> = config
+        .plan
+        .lookups
+        .iter()
+        .map(|lookup| lookup.as_ref().map(|(key, value)| plan::lookup_key(*key, value)))
+        .collect();
+    let ms = |t: Option<DateTime<Utc>>| t.map(|t| t.timestamp_millis());
+    Binding::new(&regions, &lookups, config.insight, [ms(config.window.start), ms(config.window.end)])
+}
