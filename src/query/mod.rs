@@ -8,6 +8,7 @@ mod fields;
 pub mod parse;
 pub mod plan;
 mod prefilter;
+pub mod sql;
 
 use chrono::{DateTime, Utc};
 
