@@ -2,6 +2,7 @@
 //! plan that pushes lookups to the API, and the watch for field names no event had.
 
 pub mod attribute;
+pub mod ddl;
 mod eval;
 pub mod expr;
 mod fields;

@@ -19,17 +19,14 @@
 
 #![cfg_attr(not(test), allow(dead_code))]
 
-#[path = "ddl.rs"]
-pub mod ddl;
-
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use ipnet::IpNet;
 
+use super::ddl::{Field, Ty, COLUMNS};
 use super::expr::{CompareOp, Expr, Literal, Member, Predicate, Target, Test};
 use super::{Attribute, TimeWindow};
-use ddl::{Field, Ty, COLUMNS};
 
 /// The compiled query.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -11,9 +11,9 @@ use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::{json, Value};
 
-use super::ddl::{create_table, TableSettings};
 use super::*;
 use crate::event::Event;
+use crate::query::ddl::{create_table, TableSettings};
 use crate::query::expr::Path;
 use crate::query::parse::parse;
 use crate::query::Filter;
