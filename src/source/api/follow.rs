@@ -48,8 +48,7 @@ impl Merge {
             self.poll_started.map_or_else(|| config.window.start.map(|t| t.timestamp()), |_| Some(self.poll_secs));
         self.poll_started = Some(tokio::time::Instant::now());
         let start = config.window.start.map_or(store::BEGINNING, |t| t.timestamp());
-        let reference = self.newest_seen.or(previous);
-        let lo = reference.map_or(start, |t| (t - follow.lag).max(start));
+        let lo = poll_start(start, self.newest_seen.or(previous), follow.lag);
         let now = now_secs();
         self.poll_secs = now;
         // Memory stays flat: only the IDs a poll can see again are kept.
@@ -61,5 +60,24 @@ impl Merge {
             stream.begin_api([DateTime::from_timestamp(lo, 0), None], None, recording);
         }
         Ok(())
+    }
+}
+
+/// Where a poll starts asking: `lag` before the newest second seen (or, with nothing seen yet, before
+/// the last poll), never before the window's start; the window's start when there is neither.
+fn poll_start(window_start: i64, reference: Option<i64>, lag: i64) -> i64 {
+    reference.map_or(window_start, |t| (t - lag).max(window_start))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::poll_start;
+
+    #[test]
+    fn a_poll_looks_back_the_lag_from_the_newest_second_seen_but_not_before_the_window() {
+        assert_eq!(poll_start(1_000, Some(5_000), 900), 4_100);
+        assert_eq!(poll_start(4_500, Some(5_000), 900), 4_500, "never before the window's start");
+        assert_eq!(poll_start(1_000, None, 900), 1_000, "nothing seen and no poll yet: the whole window");
+        assert_eq!(poll_start(0, Some(5_000), 0), 5_000, "no lag: from the newest second itself");
     }
 }
