@@ -312,7 +312,7 @@ fn ctrl_c_stops_a_tree_and_completes_the_document() {
     ]));
     // The output is far larger than the pipe: unread, it holds the run until the signal is sent.
     running.first_output();
-    running.interrupt(libc::SIGINT);
+    running.interrupt(SIGINT);
     let out = running.finish();
     let (status, stdout, stderr) = (out.status, out.stdout, String::from_utf8_lossy(&out.stderr).into_owned());
     assert_eq!(status.code(), Some(130), "{stderr}");

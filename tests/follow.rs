@@ -44,7 +44,7 @@ impl Following {
 
     /// Ctrl-C; the exit status, stderr and all of stdout.
     fn interrupt(mut self) -> (Option<i32>, String, String) {
-        self.running.interrupt(libc::SIGINT);
+        self.running.interrupt(SIGINT);
         let out = self.running.finish();
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         let stdout = String::from_utf8_lossy(&out.stdout).lines().collect::<Vec<_>>().join("\n");

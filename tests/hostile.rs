@@ -525,7 +525,7 @@ fn a_password_in_the_endpoint_url_is_never_shown() {
 // ---------------------------------------------------------------------------------------------
 // Signals
 
-fn signal_completes_the_document(signal: &str, number: i32, code: i32) {
+fn signal_completes_the_document(signal: &str, number: Signal, code: i32) {
     let sb = Sandbox::new();
     let records = records(400, 96, fixed_newest());
     let server = serve(&records);
@@ -550,10 +550,10 @@ fn signal_completes_the_document(signal: &str, number: i32, code: i32) {
 
 #[test]
 fn sigterm_completes_the_document_and_exits_143() {
-    signal_completes_the_document("TERM", libc::SIGTERM, 143);
+    signal_completes_the_document("TERM", SIGTERM, 143);
 }
 
 #[test]
 fn sighup_completes_the_document_and_exits_129() {
-    signal_completes_the_document("HUP", libc::SIGHUP, 129);
+    signal_completes_the_document("HUP", SIGHUP, 129);
 }

@@ -98,7 +98,7 @@ fn ctrl_c_completes_the_document_and_exits_130() {
     server.set_latency(Duration::from_millis(200));
     let url = server.url();
     let mut running = start_and_wait_for_output(&sb, &["--endpoint-url", &url, "-o", "json"]);
-    let started = running.interrupt(libc::SIGINT);
+    let started = running.interrupt(SIGINT);
     let (code, stdout, stderr) = finish(running);
     assert!(started.elapsed() < Duration::from_secs(3), "Ctrl-C stops promptly");
     assert_eq!(code, Some(130), "{stderr}");

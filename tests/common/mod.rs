@@ -152,6 +152,16 @@ pub fn run_code(cmd: &mut assert_cmd::Command, code: i32) -> std::process::Outpu
 /// that a hang fails the test instead of holding the suite.
 pub const PATIENCE: Duration = Duration::from_secs(120);
 
+/// A signal [`Running::interrupt`] sends: the numbers POSIX (XSI) gives them, the same on every Unix.
+#[derive(Debug, Clone, Copy)]
+pub struct Signal(pub i32);
+
+pub const SIGHUP: Signal = Signal(1);
+pub const SIGINT: Signal = Signal(2);
+pub const SIGTERM: Signal = Signal(15);
+#[cfg(unix)]
+const _: () = assert!(SIGHUP.0 == libc::SIGHUP && SIGINT.0 == libc::SIGINT && SIGTERM.0 == libc::SIGTERM);
+
 /// Polls `done` every 10 ms until it holds (true) or `limit` has passed (false).
 pub fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + limit;
@@ -290,13 +300,19 @@ impl Running {
         }
     }
 
-    /// Sends `signal` (`libc::SIGINT`, …) and returns when it was sent.
-    pub fn interrupt(&mut self, signal: i32) -> Instant {
+    /// Sends `signal` ([`SIGINT`], …) and returns when it was sent.
+    #[cfg(unix)]
+    pub fn interrupt(&mut self, signal: Signal) -> Instant {
         let sent = Instant::now();
         let pid = libc::pid_t::try_from(self.child.id()).unwrap();
         // SAFETY: kill(2) with the pid of a child not yet waited for, so not reused.
-        assert_eq!(unsafe { libc::kill(pid, signal) }, 0, "kill: {}", std::io::Error::last_os_error());
+        assert_eq!(unsafe { libc::kill(pid, signal.0) }, 0, "kill: {}", std::io::Error::last_os_error());
         sent
+    }
+
+    #[cfg(not(unix))]
+    pub fn interrupt(&mut self, signal: Signal) -> Instant {
+        panic!("signal {} to ctlookup: signals are sent on Unix only", signal.0)
     }
 
     /// SIGKILL, and waits for the end.
