@@ -47,7 +47,7 @@ impl Sources {
         let runs: [Vec<&str>; 3] = [
             vec!["--input", self.jsonl.to_str().unwrap()],
             vec!["--input", self.document.to_str().unwrap()],
-            vec!["--endpoint-url", &url],
+            vec!["--endpoint-url", &url, "--tps", FAST_TPS],
         ];
         let outputs: Vec<String> = runs
             .iter()
@@ -381,7 +381,7 @@ fn a_window_with_only_a_start_ends_now_on_the_api_and_at_the_newest_event_in_fil
     assert_eq!(file[0].0, "2024-07-22T00:00:00+00:00");
     let day = || Utc::now().format("%Y-%m-%dT00:00:00+00:00").to_string();
     let before = day();
-    let api = days(&["--endpoint-url", &sources.server.url()]);
+    let api = days(&["--endpoint-url", &sources.server.url(), "--tps", FAST_TPS]);
     let today = [before, day()];
     assert_eq!(api.first(), file.first());
     assert!(api.last().is_some_and(|(t, n, _)| today.contains(t) && *n == 0), "to today, empty: {:?}", api.last());

@@ -128,8 +128,17 @@ fn every_documented_message_grouped_from_files_and_the_api() {
     let from_file =
         run_ok(sb.ctlookup().args(["denied", "--input", file.to_str().unwrap(), "-o", "jsonl", "--tz", "UTC"]));
     let server = serve(&records);
-    let from_api =
-        run_ok(sb.ctlookup().args(["denied", "--endpoint-url", &server.url(), "-o", "jsonl", "--tz", "UTC"]));
+    let from_api = run_ok(sb.ctlookup().args([
+        "denied",
+        "--endpoint-url",
+        &server.url(),
+        "--tps",
+        FAST_TPS,
+        "-o",
+        "jsonl",
+        "--tz",
+        "UTC",
+    ]));
     assert_eq!(String::from_utf8_lossy(&from_file.stdout), String::from_utf8_lossy(&from_api.stdout));
     let rows = jsonl(&from_file);
     assert_eq!(rows.len(), want.len() + 2, "{rows:#?}");
@@ -205,6 +214,8 @@ fn decode_takes_action_resource_and_conditions_from_sts() {
         "--decode",
         "--endpoint-url",
         &server.url(),
+        "--tps",
+        FAST_TPS,
         "-o",
         "jsonl",
         "--tz",
@@ -221,7 +232,7 @@ fn decode_takes_action_resource_and_conditions_from_sts() {
 
     // Without --decode: the action from the event, nothing sent to STS.
     let before = decode_requests(&server);
-    let out = run_ok(sb.ctlookup().args(["denied", "--endpoint-url", &server.url(), "-o", "jsonl"]));
+    let out = run_ok(sb.ctlookup().args(["denied", "--endpoint-url", &server.url(), "--tps", FAST_TPS, "-o", "jsonl"]));
     let rows = jsonl(&out);
     assert_eq!(
         (rows.len(), rows[0]["action"].as_str(), rows[0]["resource"].as_str()),
@@ -248,7 +259,16 @@ fn a_refused_decode_is_said_once_and_the_run_goes_on() {
     let server = serve(&encoded_records());
     server.set_refuse_decode(true);
     let sb = Sandbox::new();
-    let out = run_ok(sb.ctlookup().args(["denied", "--decode", "--endpoint-url", &server.url(), "-o", "jsonl"]));
+    let out = run_ok(sb.ctlookup().args([
+        "denied",
+        "--decode",
+        "--endpoint-url",
+        &server.url(),
+        "--tps",
+        FAST_TPS,
+        "-o",
+        "jsonl",
+    ]));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.matches("refused DecodeAuthorizationMessage").count(), 1, "{stderr}");
     assert!(stderr.contains("sts:DecodeAuthorizationMessage"), "{stderr}");
@@ -687,7 +707,7 @@ fn the_service_reference_is_fetched_once_when_needed_and_offline_reads_the_cache
     let policy = |cache: &str, extra: &[&str]| {
         let mut cmd = with_reference(&sb, &reference, cache);
         cmd.env("CTLOOKUP_STORE_DIR", sb.path("store"))
-            .args(["policy", "--endpoint-url", &server.url(), "-o", "jsonl"])
+            .args(["policy", "--endpoint-url", &server.url(), "--tps", FAST_TPS, "-o", "jsonl"])
             .args(window)
             .args(extra);
         let out = run_ok(&mut cmd);

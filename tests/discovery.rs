@@ -151,7 +151,14 @@ fn a_lookup_that_matched_nothing_names_the_real_event_name() {
     }
     assert_eq!(fx.server.hits(), hits, "no Service Reference request during a lookup");
     // A known name that simply matched nothing says nothing.
-    let out = run_ok(fx.ctlookup().args(["--endpoint-url", &cloudtrail.url(), "--event-name", "DescribeInstances"]));
+    let out = run_ok(fx.ctlookup().args([
+        "--endpoint-url",
+        &cloudtrail.url(),
+        "--tps",
+        FAST_TPS,
+        "--event-name",
+        "DescribeInstances",
+    ]));
     assert_eq!(String::from_utf8_lossy(&out.stderr), "");
 }
 

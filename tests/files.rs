@@ -35,7 +35,7 @@ impl Fixture {
     }
 
     fn api(&self, filters: &[&str]) -> Vec<String> {
-        let out = run_ok(self.sb.ctlookup().args(["--endpoint-url", &self.server.url()]).args(filters));
+        let out = run_ok(self.sb.api(&self.server.url()).args(filters));
         jsonl_ids(&out.stdout)
     }
 
@@ -303,27 +303,18 @@ fn a_bad_thread_count_is_a_usage_error() {
 
 #[test]
 fn ctrl_c_stops_a_tree_and_completes_the_document() {
-    use std::io::Read;
-    use std::process::Stdio;
     let tree = Tree::new();
-    let mut child = tree
-        .sb
-        .std_ctlookup()
-        .env("CTLOOKUP_THREADS", "4")
-        .args(["--input", &tree.root(), "-o", "json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut running = Running::start_unread(tree.sb.std_ctlookup().env("CTLOOKUP_THREADS", "4").args([
+        "--input",
+        &tree.root(),
+        "-o",
+        "json",
+    ]));
     // The output is far larger than the pipe: unread, it holds the run until the signal is sent.
-    let mut stdout = vec![0u8; 1];
-    child.stdout.as_mut().unwrap().read_exact(&mut stdout).unwrap();
-    let sent = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
-    assert!(sent.success());
-    child.stdout.take().unwrap().read_to_end(&mut stdout).unwrap();
-    let mut stderr = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
-    let status = child.wait().unwrap();
+    running.first_output();
+    running.interrupt(SIGINT);
+    let out = running.finish();
+    let (status, stdout, stderr) = (out.status, out.stdout, String::from_utf8_lossy(&out.stderr).into_owned());
     assert_eq!(status.code(), Some(130), "{stderr}");
     let doc: Value = serde_json::from_slice(&stdout).unwrap_or_else(|e| panic!("broken JSON: {e}"));
     let printed = doc["Events"].as_array().unwrap().len();

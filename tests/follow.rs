@@ -2,10 +2,7 @@
 //! polls; late ones (4 minutes old) too; nothing twice over many polls; no throttling at 2 requests/s;
 //! Ctrl-C ends with 130 and complete output.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::Utc;
 use fake_cloudtrail::generate::{self, GenOptions};
@@ -19,33 +16,21 @@ fn recent(count: usize, seed: u64, ago: i64) -> Vec<Value> {
     generate::records(&GenOptions { seed, count, newest, max_gap_secs: 5 }).collect()
 }
 
-/// ctlookup following, its stdout lines collected as they come.
+/// ctlookup following, its stdout read as it comes.
 struct Following {
-    child: Child,
-    lines: Arc<Mutex<Vec<String>>>,
+    running: Running,
 }
 
 impl Following {
     fn start(sb: &Sandbox, url: &str, extra: &[&str]) -> Following {
         let mut cmd = sb.std_ctlookup();
         cmd.args(["--endpoint-url", url, "--follow", "--poll", "1"]).args(extra);
-        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let stdout = child.stdout.take().unwrap();
-        let collected = lines.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                collected.lock().unwrap().push(line.unwrap());
-            }
-        });
-        Following { child, lines }
+        Following { running: Running::start(&mut cmd) }
     }
 
     fn ids(&self) -> Vec<String> {
-        self.lines
-            .lock()
-            .unwrap()
-            .iter()
+        String::from_utf8_lossy(&self.running.stdout())
+            .lines()
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())
             .map(|r| event_id(&r))
             .collect()
@@ -53,23 +38,17 @@ impl Following {
 
     /// Waits (at most 30 s, far beyond two polls) until `id` was printed.
     fn wait_for(&self, id: &str) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !self.ids().iter().any(|i| i == id) {
-            assert!(Instant::now() < deadline, "{id} never printed; printed: {:?}", self.ids());
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let printed = wait_until(Duration::from_secs(30), || self.ids().iter().any(|i| i == id));
+        assert!(printed, "{id} never printed; printed: {:?}", self.ids());
     }
 
     /// Ctrl-C; the exit status, stderr and all of stdout.
     fn interrupt(mut self) -> (Option<i32>, String, String) {
-        let status = std::process::Command::new("kill").args(["-INT", &self.child.id().to_string()]).status().unwrap();
-        assert!(status.success());
-        let mut stderr = String::new();
-        std::io::Read::read_to_string(self.child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
-        let code = self.child.wait().unwrap().code();
-        std::thread::sleep(Duration::from_millis(100));
-        let out = self.lines.lock().unwrap().join("\n");
-        (code, stderr, out)
+        self.running.interrupt(SIGINT);
+        let out = self.running.finish();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        let stdout = String::from_utf8_lossy(&out.stdout).lines().collect::<Vec<_>>().join("\n");
+        (out.status.code(), stderr, stdout)
     }
 }
 
@@ -88,9 +67,7 @@ fn new_and_late_events_are_printed_once_as_they_arrive() {
     server.add_events(vec![envelope(&late)]);
     following.wait_for(&event_id(&late));
     let polls = server.requests().len();
-    while server.requests().len() < polls + 4 {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    assert!(wait_until(PATIENCE, || server.requests().len() >= polls + 4), "four more polls");
     let ids = following.ids();
     let mut unique = ids.clone();
     unique.sort();
@@ -116,10 +93,7 @@ fn following_at_the_services_rate_is_never_throttled_and_json_closes_on_ctrl_c()
         added.push(event);
         std::thread::sleep(Duration::from_millis(1500));
     }
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while server.requests().len() < 12 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until(Duration::from_secs(30), || server.requests().len() >= 12);
     let (code, stderr, out) = following.interrupt();
     assert_eq!(code, Some(130), "{stderr}");
     let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("not one JSON document ({e}): {out}"));

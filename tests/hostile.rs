@@ -3,8 +3,7 @@
 //! query, credentials of a named profile, and SIGTERM / SIGHUP. Each case ends by itself, with one line
 //! on stderr and the right exit code, and never prints an event twice.
 
-use std::io::Read;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,35 +24,9 @@ struct Ran {
 /// itself is the bug these tests are about.
 fn run_within(mut cmd: Command, limit: Duration) -> Ran {
     let started = Instant::now();
-    let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let stdout = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = out.read_to_end(&mut buf);
-        buf
-    });
-    let stderr = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = err.read_to_end(&mut buf);
-        buf
-    });
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            let stderr = String::from_utf8_lossy(&stderr.join().unwrap()).into_owned();
-            panic!("still running after {limit:?}; killed. stderr so far: {stderr}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let out = Running::start(&mut cmd).finish_within(limit);
     let took = started.elapsed();
-    let stdout = stdout.join().unwrap();
-    let stderr = String::from_utf8_lossy(&stderr.join().unwrap()).into_owned();
-    Ran { code: status.code(), stdout, stderr, took }
+    Ran { code: out.status.code(), stdout: out.stdout, stderr: String::from_utf8_lossy(&out.stderr).into_owned(), took }
 }
 
 /// One line on stderr, `ctlookup: ` first, nothing raw from outside (no control characters).
@@ -552,27 +525,17 @@ fn a_password_in_the_endpoint_url_is_never_shown() {
 // ---------------------------------------------------------------------------------------------
 // Signals
 
-fn signal_completes_the_document(signal: &str, code: i32) {
+fn signal_completes_the_document(signal: &str, number: Signal, code: i32) {
     let sb = Sandbox::new();
     let records = records(400, 96, fixed_newest());
     let server = serve(&records);
     server.set_latency(Duration::from_millis(200));
     let url = server.url();
-    let mut child = sb
-        .std_ctlookup()
-        .args(["--endpoint-url", &url, "-o", "json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = vec![0u8; 1];
-    child.stdout.as_mut().unwrap().read_exact(&mut stdout).unwrap();
-    let started = Instant::now();
-    assert!(Command::new("kill").args([&format!("-{signal}"), &child.id().to_string()]).status().unwrap().success());
-    child.stdout.take().unwrap().read_to_end(&mut stdout).unwrap();
-    let mut stderr = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
-    let status = child.wait().unwrap();
+    let mut running = Running::start_unread(sb.std_ctlookup().args(["--endpoint-url", &url, "-o", "json"]));
+    running.first_output();
+    let started = running.interrupt(number);
+    let out = running.finish();
+    let (status, stdout, stderr) = (out.status, out.stdout, String::from_utf8_lossy(&out.stderr).into_owned());
     assert!(started.elapsed() < Duration::from_secs(3), "{signal} stops promptly");
     assert_eq!(status.code(), Some(code), "{signal}: {stderr}");
     let doc: Value = serde_json::from_slice(&stdout).unwrap_or_else(|e| panic!("{signal}: broken JSON: {e}"));
@@ -587,10 +550,10 @@ fn signal_completes_the_document(signal: &str, code: i32) {
 
 #[test]
 fn sigterm_completes_the_document_and_exits_143() {
-    signal_completes_the_document("TERM", 143);
+    signal_completes_the_document("TERM", SIGTERM, 143);
 }
 
 #[test]
 fn sighup_completes_the_document_and_exits_129() {
-    signal_completes_the_document("HUP", 129);
+    signal_completes_the_document("HUP", SIGHUP, 129);
 }

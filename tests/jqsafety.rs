@@ -2,18 +2,12 @@
 //! deeply nested values are printed or refused, and an endless program streams in bounded memory and
 //! ends when its reader goes.
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, ChildStdout, ExitStatus, Stdio};
-use std::sync::mpsc;
-use std::thread;
-use std::time::{Duration, Instant};
+use std::io::{BufRead, BufReader};
+use std::process::ExitStatus;
 
 use crate::common::*;
 
 const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/lookup-events.json");
-
-/// Generous: these tests detect hangs, they do not time anything.
-const DEADLINE_SECS: u64 = 120;
 
 fn jq(sb: &Sandbox, program: &str, max_items: usize) -> std::process::Output {
     let max = max_items.to_string();
@@ -63,51 +57,16 @@ fn deeply_nested_values_are_printed_or_refused_not_a_crash() {
     assert_eq!(String::from_utf8(out.stdout).unwrap(), "1\n");
 }
 
-/// Reads the child's stdout on a thread of its own, so that a ctlookup that prints nothing fails the
-/// test after [`DEADLINE_SECS`] instead of hanging it. `read` drops the pipe when it returns.
-fn read_stdout<T: Send + 'static>(child: &mut Child, read: impl FnOnce(ChildStdout) -> T + Send + 'static) -> T {
-    let stdout = child.stdout.take().expect("stdout is piped");
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let _ = tx.send(read(stdout));
-    });
-    match rx.recv_timeout(Duration::from_secs(DEADLINE_SECS)) {
-        Ok(value) => value,
-        Err(_) => {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("ctlookup printed too little within {DEADLINE_SECS} s");
-        }
-    }
+/// Waits for the child to end by itself once its reader went, and returns its status and stderr.
+fn wait_for_end(running: Running) -> (ExitStatus, String) {
+    let out = running.finish();
+    (out.status, String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
-/// Waits for the child to end by itself, and returns its status and stderr.
-fn wait_for_end(mut child: Child) -> (ExitStatus, String) {
-    let deadline = Instant::now() + Duration::from_secs(DEADLINE_SECS);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("ctlookup did not end within {DEADLINE_SECS} s of its stdout being closed");
-        }
-        thread::sleep(Duration::from_millis(20));
-    };
-    let mut stderr = String::new();
-    child.stderr.take().expect("stderr is piped").read_to_string(&mut stderr).unwrap();
-    (status, stderr)
-}
-
-fn spawn_jq(sb: &Sandbox, program: &str) -> Child {
-    sb.std_ctlookup()
-        .args(["--input", EXAMPLE, "--max-items", "1", "--jq", program])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+/// ctlookup with `--jq program`, its stdout left for the test to read ([`Running::read_stdout`]: a
+/// ctlookup that prints nothing fails the test instead of hanging it).
+fn spawn_jq(sb: &Sandbox, program: &str) -> Running {
+    Running::start_unread(sb.std_ctlookup().args(["--input", EXAMPLE, "--max-items", "1", "--jq", program]))
 }
 
 /// `ctlookup --jq 'range(1e9)' | head -1`: one line, then a quiet end.
@@ -115,7 +74,7 @@ fn spawn_jq(sb: &Sandbox, program: &str) -> Child {
 fn an_endless_program_ends_when_its_reader_goes() {
     let sb = Sandbox::new();
     let mut child = spawn_jq(&sb, "range(1e9)");
-    let first = read_stdout(&mut child, |stdout| {
+    let first = child.read_stdout(|stdout| {
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line).unwrap();
         line
@@ -133,7 +92,7 @@ fn an_endless_program_streams_in_bounded_memory() {
     let sb = Sandbox::new();
     let mut child = spawn_jq(&sb, "repeat(.)");
     let pid = child.id();
-    let (lines, rss) = read_stdout(&mut child, move |stdout| {
+    let (lines, rss) = child.read_stdout(move |stdout| {
         let mut reader = BufReader::with_capacity(1 << 20, stdout);
         let (mut read, mut lines, mut line) = (0, 0, String::new());
         while read < READ {

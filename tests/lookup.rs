@@ -13,7 +13,7 @@ fn the_whole_history_comes_back_once_newest_first() {
     let sb = Sandbox::new();
     let records = records(120, 1, fixed_newest());
     let server = serve(&records);
-    let out = run_ok(sb.ctlookup().args(["--endpoint-url", &server.url()]));
+    let out = run_ok(&mut sb.api(&server.url()));
     assert_eq!(jsonl_ids(&out.stdout), ids_where(&records, |_| true));
     let requests = server.requests();
     assert_eq!(requests.len(), 3, "120 events are three pages of 50");
@@ -26,7 +26,7 @@ fn jsonl_lines_are_the_cloudtrail_event_strings_unchanged() {
     let sb = Sandbox::new();
     let records = records(60, 2, fixed_newest());
     let server = serve(&records);
-    let out = run_ok(sb.ctlookup().args(["--endpoint-url", &server.url(), "-o", "jsonl"]));
+    let out = run_ok(sb.api(&server.url()).args(["-o", "jsonl"]));
     let lines: Vec<&str> = std::str::from_utf8(&out.stdout).unwrap().lines().collect();
     let expected: Vec<String> =
         records.iter().map(|r| envelope(r)["CloudTrailEvent"].as_str().unwrap().to_owned()).collect();
@@ -54,32 +54,16 @@ fn time_windows_in_every_form() {
         (start.timestamp().to_string(), end.timestamp().to_string(), "UTC"),
     ];
     for (since, until, tz) in forms {
-        let out = run_ok(sb.ctlookup().args([
-            "--endpoint-url",
-            &server.url(),
-            "--since",
-            &since,
-            "--until",
-            &until,
-            "--tz",
-            tz,
-        ]));
+        let out = run_ok(sb.api(&server.url()).args(["--since", &since, "--until", &until, "--tz", tz]));
         assert_eq!(jsonl_ids(&out.stdout), expected, "--since {since} --until {until} --tz {tz}");
     }
     // Whole minutes and whole days.
     let minute = |t: DateTime<Utc>| t.format("%Y-%m-%d %H:%M").to_string();
-    let out = run_ok(sb.ctlookup().args([
-        "--endpoint-url",
-        &server.url(),
-        "--start-time",
-        &minute(start),
-        "--end-time",
-        &minute(end),
-    ]));
+    let out = run_ok(sb.api(&server.url()).args(["--start-time", &minute(start), "--end-time", &minute(end)]));
     let (s, e) = (minute(start).parse_utc(), minute(end).parse_utc());
     assert_eq!(jsonl_ids(&out.stdout), ids_where(&records, |r| s <= time_of(r) && time_of(r) <= e));
     let day = time_of(&records[75]).date_naive();
-    let out = run_ok(sb.ctlookup().args(["--endpoint-url", &server.url(), "--since", &day.to_string()]));
+    let out = run_ok(sb.api(&server.url()).args(["--since", &day.to_string()]));
     let midnight = day.and_hms_opt(0, 0, 0).unwrap().and_utc();
     assert_eq!(jsonl_ids(&out.stdout), ids_where(&records, |r| midnight <= time_of(r)));
     // The request carries the window: times go to the API, not only to the local filter.
@@ -104,7 +88,7 @@ fn durations_and_now_count_back_from_the_present() {
     let server = serve(&records);
     for (since, span) in [("2h", Duration::hours(2)), ("90m", Duration::minutes(90)), ("1d", Duration::days(1))] {
         let before = Utc::now();
-        let out = run_ok(sb.ctlookup().args(["--endpoint-url", &server.url(), "--since", since, "--until", "now"]));
+        let out = run_ok(sb.api(&server.url()).args(["--since", since, "--until", "now"]));
         let after = Utc::now();
         let got = jsonl_ids(&out.stdout);
         let expect_at = |now: DateTime<Utc>| ids_where(&records, |r| now - span <= time_of(r));
@@ -121,7 +105,7 @@ fn event_name_is_sent_to_the_api() {
     let sb = Sandbox::new();
     let records = records(200, 5, fixed_newest());
     let server = serve(&records);
-    let out = run_ok(sb.ctlookup().args(["--endpoint-url", &server.url(), "--event-name", "ConsoleLogin"]));
+    let out = run_ok(sb.api(&server.url()).args(["--event-name", "ConsoleLogin"]));
     let expected = ids_where(&records, |r| r["eventName"] == "ConsoleLogin");
     assert!(!expected.is_empty());
     assert_eq!(jsonl_ids(&out.stdout), expected);
@@ -135,15 +119,7 @@ fn two_shorthands_are_an_and_with_the_most_selective_pushed() {
     let sb = Sandbox::new();
     let records = records(300, 6, fixed_newest());
     let server = serve(&records);
-    let out = run_ok(sb.ctlookup().args([
-        "--endpoint-url",
-        &server.url(),
-        "--event-source",
-        "ec2.amazonaws.com",
-        "--username",
-        "alice",
-        "-v",
-    ]));
+    let out = run_ok(sb.api(&server.url()).args(["--event-source", "ec2.amazonaws.com", "--username", "alice", "-v"]));
     let expected = ids_where(&records, |r| {
         envelope(r)["EventSource"] == "ec2.amazonaws.com" && envelope(r)["Username"] == "alice"
     });
@@ -154,7 +130,7 @@ fn two_shorthands_are_an_and_with_the_most_selective_pushed() {
     assert!(stderr.contains("plan: API lookup Username=alice; tested locally: "), "{stderr}");
 
     // Several values of one shorthand are an OR.
-    let out = run_ok(sb.ctlookup().args(["--endpoint-url", &server.url(), "--username", "alice", "--username", "bob"]));
+    let out = run_ok(sb.api(&server.url()).args(["--username", "alice", "--username", "bob"]));
     let either = ids_where(&records, |r| ["alice", "bob"].iter().any(|u| envelope(r)["Username"] == *u));
     assert_eq!(jsonl_ids(&out.stdout), either);
 }
@@ -165,20 +141,20 @@ fn max_items_stops_after_one_request_and_the_token_resumes() {
     let records = records(120, 7, fixed_newest());
     let server = serve(&records);
     let all = ids_where(&records, |_| true);
-    let out = run_ok(sb.ctlookup().args(["--endpoint-url", &server.url(), "--max-items", "7"]));
+    let out = run_ok(sb.api(&server.url()).args(["--max-items", "7"]));
     assert_eq!(jsonl_ids(&out.stdout), all[..7]);
     assert_eq!(server.requests().len(), 1);
     let stderr = String::from_utf8(out.stderr).unwrap();
     let token = stderr.split("--starting-token ").nth(1).expect("a resume token on stderr").trim();
-    let rest = run_ok(sb.ctlookup().args(["--endpoint-url", &server.url(), "--starting-token", token]));
+    let rest = run_ok(sb.api(&server.url()).args(["--starting-token", token]));
     assert_eq!(jsonl_ids(&rest.stdout), all[7..]);
 
     // In -o json the token is in the document, where the aws CLI puts it.
-    let out = run_ok(sb.ctlookup().args(["--endpoint-url", &server.url(), "--max-items", "60", "-o", "json"]));
+    let out = run_ok(sb.api(&server.url()).args(["--max-items", "60", "-o", "json"]));
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["Events"].as_array().unwrap().len(), 60);
     let token = doc["NextToken"].as_str().expect("NextToken in the document");
-    let rest = run_ok(sb.ctlookup().args(["--endpoint-url", &server.url(), "--starting-token", token]));
+    let rest = run_ok(sb.api(&server.url()).args(["--starting-token", token]));
     assert_eq!(jsonl_ids(&rest.stdout), all[60..]);
 }
 
@@ -187,7 +163,7 @@ fn json_output_is_what_the_aws_cli_prints() {
     let sb = Sandbox::new();
     let records = records(70, 8, fixed_newest());
     let server = serve(&records);
-    let out = run_ok(sb.ctlookup().args(["--endpoint-url", &server.url(), "-o", "json", "--tz", "UTC"]));
+    let out = run_ok(sb.api(&server.url()).args(["-o", "json", "--tz", "UTC"]));
     let doc: Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
     let events = doc["Events"].as_array().unwrap();
     assert_eq!(events.len(), records.len());
@@ -201,23 +177,14 @@ fn json_output_is_what_the_aws_cli_prints() {
     assert!(std::str::from_utf8(&out.stdout).unwrap().starts_with("{\n    \"Events\": [\n        {\n"));
 
     // Times in another zone keep the instant.
-    let out = run_ok(sb.ctlookup().args([
-        "--endpoint-url",
-        &server.url(),
-        "-o",
-        "json",
-        "--tz",
-        "Asia/Tokyo",
-        "--max-items",
-        "1",
-    ]));
+    let out = run_ok(sb.api(&server.url()).args(["-o", "json", "--tz", "Asia/Tokyo", "--max-items", "1"]));
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
     let shown = doc["Events"][0]["EventTime"].as_str().unwrap();
     assert!(shown.ends_with("+09:00"), "{shown}");
     assert_eq!(DateTime::parse_from_rfc3339(shown).unwrap(), time_of(&records[0]));
 
     // Nothing matched is still a document.
-    let out = run_ok(sb.ctlookup().args(["--endpoint-url", &server.url(), "-o", "json", "--event-id", "no-such-id"]));
+    let out = run_ok(sb.api(&server.url()).args(["-o", "json", "--event-id", "no-such-id"]));
     assert_eq!(String::from_utf8(out.stdout).unwrap(), "{\n    \"Events\": []\n}\n");
 }
 
@@ -252,7 +219,7 @@ fn json_output_matches_the_real_aws_cli_when_installed() {
         .output()
         .unwrap();
     assert!(theirs.status.success(), "aws: {}", String::from_utf8_lossy(&theirs.stderr));
-    let ours = run_ok(sb.ctlookup().args(["--endpoint-url", &server.url(), "-o", "json", "--tz", "UTC"]));
+    let ours = run_ok(sb.api(&server.url()).args(["-o", "json", "--tz", "UTC"]));
     let normalize = |doc: Value| -> Vec<Value> {
         doc["Events"]
             .as_array()
@@ -295,36 +262,31 @@ fn insight_events_are_asked_for_by_category() {
     all.extend(insights.iter().cloned());
     all.sort_by_key(|r| std::cmp::Reverse(time_of(r)));
     let server = serve(&all);
-    let out =
-        run_ok(sb.ctlookup().args(["--endpoint-url", &server.url(), "--event-category", "insight", "-o", "json"]));
+    let out = run_ok(sb.api(&server.url()).args(["--event-category", "insight", "-o", "json"]));
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
     let got: Vec<&str> = doc["Events"].as_array().unwrap().iter().map(|e| e["EventId"].as_str().unwrap()).collect();
     assert_eq!(got, ids_where(&all, |r| r["eventCategory"] == "Insight"));
     assert_eq!(got.len(), insights.len());
     assert!(server.requests().iter().all(|r| r.body["EventCategory"] == "insight"));
     // Without the category, the management events only.
-    let out = run_ok(sb.ctlookup().args(["--endpoint-url", &server.url()]));
+    let out = run_ok(&mut sb.api(&server.url()));
     assert_eq!(jsonl_ids(&out.stdout).len(), 80);
 }
 
 #[test]
 fn a_closed_stdout_is_quiet() {
     use std::io::{BufRead, BufReader};
-    use std::process::Stdio;
     let sb = Sandbox::new();
     let records = records(400, 11, fixed_newest());
     let server = serve(&records);
-    let mut child = sb
-        .std_ctlookup()
-        .args(["--endpoint-url", &server.url()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
-    // The reader is dropped here, like `head -1` exiting.
-    let out = child.wait_with_output().unwrap();
+    let mut running = Running::start_unread(sb.std_ctlookup().args(["--endpoint-url", &server.url()]));
+    // The reader is dropped once it has read a line, like `head -1` exiting.
+    let first = running.read_stdout(|stdout| {
+        let mut first = String::new();
+        BufReader::new(stdout).read_line(&mut first).unwrap();
+        first
+    });
+    let out = running.finish();
     assert!(first.starts_with('{'));
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(String::from_utf8_lossy(&out.stderr), "");

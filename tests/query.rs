@@ -39,15 +39,7 @@ fn several_event_names_are_parallel_lookups_merged_newest_first() {
     let sb = Sandbox::new();
     let records = records(500, 41, fixed_newest());
     let server = serve(&records);
-    let out = run_ok(sb.ctlookup().args([
-        "--endpoint-url",
-        &server.url(),
-        "--event-name",
-        "ConsoleLogin",
-        "--event-name",
-        "AssumeRole",
-        "-v",
-    ]));
+    let out = run_ok(sb.api(&server.url()).args(["--event-name", "ConsoleLogin", "--event-name", "AssumeRole", "-v"]));
     let expected = ids_where(&records, |r| ["ConsoleLogin", "AssumeRole"].contains(&r["eventName"].as_str().unwrap()));
     assert_eq!(jsonl_ids(&out.stdout), expected);
     let sent = sent_attributes(&server);
@@ -193,7 +185,7 @@ fn a_bad_expression_points_at_the_column_and_sends_nothing() {
         ("sourceIPAddress in (10.0.0.0/33)", "network"),
         ("errorCode AccessDenied", "operator"),
     ] {
-        let out = sb.ctlookup().args(["--endpoint-url", &server.url(), "--where", expr]).output().unwrap();
+        let out = sb.api(&server.url()).args(["--where", expr]).output().unwrap();
         let stderr = String::from_utf8(out.stderr).unwrap();
         assert_eq!(out.status.code(), Some(2), "{expr}: {stderr}");
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
@@ -202,7 +194,7 @@ fn a_bad_expression_points_at_the_column_and_sends_nothing() {
             "{expr}: {stderr}"
         );
     }
-    let out = sb.ctlookup().args(["--endpoint-url", &server.url(), "--source-ip", "10.0.0.300"]).output().unwrap();
+    let out = sb.api(&server.url()).args(["--source-ip", "10.0.0.300"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(server.requests().is_empty());
 }

@@ -2,9 +2,7 @@
 //! answering, and Ctrl-C. Every case ends with every event exactly once, or with exit 1 (130 for Ctrl-C),
 //! a valid document, and a token that completes the set exactly.
 
-use std::io::Read;
-use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::common::*;
 use serde_json::Value;
@@ -49,19 +47,16 @@ fn the_default_rate_is_never_throttled() {
 }
 
 /// Starts ctlookup and waits until its first output byte, so that the scan is surely under way.
-fn start_and_wait_for_output(sb: &Sandbox, args: &[&str]) -> (Child, Vec<u8>) {
-    let mut child = sb.std_ctlookup().args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    let mut first = vec![0u8; 1];
-    child.stdout.as_mut().unwrap().read_exact(&mut first).unwrap();
-    (child, first)
+fn start_and_wait_for_output(sb: &Sandbox, args: &[&str]) -> Running {
+    let mut running = Running::start_unread(sb.std_ctlookup().args(args));
+    running.first_output();
+    running
 }
 
-fn finish(mut child: Child, mut stdout: Vec<u8>) -> (Option<i32>, Vec<u8>, String) {
-    child.stdout.take().unwrap().read_to_end(&mut stdout).unwrap();
-    let mut stderr = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
-    let status = child.wait().unwrap();
-    (status.code(), stdout, stderr)
+/// The exit code, all of stdout and stderr.
+fn finish(running: Running) -> (Option<i32>, Vec<u8>, String) {
+    let out = running.finish();
+    (out.status.code(), out.stdout, String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
 fn token_in(stderr: &str) -> String {
@@ -75,11 +70,11 @@ fn a_service_that_stops_answering_ends_with_exit_1_a_valid_document_and_a_workin
     let server = serve(&records);
     server.set_latency(Duration::from_millis(100));
     let url = server.url();
-    let (child, first) =
+    let running =
         start_and_wait_for_output(&sb, &["--endpoint-url", &url, "-o", "json", "--retries", "2", "--tps", "2"]);
     // The first page is printed; from now on every request fails.
     server.set_fault_every(Some(1));
-    let (code, stdout, stderr) = finish(child, first);
+    let (code, stdout, stderr) = finish(running);
     assert_eq!(code, Some(1), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("InternalFailure"), "{stderr}");
@@ -102,11 +97,9 @@ fn ctrl_c_completes_the_document_and_exits_130() {
     let server = serve(&records);
     server.set_latency(Duration::from_millis(200));
     let url = server.url();
-    let (child, first) = start_and_wait_for_output(&sb, &["--endpoint-url", &url, "-o", "json"]);
-    let started = Instant::now();
-    let status = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
-    assert!(status.success());
-    let (code, stdout, stderr) = finish(child, first);
+    let mut running = start_and_wait_for_output(&sb, &["--endpoint-url", &url, "-o", "json"]);
+    let started = running.interrupt(SIGINT);
+    let (code, stdout, stderr) = finish(running);
     assert!(started.elapsed() < Duration::from_secs(3), "Ctrl-C stops promptly");
     assert_eq!(code, Some(130), "{stderr}");
     let doc: Value = serde_json::from_slice(&stdout).expect("a complete JSON document after Ctrl-C");

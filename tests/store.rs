@@ -3,8 +3,7 @@
 //! only the gap; late events, same-second pages and runs stopped part-way are never lost or doubled;
 //! several processes at once; accounts kept apart; --offline; damaged files; the store commands.
 
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use proptest::prelude::*;
@@ -168,25 +167,16 @@ fn a_killed_sync_then_a_sync_and_a_query_at_once_lose_and_double_nothing() {
     let server = serve(&records);
     let url = server.url();
     let window = ["--start-time", "2024-07-10T00:00:00Z", "--end-time", "2024-07-22T09:00:00Z"];
-    let mut sync = sb.std_ctlookup();
-    sync.args(["sync", "--endpoint-url", &url, "--tps", "10"]).args(window).stdout(Stdio::null()).stderr(Stdio::null());
-    let mut child = sync.spawn().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while sent(&server) < 8 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+    let mut sync = Running::start(sb.std_ctlookup().args(["sync", "--endpoint-url", &url, "--tps", "10"]).args(window));
+    wait_until(Duration::from_secs(60), || sent(&server) >= 8);
+    sync.kill(); // SIGKILL
     let killed_at = sent(&server);
     assert!(killed_at < 30, "killed before the end");
 
-    let mut sync = sb.std_ctlookup();
-    sync.args(["sync", "--endpoint-url", &url, "--tps", "1000"]).args(window);
-    let mut query = sb.std_ctlookup();
-    query.args(["--endpoint-url", &url, "--tps", "1000", "-o", "jsonl"]).args(window);
-    let sync = sync.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
-    let query = query.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    let (sync, query) = (sync.wait_with_output().unwrap(), query.wait_with_output().unwrap());
+    let sync = Running::start(sb.std_ctlookup().args(["sync", "--endpoint-url", &url, "--tps", "1000"]).args(window));
+    let query =
+        Running::start(sb.std_ctlookup().args(["--endpoint-url", &url, "--tps", "1000", "-o", "jsonl"]).args(window));
+    let (sync, query) = (sync.finish(), query.finish());
     assert!(sync.status.success(), "{}", String::from_utf8_lossy(&sync.stderr));
     assert!(query.status.success(), "{}", String::from_utf8_lossy(&query.stderr));
     let expected: Vec<String> =
@@ -433,16 +423,18 @@ fn a_store_locked_by_another_process_is_waited_for_and_never_removed() {
     let direct = run_ok(sb.ctlookup().args(base(&url)).args(other).arg("--no-store"));
 
     // Another process writes for 2 s: this one waits its turn, then records as usual.
+    let (locked, is_locked) = std::sync::mpsc::channel();
     let lock = std::thread::spawn({
         let file = store_file(&sb);
         move || {
             let db = rusqlite::Connection::open(file).unwrap();
             db.execute_batch("BEGIN IMMEDIATE; UPDATE identities SET account = account;").unwrap();
+            locked.send(()).unwrap();
             std::thread::sleep(Duration::from_secs(2));
             db.execute_batch("COMMIT").unwrap();
         }
     });
-    std::thread::sleep(Duration::from_millis(300));
+    is_locked.recv().expect("the other process holds the lock");
     let out = run_ok(sb.ctlookup().args(base(&url)).args(other));
     lock.join().unwrap();
     assert_eq!(out.stdout, direct.stdout);
@@ -489,11 +481,11 @@ fn processes_starting_at_once_on_a_new_store_never_rebuild_it() {
                     "--end-time",
                     "2024-07-22T09:00:00Z",
                 ]);
-                cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
+                Running::start(&mut cmd)
             })
             .collect();
         for child in children {
-            let out = child.wait_with_output().unwrap();
+            let out = child.finish();
             let stderr = String::from_utf8_lossy(&out.stderr);
             assert!(out.status.success(), "round {round}: {stderr}");
             assert!(stderr.is_empty(), "round {round}: {stderr}");
@@ -533,11 +525,11 @@ fn several_queries_at_once_on_one_store_all_use_it() {
                     "--end-time",
                     "2024-07-22T09:00:00Z",
                 ]);
-                cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap()
+                Running::start(&mut cmd)
             })
             .collect();
         for child in children {
-            let out = child.wait_with_output().unwrap();
+            let out = child.finish();
             let stderr = String::from_utf8_lossy(&out.stderr);
             assert!(out.status.success() && !stderr.contains("without it") && !stderr.contains("locked"), "{stderr}");
         }

@@ -5,7 +5,6 @@
 //! The suite runs a short, fixed-seed budget; `bench/store_concurrency.sh` runs the long one
 //! (`CTLOOKUP_STRESS_OPS`, `CTLOOKUP_STRESS_SEED`).
 
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -27,12 +26,10 @@ enum Op {
     Clear { older_than: Option<i64> },
 }
 
-struct Running {
+/// An operation under way.
+struct Started {
     op: Op,
-    child: Child,
-    /// Output goes to files: a pipe nobody reads while waiting would stop a process that prints much.
-    stdout: std::path::PathBuf,
-    stderr: std::path::PathBuf,
+    running: Running,
 }
 
 fn time_text(t: i64) -> String {
@@ -65,7 +62,7 @@ fn random_op(rng: &mut fastrand::Rng, span: (i64, i64)) -> Op {
     }
 }
 
-fn start(sb: &Sandbox, url: &str, op: Op, n: usize) -> Running {
+fn start(sb: &Sandbox, url: &str, op: Op) -> Started {
     let mut cmd = sb.std_ctlookup();
     match &op {
         Op::Sync { window, tps } => {
@@ -87,22 +84,15 @@ fn start(sb: &Sandbox, url: &str, op: Op, n: usize) -> Running {
             cmd.args(["store", "clear"]);
         }
     }
-    let stdout = sb.path(&format!("op-{n}.out"));
-    let stderr = sb.path(&format!("op-{n}.err"));
-    cmd.stdin(Stdio::null())
-        .stdout(std::fs::File::create(&stdout).unwrap())
-        .stderr(std::fs::File::create(&stderr).unwrap());
-    let child = cmd.spawn().expect("start ctlookup");
-    Running { op, child, stdout, stderr }
+    Started { op, running: Running::start(&mut cmd) }
 }
 
 /// Why one finished operation's answer is wrong, if it is.
-fn check(records: &[Value], running: Running) -> Option<String> {
-    let mut child = running.child;
-    let status = child.wait().expect("wait for ctlookup");
-    let stdout = std::fs::read(&running.stdout).unwrap();
-    let stderr = std::fs::read_to_string(&running.stderr).unwrap();
-    let code = status.code();
+fn check(records: &[Value], running: Started) -> Option<String> {
+    let out = running.running.finish();
+    let stdout = out.stdout;
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let code = out.status.code();
     let wrong = |why: String| Some(format!("{:?}: {why}\nstderr: {stderr}", running.op));
     if stderr.contains("panicked") || stderr.contains("rebuilding it") {
         return wrong("a panic or a healthy store rebuilt".into());
@@ -134,7 +124,7 @@ fn run_mix(seed: u64, ops: usize, parallel: usize, budget: Duration) -> (usize, 
     let url = server.url();
     let span = (epoch_of(records.last().unwrap()) - 600, epoch_of(&records[0]) + 600);
     let mut rng = fastrand::Rng::with_seed(seed);
-    let mut running: Vec<Running> = Vec::new();
+    let mut running: Vec<Started> = Vec::new();
     let mut wrong = Vec::new();
     let mut done = 0;
     let deadline = Instant::now() + budget;
@@ -142,13 +132,13 @@ fn run_mix(seed: u64, ops: usize, parallel: usize, budget: Duration) -> (usize, 
     while (started < ops && Instant::now() < deadline) || !running.is_empty() {
         if started < ops && Instant::now() < deadline && running.len() < parallel {
             let op = random_op(&mut rng, span);
-            running.push(start(&sb, &url, op, started));
+            running.push(start(&sb, &url, op));
             started += 1;
             // A random pause so that operations start in the middle of one another.
             std::thread::sleep(Duration::from_millis(rng.u64(0..250)));
             continue;
         }
-        let finished = running.iter_mut().position(|r| r.child.try_wait().ok().flatten().is_some());
+        let finished = running.iter_mut().position(|r| !r.running.is_running());
         match finished {
             Some(i) => {
                 let one = running.swap_remove(i);
@@ -161,7 +151,7 @@ fn run_mix(seed: u64, ops: usize, parallel: usize, budget: Duration) -> (usize, 
     // And at the end, with nothing else running: every window answers what the API holds.
     for _ in 0..4 {
         let op = Op::Query { window: random_window(&mut rng, span), cap: None, offline: false };
-        wrong.extend(check(&records, start(&sb, &url, op, done + 1000)));
+        wrong.extend(check(&records, start(&sb, &url, op)));
         done += 1;
     }
     (done, wrong)
@@ -193,14 +183,14 @@ fn epoch_of(record: &Value) -> i64 {
 }
 
 /// A fake with the events, and a sync of their whole window started in the background.
-fn syncing(seed: u64) -> (Sandbox, Vec<Value>, fake_cloudtrail::server::FakeCloudTrail, (i64, i64), Child) {
+fn syncing(seed: u64) -> (Sandbox, Vec<Value>, fake_cloudtrail::server::FakeCloudTrail, (i64, i64), Running) {
     let sb = Sandbox::new();
     let records = records(EVENTS, seed, fixed_newest());
     let server = serve(&records);
     let window = (epoch_of(records.last().unwrap()), epoch_of(&records[0]));
     let mut sync = sb.std_ctlookup();
     sync.args(["sync", "--endpoint-url", &server.url(), "--tps", "20"]).args(window_args(window));
-    let sync = sync.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let sync = Running::start(&mut sync);
     (sb, records, server, window, sync)
 }
 
@@ -226,14 +216,11 @@ fn assert_answers_whole(sb: &Sandbox, url: &str, records: &[Value], window: (i64
 /// the sync goes on writing older pages.
 #[test]
 fn a_clear_in_the_middle_of_a_sync_never_leaves_a_window_covered_without_its_events() {
-    let (sb, records, server, window, mut sync) = syncing(7);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while server.requests().len() < 12 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let (sb, records, server, window, sync) = syncing(7);
+    wait_until(Duration::from_secs(60), || server.requests().len() >= 12);
     // 12 pages of 50 are stored, newest first: cut in the middle of them.
     run_ok(sb.ctlookup().args(["store", "clear", "--older-than", &time_text(epoch_of(&records[300]))]));
-    assert!(sync.wait().unwrap().success());
+    assert!(sync.finish().status.success());
     assert_answers_whole(&sb, &server.url(), &records, window);
 }
 
@@ -243,7 +230,7 @@ fn eviction_by_another_process_in_the_middle_of_a_sync_never_leaves_a_window_sho
     let (sb, records, server, window, mut sync) = syncing(8);
     let url = server.url();
     let small = (epoch_of(&records[10]), epoch_of(&records[0]));
-    while sync.try_wait().unwrap().is_none() {
+    while sync.is_running() {
         // Each of these ends by evicting down to 60K, the oldest pages first: the sync's newest writes.
         run_ok(
             sb.ctlookup()
@@ -252,6 +239,6 @@ fn eviction_by_another_process_in_the_middle_of_a_sync_never_leaves_a_window_sho
         );
         std::thread::sleep(Duration::from_millis(150));
     }
-    assert!(sync.wait().unwrap().success());
+    assert!(sync.finish().status.success());
     assert_answers_whole(&sb, &url, &records, window);
 }
