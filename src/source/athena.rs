@@ -254,6 +254,17 @@ fn renamed(ty: Ty, value: Value) -> Option<Value> {
             }
             Some(Value::Object(out))
         }
+        // Presto and Trino before 0.335 (or with `legacy_row_to_json_cast`) write a ROW as a JSON array of
+        // its fields, in the table's order.
+        (Ty::Struct(fields), Value::Array(items)) if items.len() == fields.len() => {
+            let mut out = Map::new();
+            for (field, item) in fields.iter().zip(items) {
+                if let Some(value) = renamed(field.ty, item) {
+                    out.insert(field.key.to_owned(), value);
+                }
+            }
+            Some(Value::Object(out))
+        }
         (Ty::Array(fields), Value::Array(items)) => {
             Some(Value::Array(items.into_iter().filter_map(|item| renamed(Ty::Struct(fields), item)).collect()))
         }
@@ -303,6 +314,10 @@ mod tests {
         );
         let keys: Vec<&String> = record.as_object().unwrap().keys().collect();
         assert_eq!(keys, ["eventVersion", "userIdentity", "eventTime", "requestParameters", "readOnly", "resources"]);
+        // The same struct as a positional array, as Presto writes a ROW.
+        let column = COLUMNS.iter().find(|c| c.key == "resources").unwrap();
+        let resources = column_value(column.ty, r#"[["arn:x",null,"T"]]"#);
+        assert_eq!(resources, Some(json!([{"ARN": "arn:x", "type": "T"}])));
         assert!(is_header(&names.iter().cloned().map(Some).collect::<Vec<_>>(), &names));
     }
 }
