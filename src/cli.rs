@@ -532,10 +532,15 @@ fn subcommand_first(args: &[std::ffi::OsString]) -> Option<Vec<std::ffi::OsStrin
     let mut i = 1;
     while i < args.len() {
         let text = args[i].to_str()?;
-        if command.find_subcommand(text).is_some() {
+        if let Some(subcommand) = command.find_subcommand(text) {
             let mut moved = vec![args[0].clone(), args[i].clone()];
-            moved.extend_from_slice(&args[1..i]);
-            moved.extend_from_slice(&args[i + 1..]);
+            let mut rest: Vec<std::ffi::OsString> = args[1..i].iter().chain(&args[i + 1..]).cloned().collect();
+            // A subcommand of its own (`athena table`) follows it, before the options.
+            let nested = |a: &std::ffi::OsString| a.to_str().is_some_and(|t| subcommand.find_subcommand(t).is_some());
+            if let Some(j) = rest.iter().position(nested) {
+                moved.push(rest.remove(j));
+            }
+            moved.extend(rest);
             return Some(moved);
         }
         let option = if let Some(long) = text.strip_prefix("--") {

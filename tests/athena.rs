@@ -137,11 +137,12 @@ fn the_table_statement_is_printed_and_created_with_run() {
     assert!(ddl.contains("'projection.region.values'='us-east-1,eu-west-1'"));
     assert!(ddl.contains("'projection.timestamp.range'='2024/01/02,NOW'"));
 
+    // Options before the subcommand, as with the aws CLI.
     let out = run_ok(f.sb.ctlookup().args([
-        "athena",
-        "table",
         "--endpoint-url",
         &f.server.url(),
+        "athena",
+        "table",
         "--bucket",
         "s3://trail-bucket",
         "--run",
@@ -234,6 +235,18 @@ fn max_items_adds_a_limit_only_when_the_sql_decides_alone() {
     assert_eq!(jsonl_ids(&out.stdout).len(), 5);
     let queries = f.queries();
     assert!(!queries[1].contains("LIMIT"), "{}", queries[1]);
+}
+
+#[test]
+fn throttled_calls_are_retried() {
+    let f = fixture(60, 6, Duration::from_millis(300), 10);
+    f.server.set_athena_throttle_every(Some(2));
+    let expected = sorted(ids_where(&f.records, |r| r["readOnly"] == false));
+    let out = run_ok(f.athena().args(["--where", "readOnly = false", "--retries", "3"]));
+    assert_eq!(sorted(jsonl_ids(&out.stdout)), expected);
+    let requests = f.server.athena_requests();
+    assert!(requests.iter().filter(|r| r.status == 400).count() >= 3, "{requests:?}");
+    assert_eq!(requests.iter().filter(|r| r.operation == "StartQueryExecution" && r.status == 200).count(), 1);
 }
 
 #[test]

@@ -148,8 +148,10 @@ impl Athena {
         printable(&text, 600)
     }
 
-    /// Starts `sql`; returns the query's ID.
+    /// Starts `sql`; returns the query's ID. Every attempt carries the same ClientRequestToken, so that a
+    /// retry after an answer lost on the way starts no second query.
     pub async fn start(&self, sql: &str, place: &Place) -> Result<String> {
+        let token = format!("ctlookup-{:032x}", fastrand::u128(..));
         let context = place.database.as_ref().map(|d| QueryExecutionContext::builder().database(d).build());
         let output = place.output.as_ref().map(|o| ResultConfiguration::builder().output_location(o).build());
         let answer = self
@@ -157,6 +159,7 @@ impl Athena {
                 self.client
                     .start_query_execution()
                     .query_string(sql)
+                    .client_request_token(&token)
                     .set_query_execution_context(context.clone())
                     .set_result_configuration(output.clone())
                     .set_work_group(place.workgroup.clone())

@@ -14,6 +14,7 @@
 //!   DuckDB refuses fails with DuckDB's message as the reason.
 //! * `StopQueryExecution` of a running query makes it `CANCELLED` at once (its DuckDB run is let finish
 //!   and thrown away).
+//! * `throttle_every` refuses every n-th call with 400 `TooManyRequestsException`.
 //! * `DataScannedInBytes` is the size of the records file, once the query has run.
 
 use std::collections::HashMap;
@@ -58,6 +59,11 @@ pub(crate) struct Athena {
     pub queries: HashMap<String, Arc<Mutex<Query>>>,
     pub requests: Vec<AthenaRequest>,
     pub next_id: u64,
+    /// Every n-th call is refused: 400 `TooManyRequestsException`, as Athena throttles.
+    pub throttle_every: Option<u32>,
+    pub throttle_seen: u32,
+    /// ClientRequestToken → the query it started: a repeated start is the same query, as on Athena.
+    pub tokens: HashMap<String, String>,
 }
 
 pub(crate) struct Query {
@@ -90,7 +96,12 @@ fn error(code: &str, message: &str) -> (u16, Value) {
 
 /// The answer (status, JSON body) to one Athena call.
 pub(crate) fn answer(athena: &mut Athena, operation: &str, body: &Value) -> (u16, Value) {
-    let (status, value) = dispatch(athena, operation, body);
+    let throttled = athena.throttle_every.is_some_and(|n| {
+        athena.throttle_seen += 1;
+        athena.throttle_seen.is_multiple_of(n)
+    });
+    let (status, value) =
+        if throttled { error("TooManyRequestsException", "Rate exceeded") } else { dispatch(athena, operation, body) };
     athena.requests.push(AthenaRequest { operation: operation.to_owned(), body: body.clone(), status });
     (status, value)
 }
@@ -113,6 +124,10 @@ fn dispatch(athena: &mut Athena, operation: &str, body: &Value) -> (u16, Value) 
             let Some(backend) = athena.backend.clone() else {
                 return error("InvalidRequestException", "the fake has no Athena backend");
             };
+            let token = body.get("ClientRequestToken").and_then(Value::as_str).map(str::to_owned);
+            if let Some(id) = token.as_ref().and_then(|t| athena.tokens.get(t)) {
+                return (200, json!({"QueryExecutionId": id}));
+            }
             athena.next_id += 1;
             let id = format!("00000000-0000-4000-8000-{:012}", athena.next_id);
             let ddl = sql.trim_start().to_ascii_uppercase().starts_with("CREATE EXTERNAL TABLE");
@@ -125,6 +140,9 @@ fn dispatch(athena: &mut Athena, operation: &str, body: &Value) -> (u16, Value) 
                 scanned: 0,
             }));
             athena.queries.insert(id.clone(), query.clone());
+            if let Some(token) = token {
+                athena.tokens.insert(token, id.clone());
+            }
             if let Some(reason) = athena.fail_with.clone() {
                 query.lock().unwrap().outcome = Some(Err(reason));
             } else if ddl {

@@ -299,6 +299,13 @@ impl FakeCloudTrail {
         self.athena().fail_with = reason.map(str::to_owned);
     }
 
+    /// Refuses every n-th Athena call from now on with 400 `TooManyRequestsException` (None: none).
+    pub fn set_athena_throttle_every(&self, n: Option<u32>) {
+        let mut athena = self.athena();
+        athena.throttle_every = n.filter(|n| *n > 0);
+        athena.throttle_seen = 0;
+    }
+
     /// Every Athena call received so far, in order.
     pub fn athena_requests(&self) -> Vec<crate::athena::AthenaRequest> {
         self.athena().requests.clone()
