@@ -199,6 +199,29 @@ fn athena_gives_the_events_input_gives_on_random_expressions() {
 }
 
 #[test]
+fn accounts_and_regions_read_only_their_partitions() {
+    use fake_cloudtrail::generate::MAIN_ACCOUNT;
+    let f = fixture(150, 8, Duration::ZERO, 1000);
+    let out = run_ok(f.athena().args(["--account", MAIN_ACCOUNT, "--region", "us-east-1,us-west-2", "-v"]));
+    let expected = ids_where(&f.records, |r| {
+        r["recipientAccountId"] == MAIN_ACCOUNT
+            && ["us-east-1", "us-west-2"].contains(&r["awsRegion"].as_str().unwrap())
+    });
+    assert!(!expected.is_empty());
+    assert_eq!(sorted(jsonl_ids(&out.stdout)), sorted(expected));
+    let query = &f.queries()[0];
+    assert!(query.contains(&format!("WHERE account IN ('{MAIN_ACCOUNT}')\n  AND region IN ('us-east-1', 'us-west-2')")));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(": SUCCEEDED · "), "{stderr}");
+    assert!(stderr.contains(" scanned · $0.0001"), "{stderr}");
+
+    let bad = run_code(f.athena().args(["--account", "12345"]), 2);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("12-digit"));
+    let bad = run_code(f.sb.ctlookup().args(["--input", "x.json", "--account", MAIN_ACCOUNT]), 2);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--account applies to --athena"));
+}
+
+#[test]
 fn a_failed_query_says_athenas_reason_in_one_line() {
     let f = fixture(5, 2, Duration::ZERO, 1000);
     f.server.set_athena_failure(Some("SYNTAX_ERROR: line 3:7: Column 'eventtime' cannot be resolved"));
