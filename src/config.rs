@@ -226,6 +226,9 @@ impl Config {
         let filter = Filter::new(expr, window, category);
         let progress = (cli.progress || env.stderr_is_terminal) && !cli.no_progress;
         let answer = answer(&cli, window, env.now)?;
+        if let (SourceConfig::Athena(athena), Some(Answer::Count { fields, .. })) = (&mut source, &answer) {
+            athena.count_by(fields, cli.max_items);
+        }
         let mut watch_columns: Vec<Path> = match &cli.columns {
             Some(_) => print.columns.iter().filter_map(|c| c.path().cloned()).collect(),
             None => Vec::new(),
@@ -530,9 +533,14 @@ fn athena_table(args: &crate::cli::AthenaTableArgs) -> Result<AthenaTableConfig>
             verbose: false,
             print_only: false,
             ddl: ddl.clone(),
-            pushed: Vec::new(),
-            local: Vec::new(),
-            complete: true,
+            compiled: crate::query::sql::Compiled {
+                sql: ddl.clone(),
+                pushed: Vec::new(),
+                local: Vec::new(),
+                complete: true,
+            },
+            exact: true,
+            group_keys: 0,
         };
         Some((config, table))
     } else {
@@ -618,9 +626,9 @@ fn athena_source(cli: &LookupArgs, expr: &Expr, window: TimeWindow) -> Result<So
         verbose: cli.verbose > 0,
         print_only: args.sql,
         ddl,
-        pushed: compiled.pushed,
-        local: compiled.local,
-        complete: compiled.complete,
+        compiled,
+        exact,
+        group_keys: 0,
     })))
 }
 

@@ -273,17 +273,30 @@ fn throttled_calls_are_retried() {
 }
 
 #[test]
-fn counts_run_locally_over_the_streamed_rows() {
-    let f = fixture(80, 4, Duration::ZERO, 1000);
-    let from_files =
-        run_ok(f.sb.ctlookup().arg("--input").arg(&f.jsonl).args(["--count-by", "eventName", "-o", "jsonl"]));
-    let from_athena = run_ok(f.athena().args(["--count-by", "eventName", "-o", "jsonl"]));
+fn counts_are_grouped_by_athena_when_the_sql_decides_alone_and_locally_otherwise() {
+    let f = fixture(120, 4, Duration::ZERO, 7);
     let lines = |out: &[u8]| {
         let mut lines: Vec<String> = String::from_utf8_lossy(out).lines().map(str::to_owned).collect();
         lines.sort();
         lines
     };
-    assert_eq!(lines(&from_athena.stdout), lines(&from_files.stdout));
+    for (args, grouped) in [
+        (&["--count-by", "eventName,errorCode", "--where", "readOnly = false"][..], true),
+        (&["--count-by", "userIdentity.sessionContext.sessionIssuer.userName,awsRegion"][..], true),
+        // A local-only predicate, a field that is no text column, --max-items: counted locally.
+        (&["--count-by", "eventName", "--where", "eventName =~ \"(?i)^(list|get)\""][..], false),
+        (&["--count-by", "readOnly"][..], false),
+        (&["--count-by", "eventName", "--max-items", "30"][..], false),
+    ] {
+        let from_files = run_ok(f.sb.ctlookup().arg("--input").arg(&f.jsonl).args(args).args(["-o", "jsonl"]));
+        let from_athena = run_ok(f.athena().args(args).args(["-o", "jsonl", "-v"]));
+        assert_eq!(lines(&from_athena.stdout), lines(&from_files.stdout), "{args:?}");
+        assert!(!from_files.stdout.is_empty());
+        let query = f.queries().pop().unwrap();
+        assert_eq!(query.contains("\nGROUP BY "), grouped, "{args:?}: {query}");
+        let stderr = String::from_utf8_lossy(&from_athena.stderr);
+        assert_eq!(stderr.contains("counted by Athena (GROUP BY)"), grouped, "{stderr}");
+    }
 }
 
 #[test]

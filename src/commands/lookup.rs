@@ -119,6 +119,12 @@ impl Consumer for Pipeline<'_> {
         self.decoder.problem(file, problem);
     }
 
+    fn group(&mut self, key: &[Option<String>], count: u64, first: Option<&str>, last: Option<&str>) -> Result<()> {
+        let stamp = |text: Option<&str>| crate::time::Stamp::of_text(text?);
+        self.matched += count;
+        Ok(self.writer.group(key, count, stamp(first), stamp(last))?)
+    }
+
     fn flush(&mut self) -> Result<()> {
         let writer = &mut self.writer;
         Ok(self.progress.suspend(|| writer.flush())?)

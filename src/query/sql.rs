@@ -149,6 +149,33 @@ pub fn select_list() -> String {
         .join(", ")
 }
 
+/// The query of `--count-by` over these record paths, counted by Athena: the compiled query's FROM and
+/// WHERE, grouped by the paths' text values, with each group's count and its oldest and newest eventTime
+/// as written (`min_by`/`max_by` of the instant). None when a path is not a text column or text field of
+/// a struct (only those come back as what the record's own string gives the local count), or when the
+/// SQL does not decide the filter alone.
+pub fn count_by(compiled: &Compiled, paths: &[&super::expr::Path]) -> Option<String> {
+    if !compiled.complete || paths.is_empty() {
+        return None;
+    }
+    let mut keys = Vec::new();
+    for path in paths {
+        match access(&Target::Record((*path).clone()))? {
+            Access::Text(sql) => keys.push(sql),
+            _ => return None,
+        }
+    }
+    let (_, rest) = compiled.sql.split_once('\n')?;
+    let columns: Vec<String> = keys.iter().enumerate().map(|(i, k)| format!("{k} AS k{i}")).collect();
+    let ordinals: Vec<String> = (1..=keys.len()).map(|i| i.to_string()).collect();
+    Some(format!(
+        "SELECT {}, count(*) AS events, min_by(eventtime, from_iso8601_timestamp(eventtime)) AS first, \
+         max_by(eventtime, from_iso8601_timestamp(eventtime)) AS last\n{rest}\nGROUP BY {}",
+        columns.join(", "),
+        ordinals.join(", ")
+    ))
+}
+
 /// `name` or `database.name`, each part double-quoted.
 fn table_name(table: &str) -> String {
     table.split('.').map(|part| format!("\"{}\"", part.replace('"', "\"\""))).collect::<Vec<_>>().join(".")

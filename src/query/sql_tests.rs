@@ -557,3 +557,21 @@ fn duckdb_agrees_with_the_local_evaluator_on_random_queries() {
         "too weak a sample: {complete} {matched} {narrowed}"
     );
 }
+
+#[test]
+fn count_by_groups_text_columns_when_the_sql_decides_alone() {
+    let compiled = sql_of("eventName = A");
+    let paths = [Path::new(["eventName"]), Path::new(["userIdentity", "arn"])];
+    let grouped = count_by(&compiled, &paths.iter().collect::<Vec<_>>()).unwrap();
+    assert_eq!(
+        grouped,
+        "SELECT eventname AS k0, useridentity.arn AS k1, count(*) AS events, \
+         min_by(eventtime, from_iso8601_timestamp(eventtime)) AS first, \
+         max_by(eventtime, from_iso8601_timestamp(eventtime)) AS last\n\
+         FROM \"cloudtrail_logs\"\nWHERE eventname = 'A'\nGROUP BY 1, 2"
+    );
+    // Not a text column, or a filter the SQL does not decide alone: counted locally.
+    assert_eq!(count_by(&compiled, &[&Path::new(["readOnly"])]), None);
+    assert_eq!(count_by(&compiled, &[&Path::new(["resources", "ARN"])]), None);
+    assert_eq!(count_by(&sql_of("errorCode =~ '(?i)x'"), &[&Path::new(["eventName"])]), None);
+}

@@ -21,8 +21,10 @@ use crate::aws::athena::{poll_pause, scanned_text, Athena, Place, State};
 use crate::aws::Connection;
 use crate::error::{say, Interrupted};
 use crate::interrupt;
+use crate::output::columns::Column;
 use crate::progress::Progress;
 use crate::query::ddl::{Field, Ty, COLUMNS};
+use crate::query::sql::Compiled;
 
 /// The `--athena` source's settings.
 #[derive(Debug)]
@@ -41,11 +43,12 @@ pub struct AthenaConfig {
     pub print_only: bool,
     /// The table the query assumes, for `--sql` (with a placeholder bucket).
     pub ddl: String,
-    /// The predicates the SQL tests, and those only the local filter decides (for -v).
-    pub pushed: Vec<String>,
-    pub local: Vec<String>,
-    /// The SQL alone decides the filter.
-    pub complete: bool,
+    /// The compiled filter (the query before any LIMIT), with which predicates went where (for -v).
+    pub compiled: Compiled,
+    /// The SQL alone decides what matches (compiled whole, pushed down, no `--event-category`).
+    pub exact: bool,
+    /// With `--count-by` counted by Athena: the number of fields grouped by (0: the query reads events).
+    pub group_keys: usize,
 }
 
 impl AthenaConfig {
@@ -66,11 +69,26 @@ impl AthenaConfig {
     pub fn describe(&self) -> String {
         let list = |items: &[String]| if items.is_empty() { "none".to_owned() } else { items.join("; ") };
         format!(
-            "Athena: pushed into the SQL: {}; tested locally only: {}{}",
-            list(&self.pushed),
-            list(&self.local),
-            if self.complete { " (the SQL decides alone)" } else { "" }
+            "Athena: pushed into the SQL: {}; tested locally only: {}{}{}",
+            list(&self.compiled.pushed),
+            list(&self.compiled.local),
+            if self.exact { " (the SQL decides alone)" } else { "" },
+            if self.group_keys > 0 { "; --count-by counted by Athena (GROUP BY)" } else { "" }
         )
+    }
+
+    /// `--count-by` as Athena's GROUP BY, when the SQL decides alone, every field is a text column or
+    /// struct field, and no `--max-items` stops the count early; otherwise the events are read and
+    /// counted locally.
+    pub fn count_by(&mut self, fields: &[Column], max_items: Option<u64>) {
+        if max_items.is_some() || !self.exact {
+            return;
+        }
+        let Some(paths) = fields.iter().map(Column::path).collect::<Option<Vec<_>>>() else { return };
+        if let Some(sql) = crate::query::sql::count_by(&self.compiled, &paths) {
+            self.sql = sql;
+            self.group_keys = paths.len();
+        }
     }
 }
 
@@ -139,6 +157,10 @@ async fn run(config: &AthenaConfig, consumer: &mut dyn Consumer, progress: &Prog
         }
         first = false;
         for row in rows {
+            if config.group_keys > 0 {
+                group(consumer, row, config.group_keys)?;
+                continue;
+            }
             let record = layout.record(row);
             let text = serde_json::to_vec(&record)?;
             progress.scanned(None);
@@ -186,6 +208,15 @@ async fn stop(athena: &Athena, id: &str) -> anyhow::Error {
         Ok(Err(err)) => Interrupted(format!("{what}; the Athena query {id} could not be stopped: {err:#}")).into(),
         Err(_) => Interrupted(format!("{what}; the Athena query {id} could not be stopped in time")).into(),
     }
+}
+
+/// One row of the GROUP BY of `--count-by`: the keys, the count, the first and last eventTime.
+fn group(consumer: &mut dyn Consumer, row: &[Option<String>], keys: usize) -> Result<()> {
+    let count = row.get(keys).and_then(|c| c.as_deref()).and_then(|c| c.parse::<u64>().ok());
+    let Some(count) = count.filter(|_| row.len() == keys + 3) else {
+        return Err(anyhow!("Athena answered a row of {} columns to the count (expected {})", row.len(), keys + 3));
+    };
+    consumer.group(&row[..keys], count, row[keys + 1].as_deref(), row[keys + 2].as_deref())
 }
 
 fn is_header(row: &[Option<String>], columns: &[String]) -> bool {

@@ -144,6 +144,11 @@ pub trait Consumer {
     fn problem(&mut self, file: &str, problem: &dyn fmt::Display);
     /// A page (or file) is complete: make what was written so far visible.
     fn flush(&mut self) -> Result<()>;
+    /// A group counted by the source itself (Athena's GROUP BY for `--count-by`): the fields' text
+    /// values (None: missing), the count, and the oldest and newest eventTime as written.
+    fn group(&mut self, _key: &[Option<String>], _count: u64, _first: Option<&str>, _last: Option<&str>) -> Result<()> {
+        Err(anyhow::anyhow!("this consumer takes events, not counted groups"))
+    }
 }
 
 /// How a source ended.
