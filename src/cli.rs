@@ -43,6 +43,9 @@ pub enum Command {
     /// The IAM policy that what was done needs: the actions of the matched successful calls as one
     /// policy document (same window, filters and sources as a lookup)
     Policy(PolicyArgs),
+    /// Athena over the trail's S3 files: `athena table` prints (or, with --run, creates) the table
+    /// that `--athena TABLE` queries
+    Athena(AthenaArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish)
     Completions { shell: clap_complete::Shell },
 }
@@ -77,6 +80,9 @@ pub struct LookupArgs {
     /// .json.gz), JSON Lines, or directories of those; `-` is stdin. Repeatable
     #[arg(long, value_name = "PATH", help_heading = "Where events come from")]
     pub input: Vec<PathBuf>,
+
+    #[command(flatten)]
+    pub athena: AthenaSourceArgs,
 
     #[command(flatten)]
     pub window: WindowArgs,
@@ -232,6 +238,96 @@ pub struct LookupArgs {
     /// Say more on stderr: the query plan (which attribute went to the API, what stays local)
     #[arg(short, long, action = ArgAction::Count, help_heading = "How to print")]
     pub verbose: u8,
+}
+
+/// `--athena TABLE`: the window and the filter as one Athena query (docs/athena.md).
+#[derive(Debug, Args)]
+pub struct AthenaSourceArgs {
+    /// Read events from this Athena table of the trail's S3 files instead of the API (`name` or
+    /// `database.name`; `ctlookup athena table` makes it): the window and the filter become one SQL query
+    #[arg(long, value_name = "TABLE", help_heading = "Athena")]
+    pub athena: Option<String>,
+
+    /// The database (Glue catalog) of the --athena table, when TABLE does not name it
+    #[arg(long, value_name = "NAME", requires = "athena", help_heading = "Athena")]
+    pub athena_database: Option<String>,
+
+    /// The Athena workgroup to run the query in (default: the account's primary)
+    #[arg(long, value_name = "NAME", requires = "athena", help_heading = "Athena")]
+    pub athena_workgroup: Option<String>,
+
+    /// Where Athena writes the result files, s3://BUCKET/PREFIX/ (default: the workgroup's)
+    #[arg(long, value_name = "S3_URL", requires = "athena", help_heading = "Athena")]
+    pub athena_output: Option<String>,
+
+    /// Print the SQL query (and the table it assumes) instead of running it
+    #[arg(long, requires = "athena", help_heading = "Athena")]
+    pub sql: bool,
+
+    /// Only events of this account (the `account` partition); repeatable or comma separated
+    #[arg(long, value_name = "ID", value_delimiter = ',', help_heading = "Athena")]
+    pub account: Vec<String>,
+}
+
+/// `ctlookup athena`.
+#[derive(Debug, Args)]
+pub struct AthenaArgs {
+    #[command(subcommand)]
+    pub action: AthenaAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AthenaAction {
+    /// Print the CREATE EXTERNAL TABLE of a trail's bucket, with partition projection over account,
+    /// region and day; --run creates it through Athena
+    Table(AthenaTableArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AthenaTableArgs {
+    /// Where the trail delivers: s3://BUCKET or s3://BUCKET/PREFIX (the folder holding AWSLogs/)
+    #[arg(long, value_name = "S3_URL")]
+    pub bucket: String,
+
+    /// The organization ID of an organization trail (o-…): its files lie under AWSLogs/o-ID/
+    #[arg(long, value_name = "ID")]
+    pub org: Option<String>,
+
+    /// The table's name
+    #[arg(long, value_name = "NAME", default_value = "cloudtrail_logs")]
+    pub name: String,
+
+    /// The database (Glue catalog) to create the table in (default: Athena's default database)
+    #[arg(long, value_name = "NAME")]
+    pub database: Option<String>,
+
+    /// Accounts of the `account` partition, comma separated (default: injected, so that every query
+    /// names its accounts)
+    #[arg(long, value_name = "IDS", value_delimiter = ',')]
+    pub accounts: Vec<String>,
+
+    /// Regions of the `region` partition, comma separated (default: every public region)
+    #[arg(long, value_name = "REGIONS", value_delimiter = ',')]
+    pub regions: Vec<String>,
+
+    /// First day of the `timestamp` partition, YYYY/MM/DD (default: 2013/11/01)
+    #[arg(long, value_name = "YYYY/MM/DD")]
+    pub from: Option<String>,
+
+    /// Create the table through Athena (StartQueryExecution of the statement) instead of printing it
+    #[arg(long)]
+    pub run: bool,
+
+    /// With --run: the Athena workgroup
+    #[arg(long, value_name = "NAME", requires = "run")]
+    pub athena_workgroup: Option<String>,
+
+    /// With --run: where Athena writes its result files, s3://BUCKET/PREFIX/
+    #[arg(long, value_name = "S3_URL", requires = "run")]
+    pub athena_output: Option<String>,
+
+    #[command(flatten)]
+    pub api: ApiArgs,
 }
 
 /// `ctlookup denied`: a lookup's options, and how to answer.
@@ -436,10 +532,15 @@ fn subcommand_first(args: &[std::ffi::OsString]) -> Option<Vec<std::ffi::OsStrin
     let mut i = 1;
     while i < args.len() {
         let text = args[i].to_str()?;
-        if command.find_subcommand(text).is_some() {
+        if let Some(subcommand) = command.find_subcommand(text) {
             let mut moved = vec![args[0].clone(), args[i].clone()];
-            moved.extend_from_slice(&args[1..i]);
-            moved.extend_from_slice(&args[i + 1..]);
+            let mut rest: Vec<std::ffi::OsString> = args[1..i].iter().chain(&args[i + 1..]).cloned().collect();
+            // A subcommand of its own (`athena table`) follows it, before the options.
+            let nested = |a: &std::ffi::OsString| a.to_str().is_some_and(|t| subcommand.find_subcommand(t).is_some());
+            if let Some(j) = rest.iter().position(nested) {
+                moved.push(rest.remove(j));
+            }
+            moved.extend(rest);
             return Some(moved);
         }
         let option = if let Some(long) = text.strip_prefix("--") {

@@ -87,6 +87,17 @@ pub enum Task {
     StoreList(ListConfig),
     /// Clear (part of) the store.
     StoreClear(StoreSelection),
+    /// `ctlookup athena table`: print the table's statement, or create it.
+    AthenaTable(Box<AthenaTableConfig>),
+}
+
+/// `ctlookup athena table`.
+#[derive(Debug)]
+pub struct AthenaTableConfig {
+    /// The CREATE EXTERNAL TABLE statement.
+    pub ddl: String,
+    /// `--run`: how to reach Athena, and where the statement runs.
+    pub run: Option<(crate::source::AthenaConfig, String)>,
 }
 
 /// `ctlookup sync`.
@@ -126,6 +137,9 @@ impl Task {
             Some(Command::Store(args)) => store_task(args, env)?,
             Some(Command::Denied(args)) => Task::Lookup(Box::new(Config::denied(args, env)?)),
             Some(Command::Policy(args)) => Task::Lookup(Box::new(Config::policy(args, env)?)),
+            Some(Command::Athena(args)) => match args.action {
+                crate::cli::AthenaAction::Table(table) => Task::AthenaTable(Box::new(athena_table(&table)?)),
+            },
             Some(Command::Completions { shell }) => {
                 let mut script = Vec::new();
                 clap_complete::generate(shell, &mut Cli::command(), "ctlookup", &mut script);
@@ -212,6 +226,9 @@ impl Config {
         let filter = Filter::new(expr, window, category);
         let progress = (cli.progress || env.stderr_is_terminal) && !cli.no_progress;
         let answer = answer(&cli, window, env.now)?;
+        if let (SourceConfig::Athena(athena), Some(Answer::Count { fields, .. })) = (&mut source, &answer) {
+            athena.count_by(fields, cli.max_items);
+        }
         let mut watch_columns: Vec<Path> = match &cli.columns {
             Some(_) => print.columns.iter().filter_map(|c| c.path().cloned()).collect(),
             None => Vec::new(),
@@ -436,6 +453,12 @@ fn source(
     explicit: Option<(Attribute, String)>,
     window: TimeWindow,
 ) -> Result<SourceConfig> {
+    if cli.athena.athena.is_some() {
+        return athena_source(cli, expr, window);
+    }
+    if !cli.athena.account.is_empty() {
+        return Err(usage("--account applies to --athena (the account partition of the trail's table)"));
+    }
     if !cli.input.is_empty() {
         for (given, option) in [
             (!cli.api.region.is_empty(), "--region"),
@@ -464,6 +487,149 @@ fn source(
     api.names_global_service = names_global_service(expr);
     api.follow = follow_config(cli)?;
     Ok(SourceConfig::Api(Box::new(api)))
+}
+
+/// `ctlookup athena table`: the statement, and with `--run` where to run it.
+fn athena_table(args: &crate::cli::AthenaTableArgs) -> Result<AthenaTableConfig> {
+    let from = args
+        .from
+        .as_deref()
+        .map(|text| {
+            chrono::NaiveDate::parse_from_str(text.trim(), "%Y/%m/%d")
+                .map_err(|_| usage(format!("--from '{text}': expected a day as YYYY/MM/DD")))
+        })
+        .transpose()?;
+    let settings = crate::query::ddl::TableSettings {
+        bucket: args.bucket.clone(),
+        org: args.org.clone(),
+        name: args.name.clone(),
+        database: args.database.clone(),
+        accounts: args.accounts.iter().map(|a| a.trim().to_owned()).collect(),
+        regions: args.regions.iter().map(|r| r.trim().to_owned()).collect(),
+        from,
+    };
+    let ddl = crate::query::ddl::create_table(&settings).map_err(usage)?;
+    let run = if args.run {
+        if let Some(output) = &args.athena_output {
+            if !output.starts_with("s3://") || output.len() <= "s3://".len() {
+                return Err(usage(format!("--athena-output '{output}': expected s3://BUCKET/PREFIX/")));
+            }
+        }
+        let api = api_config(&args.api, false, TimeWindow::default(), Plan::new(&Expr::always(), None, false))?;
+        let table = match &args.database {
+            Some(database) => format!("{database}.{}", args.name),
+            None => args.name.clone(),
+        };
+        let config = crate::source::AthenaConfig {
+            fallback_region: api.regions.first().cloned(),
+            connection: api.connection,
+            retries: api.retries,
+            place: crate::aws::athena::Place {
+                database: None,
+                workgroup: args.athena_workgroup.clone(),
+                output: args.athena_output.clone(),
+            },
+            sql: ddl.clone(),
+            verbose: false,
+            print_only: false,
+            ddl: ddl.clone(),
+            compiled: crate::query::sql::Compiled {
+                sql: ddl.clone(),
+                pushed: Vec::new(),
+                local: Vec::new(),
+                complete: true,
+            },
+            exact: true,
+            group_keys: 0,
+        };
+        Some((config, table))
+    } else {
+        None
+    };
+    Ok(AthenaTableConfig { ddl, run })
+}
+
+/// `--athena TABLE`: the window and the filter compiled into one query over the table.
+fn athena_source(cli: &LookupArgs, expr: &Expr, window: TimeWindow) -> Result<SourceConfig> {
+    let args = &cli.athena;
+    for (given, option) in [
+        (!cli.input.is_empty(), "--input"),
+        (cli.starting_token.is_some(), "--starting-token"),
+        (cli.offline, "--offline"),
+        (cli.follow, "--follow"),
+    ] {
+        if given {
+            return Err(usage(format!("--athena reads the trail's table; it cannot be combined with {option}")));
+        }
+    }
+    let given = args.athena.as_deref().unwrap_or_default();
+    let identifier = |text: &str| !text.is_empty() && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    let table = match (given.split_once('.'), &args.athena_database) {
+        (Some((database, name)), None) if identifier(database) && identifier(name) => given.to_owned(),
+        (None, Some(database)) if identifier(given) && identifier(database) => format!("{database}.{given}"),
+        (None, None) if identifier(given) => given.to_owned(),
+        (Some(_), Some(_)) => {
+            return Err(usage(format!("--athena '{given}' names its database; --athena-database is given too")))
+        }
+        _ => {
+            return Err(usage(format!(
+                "--athena '{given}': expected a table name or database.name (letters, digits and '_')"
+            )))
+        }
+    };
+    for account in &args.account {
+        if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(usage(format!("--account '{account}': expected a 12-digit account ID")));
+        }
+    }
+    if let Some(output) = &args.athena_output {
+        if !output.starts_with("s3://") || output.len() <= "s3://".len() {
+            return Err(usage(format!("--athena-output '{output}': expected s3://BUCKET/PREFIX/")));
+        }
+    }
+    let api = api_config(&cli.api, false, window, Plan::new(&Expr::always(), None, false))?;
+    let pushed_expr = if cli.no_pushdown { Expr::always() } else { expr.clone() };
+    let compiled = crate::query::sql::compile(
+        &pushed_expr,
+        &window,
+        &args.account,
+        &api.regions,
+        &table,
+        crate::query::sql::DEFAULT_LAG,
+    );
+    let mut sql = compiled.sql.clone();
+    // A LIMIT only when the SQL alone decides (the local filter then keeps every row): the newest events.
+    let exact = compiled.complete && !cli.no_pushdown && cli.event_category.is_none();
+    if let Some(max) = cli.max_items.filter(|_| exact) {
+        sql.push_str(&format!("\nORDER BY eventtime DESC\nLIMIT {max}"));
+    }
+    let (database, name) = table.split_once('.').map_or((None, table.as_str()), |(d, n)| (Some(d), n));
+    let assumed = crate::query::ddl::TableSettings {
+        bucket: "s3://BUCKET".to_owned(),
+        name: name.to_owned(),
+        database: database.map(str::to_owned),
+        accounts: args.account.clone(),
+        regions: api.regions.clone(),
+        ..crate::query::ddl::TableSettings::default()
+    };
+    let ddl = crate::query::ddl::create_table(&assumed).map_err(usage)?;
+    Ok(SourceConfig::Athena(Box::new(crate::source::AthenaConfig {
+        fallback_region: api.regions.first().cloned(),
+        connection: api.connection,
+        retries: api.retries,
+        place: crate::aws::athena::Place {
+            database: args.athena_database.clone(),
+            workgroup: args.athena_workgroup.clone(),
+            output: args.athena_output.clone(),
+        },
+        sql,
+        verbose: cli.verbose > 0,
+        print_only: args.sql,
+        ddl,
+        compiled,
+        exact,
+        group_keys: 0,
+    })))
 }
 
 /// The API source's settings from its options: regions, endpoint, pacing, timeouts.

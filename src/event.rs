@@ -190,6 +190,17 @@ pub trait EventWriter {
     fn failures(&self) -> u64 {
         0
     }
+    /// A group counted elsewhere (Athena's GROUP BY for `--count-by`): the values of the fields (None:
+    /// missing), how many events, their oldest and newest time. Only the count stage takes groups.
+    fn group(
+        &mut self,
+        _key: &[Option<String>],
+        _count: u64,
+        _first: Option<Stamp>,
+        _last: Option<Stamp>,
+    ) -> io::Result<()> {
+        Err(io::Error::other("this output takes events, not counted groups"))
+    }
 }
 
 #[cfg(test)]

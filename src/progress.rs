@@ -58,6 +58,11 @@ impl Progress {
         }
     }
 
+    /// No bar and no summary.
+    pub fn hidden() -> Progress {
+        Progress::new(false, TimeWindow::default(), Utc::now(), Zone::Local, 0)
+    }
+
     /// A request was sent (retries included).
     pub fn request(&self) {
         self.requests.set(self.requests.get() + 1);
@@ -100,6 +105,13 @@ impl Progress {
             self.scanned.get(),
             self.matched.get()
         ));
+    }
+
+    /// Shows `text` as the bar's message (a source's own state, such as an Athena query's).
+    pub fn note(&self, text: &str) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(text.to_owned());
+        }
     }
 
     /// Runs `f` with the bar hidden, so that output written to the same terminal does not mix with it.

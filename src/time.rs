@@ -24,6 +24,12 @@ impl Stamp {
         Stamp { at, digits: 0 }
     }
 
+    /// The time an eventTime text gives, as precisely as it is written (as `Event::stamp` reads it).
+    pub fn of_text(text: &str) -> Option<Stamp> {
+        let at = text.parse::<DateTime<Utc>>().ok()?;
+        Some(Stamp { at, digits: Stamp::digits_in(text) })
+    }
+
     /// The digits of a second an RFC 3339 text gives (`…T01:00:00.125Z`: 3), at most 9.
     pub fn digits_in(text: &str) -> u8 {
         text.split_once('.').map_or(0, |(_, rest)| rest.bytes().take_while(u8::is_ascii_digit).count().min(9) as u8)

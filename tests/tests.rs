@@ -4,6 +4,7 @@
 mod common;
 
 mod answers;
+mod athena;
 mod denied;
 mod discovery;
 mod errors;

@@ -191,6 +191,19 @@ impl<W: Write> EventWriter for Counter<'_, W> {
         }
     }
 
+    /// Text values, as a string field of the record gives them; None is the empty group.
+    fn group(
+        &mut self,
+        key: &[Option<String>],
+        count: u64,
+        first: Option<crate::time::Stamp>,
+        last: Option<crate::time::Stamp>,
+    ) -> io::Result<()> {
+        let key: Vec<Key> = key.iter().map(|v| v.clone().map_or(Key::Missing, Key::Text)).collect();
+        self.groups.merge(&key, Group { count, first, last, data: () });
+        Ok(())
+    }
+
     /// Nothing is printed before the end.
     fn flush(&mut self) -> io::Result<()> {
         Ok(())

@@ -3,6 +3,7 @@
 //! answer cap, STS (identity and decoding) and what a failure is said as. Callers see the project's
 //! own types: an answered page is envelopes and record text, never an SDK type.
 
+pub mod athena;
 pub mod cap;
 pub mod describe;
 pub mod limiter;

@@ -74,7 +74,7 @@ pub struct Failed(pub(super) Box<SdkError<LookupEventsError, HttpResponse>>);
 
 /// Why a request failed, for the retry decision.
 #[derive(Debug, PartialEq, Eq)]
-enum Failure {
+pub(super) enum Failure {
     Throttled,
     Passing,
     Final,
@@ -138,6 +138,14 @@ impl Region {
 /// connect timeouts once the endpoint has answered at least once (before that, they mean a wrong
 /// endpoint or no network). An answer over the size cap is final: asking again brings it again.
 fn classify(err: &SdkError<LookupEventsError, HttpResponse>, answered: bool) -> Failure {
+    classify_any(err, answered)
+}
+
+/// [`classify`] for any operation's error (Athena's too).
+pub(super) fn classify_any<E>(err: &SdkError<E, HttpResponse>, answered: bool) -> Failure
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
     if too_large(err).is_some() {
         return Failure::Final;
     }
@@ -164,7 +172,7 @@ fn classify(err: &SdkError<LookupEventsError, HttpResponse>, answered: bool) -> 
 }
 
 /// Full jitter: a random wait up to the exponential bound, so that parallel lookups do not retry in step.
-fn backoff(attempt: u32) -> Duration {
+pub(super) fn backoff(attempt: u32) -> Duration {
     backoff_bound(attempt).mul_f64(fastrand::f64())
 }
 

@@ -20,6 +20,15 @@ use crate::source::{self, Consumer, Flow, Origin, Raw, SourceConfig};
 pub fn run(config: Config) -> Result<()> {
     // Before any writer starts: a path that cannot be read prints nothing but its error (exit 1), not
     // an empty document or answer that a script could take for "no events".
+    if let SourceConfig::Athena(athena) = &config.source {
+        if config.verbose > 0 {
+            say(athena.describe());
+        }
+        if athena.print_only {
+            use std::io::Write;
+            return Ok(io::stdout().lock().write_all(athena.sql_text().as_bytes())?);
+        }
+    }
     let source = source::open(&config.source)?;
     if config.verbose > 0 {
         if let SourceConfig::Api(api) = &config.source {
@@ -28,7 +37,7 @@ pub fn run(config: Config) -> Result<()> {
     }
     let regions = match &config.source {
         SourceConfig::Api(api) => api.regions.len().max(1),
-        SourceConfig::Files(_) => 0,
+        SourceConfig::Files(_) | SourceConfig::Athena(_) => 0,
     };
     let progress = Progress::new(config.progress, config.filter.window, chrono::Utc::now(), config.zone, regions);
     let stdout = io::stdout();
@@ -108,6 +117,12 @@ impl Consumer for Pipeline<'_> {
 
     fn problem(&mut self, file: &str, problem: &dyn std::fmt::Display) {
         self.decoder.problem(file, problem);
+    }
+
+    fn group(&mut self, key: &[Option<String>], count: u64, first: Option<&str>, last: Option<&str>) -> Result<()> {
+        let stamp = |text: Option<&str>| crate::time::Stamp::of_text(text?);
+        self.matched += count;
+        Ok(self.writer.group(key, count, stamp(first), stamp(last))?)
     }
 
     fn flush(&mut self) -> Result<()> {

@@ -1,7 +1,8 @@
 //! The commands, one place: what each [`Task`] does. `lookup` (with `denied` and `policy`, answers of a
-//! lookup), `sync` and `store` (the local event store), `services` and `actions` (the names), and the
-//! shell completions.
+//! lookup), `sync` and `store` (the local event store), `services` and `actions` (the names), `athena table`, and
+//! the shell completions.
 
+mod athena;
 mod lookup;
 mod names;
 mod store;
@@ -29,5 +30,9 @@ pub fn run(task: Task) -> Result<()> {
         }
         Task::StoreList(list) => store::list(&list),
         Task::StoreClear(selection) => store::clear(&selection),
+        Task::AthenaTable(table) => {
+            interrupt::install();
+            athena::table(*table)
+        }
     }
 }

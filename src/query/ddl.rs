@@ -3,9 +3,6 @@
 //! projection"), with partition projection over `account`, `region` and `timestamp` so that queries prune
 //! by partition without crawlers or `ALTER TABLE ADD PARTITION`. Also the one description of the table's
 //! columns that the SQL compiler (`sql.rs`) maps field paths onto.
-//!
-//! Wired to the command line by `ctlookup athena table` (with `--athena`/`--sql`) in the next step.
-#![cfg_attr(not(test), allow(dead_code))]
 
 use chrono::NaiveDate;
 

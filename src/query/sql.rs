@@ -2,8 +2,6 @@
 //! query over the CloudTrail table of `ddl.rs`, pruned by its `account`, `region` and `timestamp`
 //! partitions.
 //!
-//! Wired to the command line by `--athena`/`--sql` in the next step.
-//!
 //! What SQL cannot say with exactly the local evaluator's meaning stays out of the SQL, and the local
 //! filter (which, as with the API planner, always tests the whole expression) decides: the SQL may only
 //! ever be weaker (return a superset). Each subtree gets an upper bound (implied by it) and a lower bound
@@ -16,8 +14,6 @@
 //! those objects nothing is assumed: strings, whole numbers and booleans compare exactly; an array directly
 //! inside an array, or a number that is not a plain whole number, cannot be told apart in SQL the way the
 //! local evaluator does, so such a value makes the SQL keep the event (above) or drop it (below).
-
-#![cfg_attr(not(test), allow(dead_code))]
 
 use std::collections::BTreeSet;
 
@@ -126,12 +122,58 @@ fn build(
         }
     }
     let complete = whole_millis && leaves.iter().all(|l| l.exact);
-    let mut sql = format!("SELECT * FROM {}", table_name(table));
+    let mut sql = format!("SELECT {}\nFROM {}", select_list(), table_name(table));
     if !conditions.is_empty() {
         sql.push_str("\nWHERE ");
         sql.push_str(&conditions.join("\n  AND "));
     }
     Compiled { sql, pushed, local, complete }
+}
+
+/// The columns of the table, in its order (CloudTrail's usual order of a record's keys), the partition
+/// columns left out. Structs, arrays and maps come back as JSON text (`json_format(CAST(… AS JSON))`):
+/// Athena's results are text, and it writes a complex value of its own accord in a Hive-like form
+/// (`{type=IAMUser, principalid=…}`) that cannot be read back without loss (a `,` or `=` inside a value, a
+/// null against the text "null"), where JSON text is exact. Text columns stay as they are.
+pub fn select_list() -> String {
+    COLUMNS
+        .iter()
+        .map(|column| {
+            let name = column.key.to_ascii_lowercase();
+            match column.ty {
+                Ty::Struct(_) | Ty::Array(_) | Ty::Map => format!("json_format(CAST({name} AS JSON)) AS {name}"),
+                Ty::Text | Ty::Bool | Ty::Json => name,
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The query of `--count-by` over these record paths, counted by Athena: the compiled query's FROM and
+/// WHERE, grouped by the paths' text values, with each group's count and its oldest and newest eventTime
+/// as written (`min_by`/`max_by` of the instant). None when a path is not a text column or text field of
+/// a struct (only those come back as what the record's own string gives the local count), or when the
+/// SQL does not decide the filter alone.
+pub fn count_by(compiled: &Compiled, paths: &[&super::expr::Path]) -> Option<String> {
+    if !compiled.complete || paths.is_empty() {
+        return None;
+    }
+    let mut keys = Vec::new();
+    for path in paths {
+        match access(&Target::Record((*path).clone()))? {
+            Access::Text(sql) => keys.push(sql),
+            _ => return None,
+        }
+    }
+    let (_, rest) = compiled.sql.split_once('\n')?;
+    let columns: Vec<String> = keys.iter().enumerate().map(|(i, k)| format!("{k} AS k{i}")).collect();
+    let ordinals: Vec<String> = (1..=keys.len()).map(|i| i.to_string()).collect();
+    Some(format!(
+        "SELECT {}, count(*) AS events, min_by(eventtime, from_iso8601_timestamp(eventtime)) AS first, \
+         max_by(eventtime, from_iso8601_timestamp(eventtime)) AS last\n{rest}\nGROUP BY {}",
+        columns.join(", "),
+        ordinals.join(", ")
+    ))
 }
 
 /// `name` or `database.name`, each part double-quoted.

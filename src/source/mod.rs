@@ -5,6 +5,7 @@
 //! each source are defined here; `config` only builds them.
 
 mod api;
+mod athena;
 mod files;
 mod pool;
 mod split;
@@ -21,11 +22,15 @@ use crate::progress::Progress;
 use crate::query::{Plan, TimeWindow};
 use crate::store::StoreConfig;
 
+pub use athena::{run_statement, AthenaConfig};
+
 /// Where the events come from, as `config` builds it.
 #[derive(Debug)]
 pub enum SourceConfig {
     Api(Box<ApiConfig>),
     Files(FilesConfig),
+    /// `--athena TABLE`: one query over the trail's Athena table.
+    Athena(Box<AthenaConfig>),
 }
 
 #[derive(Debug)]
@@ -139,6 +144,11 @@ pub trait Consumer {
     fn problem(&mut self, file: &str, problem: &dyn fmt::Display);
     /// A page (or file) is complete: make what was written so far visible.
     fn flush(&mut self) -> Result<()>;
+    /// A group counted by the source itself (Athena's GROUP BY for `--count-by`): the fields' text
+    /// values (None: missing), the count, and the oldest and newest eventTime as written.
+    fn group(&mut self, _key: &[Option<String>], _count: u64, _first: Option<&str>, _last: Option<&str>) -> Result<()> {
+        Err(anyhow::anyhow!("this consumer takes events, not counted groups"))
+    }
 }
 
 /// How a source ended.
@@ -154,6 +164,7 @@ pub struct Outcome {
 pub enum Opened<'c> {
     Api(&'c ApiConfig),
     Files(files::Inputs),
+    Athena(&'c AthenaConfig),
 }
 
 /// Checks what the source needs before the first event is wanted.
@@ -161,6 +172,7 @@ pub fn open(config: &SourceConfig) -> Result<Opened<'_>> {
     Ok(match config {
         SourceConfig::Api(api) => Opened::Api(api),
         SourceConfig::Files(files) => Opened::Files(files::open(files)?),
+        SourceConfig::Athena(athena) => Opened::Athena(athena),
     })
 }
 
@@ -169,6 +181,7 @@ impl Opened<'_> {
         match self {
             Opened::Api(api) => api::lookup(api, consumer, progress),
             Opened::Files(inputs) => files::read(inputs, consumer, progress),
+            Opened::Athena(athena) => athena::read(athena, consumer, progress),
         }
     }
 }

@@ -10,6 +10,11 @@ usage:
         QUERIES holds one JSON object a line, {"id": …, "sql": …}; prints one a line, in order,
         {"id": …, "ids": [eventID, …]} or {"id": …, "error": "…"}
 
+  duckdb_run.py --ddl DDL RECORDS --rows [SQL]
+        prints one JSON object: {"columns": [{"name": …, "type": …}], "rows": [[text or null, …], …]},
+        every value as Athena's GetQueryResults gives it (text, NULL as null), or {"error": "…"}: what the
+        fake Athena endpoint of crates/fake-cloudtrail answers with
+
 DDL is the CREATE EXTERNAL TABLE text (ctlookup's, from src/query/ddl.rs): its columns and struct types
 become the DuckDB table. RECORDS holds CloudTrail records as JSON Lines. The partitions are those of a
 trail's S3 layout: `account` the recipientAccountId, `region` the awsRegion and `timestamp` the day
@@ -229,11 +234,43 @@ def event_ids(con, sql):
     return sorted(row[0] for row in rows)
 
 
+def athena_type(duckdb_type):
+    """The type name Athena's ColumnInfo gives for a DuckDB result type."""
+    name = str(duckdb_type).upper()
+    for prefix, athena in [("VARCHAR", "varchar"), ("BIGINT", "bigint"), ("INTEGER", "integer"),
+                           ("BOOLEAN", "boolean"), ("DOUBLE", "double"), ("TIMESTAMP", "timestamp"),
+                           ("DATE", "date"), ("HUGEINT", "bigint")]:
+        if name.startswith(prefix):
+            return athena
+    return "varchar"
+
+
+def text_of(value):
+    """A value as Athena's VarCharValue writes it."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime.datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    return str(value)
+
+
+def rows(con, sql):
+    try:
+        cursor = con.execute(translate(sql))
+        columns = [{"name": d[0], "type": athena_type(d[1])} for d in cursor.description]
+        return {"columns": columns, "rows": [[text_of(v) for v in row] for row in cursor.fetchall()]}
+    except Exception as e:  # the fake answers FAILED with this reason
+        return {"error": f"{type(e).__name__}: {e}"}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ddl", required=True, help="file with the CREATE EXTERNAL TABLE text")
     parser.add_argument("--table", default="cloudtrail_logs")
     parser.add_argument("--batch", help="file of {\"id\", \"sql\"} JSON lines")
+    parser.add_argument("--rows", action="store_true", help="print the result rows as JSON")
     parser.add_argument("records")
     parser.add_argument("sql", nargs="?")
     args = parser.parse_args()
@@ -255,6 +292,9 @@ def main():
                 print(json.dumps(answer, ensure_ascii=False))
         return
     sql = args.sql if args.sql is not None else sys.stdin.read()
+    if args.rows:
+        print(json.dumps(rows(con, sql), ensure_ascii=False))
+        return
     for event_id in event_ids(con, sql):
         print(event_id)
 

@@ -14,6 +14,9 @@
 //! * STS calls (form-encoded query protocol) on the same address are answered by [`crate::sts`]: the
 //!   account of the signing key, and decoded authorization messages. They are recorded apart
 //!   ([`FakeCloudTrail::sts_requests`]), so `requests` holds CloudTrail calls only.
+//! * Athena calls (`X-Amz-Target: AmazonAthena.…`) on the same address are answered by [`crate::athena`]
+//!   once it has a backend ([`FakeCloudTrail::set_athena`]): queries run on DuckDB. They are recorded
+//!   apart too ([`FakeCloudTrail::athena_requests`]).
 //! * Region partition (off by default, [`FakeCloudTrail::set_partition_by_region`]): like the service,
 //!   where each region has its own Event history and its own rate limit, a request then sees only the
 //!   events whose record's `awsRegion` is the region it was signed for, and each region has its own
@@ -88,6 +91,7 @@ struct Shared {
     /// Newest first (stable for equal times), which is the order answers use.
     events: std::sync::RwLock<Vec<Stored>>,
     sts: Mutex<crate::sts::Sts>,
+    athena: Mutex<crate::athena::Athena>,
     /// Read once per request, before its answer is worked out; hence outside the lock.
     partition_by_region: AtomicBool,
     /// When the server started: the time origin of the request log.
@@ -165,6 +169,7 @@ impl FakeCloudTrail {
         let shared = Arc::new(Shared {
             events: std::sync::RwLock::new(stored),
             sts: Mutex::new(crate::sts::Sts::default()),
+            athena: Mutex::new(crate::athena::Athena::default()),
             partition_by_region: AtomicBool::new(false),
             started: Instant::now(),
             state: Mutex::new(State::default()),
@@ -284,6 +289,32 @@ impl FakeCloudTrail {
         self.sts().requests.clone()
     }
 
+    /// Answers Athena calls from now on, running queries with `backend`.
+    pub fn set_athena(&self, backend: crate::athena::AthenaBackend) {
+        self.athena().backend = Some(backend);
+    }
+
+    /// Makes every Athena query started from now on fail with this reason (None: run them again).
+    pub fn set_athena_failure(&self, reason: Option<&str>) {
+        self.athena().fail_with = reason.map(str::to_owned);
+    }
+
+    /// Refuses every n-th Athena call from now on with 400 `TooManyRequestsException` (None: none).
+    pub fn set_athena_throttle_every(&self, n: Option<u32>) {
+        let mut athena = self.athena();
+        athena.throttle_every = n.filter(|n| *n > 0);
+        athena.throttle_seen = 0;
+    }
+
+    /// Every Athena call received so far, in order.
+    pub fn athena_requests(&self) -> Vec<crate::athena::AthenaRequest> {
+        self.athena().requests.clone()
+    }
+
+    fn athena(&self) -> std::sync::MutexGuard<'_, crate::athena::Athena> {
+        self.shared.athena.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn sts(&self) -> std::sync::MutexGuard<'_, crate::sts::Sts> {
         self.shared.sts.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -351,6 +382,19 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
             .header("content-type", "text/xml")
             .header("x-amzn-requestid", request_id())
             .body(Full::new(Bytes::from(xml)))
+            .expect("valid response"));
+    }
+    if let Some(operation) = target.strip_prefix("AmazonAthena.").filter(|_| right_place && signed) {
+        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let (status, answer) = {
+            let mut athena = shared.athena.lock().unwrap_or_else(|e| e.into_inner());
+            crate::athena::answer(&mut athena, operation, &body)
+        };
+        return Ok(Response::builder()
+            .status(status)
+            .header("content-type", CONTENT_TYPE)
+            .header("x-amzn-requestid", request_id())
+            .body(Full::new(Bytes::from(answer.to_string())))
             .expect("valid response"));
     }
     let body: Option<Value> =
