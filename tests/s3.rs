@@ -320,7 +320,8 @@ fn a_window_of_one_day_lists_and_fetches_only_that_day() {
 }
 
 /// A proxy in front of moto: every `every`-th request is answered 503 SlowDown, every one after that
-/// has its connection dropped unanswered; the others are passed on, one connection a request.
+/// has its connection dropped unanswered, and the next, when it fetches an object, has its body broken
+/// off halfway; the others are passed on, one connection a request.
 struct Faulty {
     port: u16,
     seen: Arc<AtomicUsize>,
@@ -341,6 +342,9 @@ impl Faulty {
         Faulty { port, seen }
     }
 }
+
+/// Downloads the proxy broke off halfway.
+static CUT: AtomicUsize = AtomicUsize::new(0);
 
 fn proxy(mut client: TcpStream, upstream: u16, every: usize, counter: &AtomicUsize) {
     let _ = client.set_read_timeout(Some(Duration::from_secs(30)));
@@ -394,7 +398,16 @@ fn proxy(mut client: TcpStream, upstream: u16, every: usize, counter: &AtomicUsi
             head.split("\r\n").filter(|l| !l.to_ascii_lowercase().starts_with("connection:")).collect();
         lines.push("Connection: close");
         let _ = client.write_all(format!("{}\r\n\r\n", lines.join("\r\n")).as_bytes());
-        let _ = client.write_all(&answer[end + 4..]);
+        let body = &answer[end + 4..];
+        // Every `every`-th request plus 2 that fetches a whole object breaks off halfway through its body.
+        let whole_object =
+            text.starts_with("GET") && text.contains(".json.gz") && !text.to_ascii_lowercase().contains("range:");
+        if n % every == 2 && whole_object && body.len() > 64 {
+            let _ = client.write_all(&body[..body.len() / 2]);
+            CUT.fetch_add(1, Ordering::SeqCst);
+            return;
+        }
+        let _ = client.write_all(body);
     }
 }
 
@@ -420,6 +433,7 @@ fn slow_downs_and_dropped_connections_are_retried_and_change_nothing() {
         }
     }
     assert!(faulty.seen.load(Ordering::SeqCst) > 50);
+    assert!(CUT.load(Ordering::SeqCst) > 5, "downloads were broken off and resumed");
 }
 
 #[test]

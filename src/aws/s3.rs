@@ -133,34 +133,101 @@ impl Buckets {
         Err(anyhow!("s3://{bucket}/{prefix}: more than {MAX_PAGES} pages of listing; give a narrower prefix or window"))
     }
 
-    /// A whole object. A body that breaks off or stalls is fetched again, up to the retries; the SDK
-    /// retries the request itself (5xx, throttling and SlowDown, broken connections, timeouts).
-    pub async fn get(&self, bucket: &str, key: &str) -> Result<Vec<u8>, String> {
+    /// Streams an object into `chunks` as it comes. A body that breaks off or stalls for the read
+    /// timeout is asked again from where it broke (a range request, on the same version: `If-Match` its
+    /// ETag), up to the retries; the SDK retries each request itself (5xx, throttling and SlowDown,
+    /// broken connections, timeouts). A failure is the last item.
+    async fn stream(&self, bucket: &str, key: &str, chunks: &Chunks) {
+        let mut offset = 0u64;
+        let mut etag: Option<String> = None;
         let mut attempt = 0;
         loop {
-            let answer = self.client(bucket).get_object().bucket(bucket).key(key).send().await.map_err(|err| {
-                if is_denied(&err) {
-                    format!(
-                        "access denied ({}); reading it needs s3:GetObject on arn:aws:s3:::{bucket}/{key}, and \
-                         kms:Decrypt on the trail's key when it is encrypted with SSE-KMS",
-                        said(&err)
-                    )
-                } else {
-                    format!("cannot be fetched ({})", said(&err))
+            let mut request = self.client(bucket).get_object().bucket(bucket).key(key);
+            if offset > 0 {
+                request = request.range(format!("bytes={offset}-")).set_if_match(etag.clone());
+            }
+            let mut answer = match request.send().await {
+                Ok(answer) => answer,
+                Err(err) => {
+                    let _ = chunks.send(Err(get_failed(&err, bucket, key)));
+                    return;
                 }
-            })?;
-            let body = tokio::time::timeout(self.read_timeout, answer.body.collect()).await;
-            let why = match body {
-                Ok(Ok(bytes)) => return Ok(bytes.into_bytes().to_vec()),
-                Ok(Err(err)) => format!("the download broke off: {}", printable(&err.to_string(), 200)),
-                Err(_) => format!("the download stalled for {} s", self.read_timeout.as_secs_f64()),
+            };
+            if etag.is_none() {
+                etag = answer.e_tag().map(str::to_owned);
+            }
+            let why = loop {
+                match tokio::time::timeout(self.read_timeout, answer.body.next()).await {
+                    Ok(None) => return,
+                    Ok(Some(Ok(bytes))) => {
+                        offset += bytes.len() as u64;
+                        if chunks.send(Ok(bytes.to_vec())).is_err() {
+                            // The reader stopped (enough events, a bad spot in the file): nothing more is wanted.
+                            return;
+                        }
+                    }
+                    Ok(Some(Err(err))) => {
+                        break format!("the download broke off: {}", printable(&err.to_string(), 200))
+                    }
+                    Err(_) => break format!("the download stalled for {} s", self.read_timeout.as_secs_f64()),
+                }
             };
             if attempt >= self.retries {
-                return Err(why);
+                let _ = chunks.send(Err(format!("{why}, {} attempts", attempt + 1)));
+                return;
             }
             attempt += 1;
             tokio::time::sleep(Duration::from_millis(100 << attempt.min(6))).await;
         }
+    }
+}
+
+fn get_failed<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
+    err: &SdkError<E, R>,
+    bucket: &str,
+    key: &str,
+) -> String {
+    if is_denied(err) {
+        format!(
+            "access denied ({}): reading it needs s3:GetObject on arn:aws:s3:::{bucket}/{key}, and kms:Decrypt on \
+             the trail's key when it is encrypted with SSE-KMS",
+            said(err)
+        )
+    } else {
+        format!("cannot be fetched: {}", said(err))
+    }
+}
+
+/// Where a download puts what came: unbounded, so that a download never waits for its reader (the
+/// reading threads take objects in order, and each holds one at a time: that bounds the memory).
+type Chunks = tokio::sync::mpsc::UnboundedSender<Result<Vec<u8>, String>>;
+
+/// An object as it is downloaded, read by a reading thread.
+pub struct ObjectReader {
+    chunks: tokio::sync::mpsc::UnboundedReceiver<Result<Vec<u8>, String>>,
+    chunk: Vec<u8>,
+    at: usize,
+    /// Bytes read so far.
+    pub read: u64,
+}
+
+impl std::io::Read for ObjectReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.at == self.chunk.len() {
+            match self.chunks.blocking_recv() {
+                None => return Ok(0),
+                Some(Ok(chunk)) => {
+                    self.chunk = chunk;
+                    self.at = 0;
+                }
+                Some(Err(why)) => return Err(std::io::Error::other(why)),
+            }
+        }
+        let n = buf.len().min(self.chunk.len() - self.at);
+        buf[..n].copy_from_slice(&self.chunk[self.at..self.at + n]);
+        self.at += n;
+        self.read += n as u64;
+        Ok(n)
     }
 }
 
@@ -185,7 +252,7 @@ pub struct Fetcher {
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-type Job = (String, String, tokio::sync::oneshot::Sender<Result<Vec<u8>, String>>);
+type Job = (String, String, Chunks);
 
 impl Fetcher {
     pub fn start(buckets: Arc<Buckets>, concurrency: usize) -> Result<Fetcher> {
@@ -193,15 +260,16 @@ impl Fetcher {
         let (jobs, mut queue) = tokio::sync::mpsc::unbounded_channel::<Job>();
         let thread = std::thread::spawn(move || {
             runtime.block_on(async move {
+                // Downloads start in the order they are asked for (the semaphore is fair) and never wait
+                // for their readers, so a slot always frees up for the object the filtering thread waits for.
                 let slots = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
                 let mut tasks = tokio::task::JoinSet::new();
-                while let Some((bucket, key, reply)) = queue.recv().await {
+                while let Some((bucket, key, chunks)) = queue.recv().await {
                     let Ok(slot) = slots.clone().acquire_owned().await else { break };
                     let buckets = buckets.clone();
                     tasks.spawn(async move {
-                        let got = buckets.get(&bucket, &key).await;
+                        buckets.stream(&bucket, &key, &chunks).await;
                         drop(slot);
-                        let _ = reply.send(got);
                     });
                     while tasks.try_join_next().is_some() {}
                 }
@@ -211,12 +279,15 @@ impl Fetcher {
         Ok(Fetcher { jobs: Some(jobs), thread: Some(thread) })
     }
 
-    /// The object's bytes; waits for them.
-    pub fn get(&self, bucket: &str, key: &str) -> Result<Vec<u8>, String> {
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        let jobs = self.jobs.as_ref().ok_or("the fetcher has stopped")?;
-        jobs.send((bucket.to_owned(), key.to_owned(), reply)).map_err(|_| "the fetcher has stopped".to_owned())?;
-        answer.blocking_recv().map_err(|_| "the fetch was cut short".to_owned())?
+    /// The object, read as it is downloaded.
+    pub fn get(&self, bucket: &str, key: &str) -> ObjectReader {
+        let (chunks, receiver) = tokio::sync::mpsc::unbounded_channel();
+        if let Some(jobs) = &self.jobs {
+            if jobs.send((bucket.to_owned(), key.to_owned(), chunks)).is_err() {
+                // The fetching thread ended: the reader finds the channel closed, an empty object.
+            }
+        }
+        ObjectReader { chunks: receiver, chunk: Vec::new(), at: 0, read: 0 }
     }
 }
 

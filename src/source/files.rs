@@ -174,13 +174,8 @@ pub fn read(inputs: &Inputs, consumer: &mut dyn Consumer, progress: &Progress) -
     let read = |index: usize, entry: &Entry, sink: &mut dyn Sink<Batch>| match (entry, fetcher) {
         (Entry::Object { bucket, key }, Some((fetcher, _))) => {
             let mut out = Batcher { batch: spares.take(), sink, spares: &spares };
-            let done = match fetcher.get(bucket, key) {
-                Ok(bytes) => read_input(BufReader::with_capacity(BUFFER, Box::new(Cursor::new(bytes))), &mut out),
-                Err(why) => {
-                    out.problem(format!("{why}; skipped"));
-                    Ok(())
-                }
-            };
+            let object = fetcher.get(bucket, key);
+            let done = read_input(BufReader::with_capacity(BUFFER, Box::new(object)), &mut out);
             if done.is_ok() {
                 let _ = out.send();
             }
