@@ -95,6 +95,21 @@ for folder, _, files in os.walk(root):
     }
 }
 
+impl Moto {
+    /// A trail (in moto's CloudTrail) that delivers to the bucket under `prefix`.
+    fn trail(&self, name: &str, prefix: &str) {
+        let script = r#"
+import sys, boto3
+ct = boto3.client("cloudtrail", endpoint_url=sys.argv[1], region_name="us-east-1",
+                  aws_access_key_id="test", aws_secret_access_key="test")
+ct.create_trail(Name=sys.argv[2], S3BucketName=sys.argv[3], S3KeyPrefix=sys.argv[4])
+"#;
+        let status =
+            Command::new(venv("python")).args(["-c", script, &self.url(), name, BUCKET, prefix]).status().unwrap();
+        assert!(status.success(), "the trail was not created in moto");
+    }
+}
+
 impl Drop for Moto {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -434,6 +449,34 @@ fn slow_downs_and_dropped_connections_are_retried_and_change_nothing() {
     }
     assert!(faulty.seen.load(Ordering::SeqCst) > 50);
     assert!(CUT.load(Ordering::SeqCst) > 5, "downloads were broken off and resumed");
+}
+
+#[test]
+fn a_trail_is_read_where_it_delivers() {
+    let fx = Fixture::new();
+    fx.moto.trail("org-trail", "org");
+    let trail = |name: &str, args: &[&str]| {
+        let mut cmd = fx.sb.std_ctlookup();
+        cmd.args(["--trail", name, "--endpoint-url", &fx.moto.url(), "--no-progress", "-v", "-o", "jsonl"]);
+        cmd.args(args).output().unwrap()
+    };
+    let window = ["--start-time", "2026-11-03T05:00:00Z", "--end-time", "2026-11-03T09:00:00Z"];
+    let by_url = fx.run(&format!("s3://{BUCKET}/org"), &fx.moto.url(), &[&window[..], &["-o", "jsonl"]].concat());
+    assert!(!by_url.stdout.is_empty());
+    for name in ["org-trail", "arn:aws:cloudtrail:us-east-1:123456789012:trail/org-trail"] {
+        let out = trail(name, &window);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&by_url.stdout), "{stderr}");
+        assert!(stderr.contains(&format!("delivering to s3://{BUCKET}/org")), "{stderr}");
+    }
+    // Without a window, the last 90 days, as for the API.
+    let days = fx.run(
+        &format!("s3://{BUCKET}/org"),
+        &fx.moto.url(),
+        &["--since", "90d", "--event-name", "AssumeRole", "-o", "jsonl"],
+    );
+    let out = trail("org-trail", &["--event-name", "AssumeRole"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&days.stdout));
 }
 
 #[test]

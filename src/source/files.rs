@@ -48,10 +48,11 @@ enum Entry {
     Open(PathBuf, File),
     /// A folder below a given directory that cannot be listed: said in its place, and the rest read.
     Unlisted(PathBuf, String),
-    /// An object in S3, fetched whole when its turn comes, then read as a file.
+    /// An object in S3, streamed when its turn comes and read as a file.
     Object {
         bucket: String,
         key: String,
+        size: u64,
     },
 }
 
@@ -60,7 +61,7 @@ impl Entry {
         match self {
             Entry::Stdin => "<stdin>".to_owned(),
             Entry::File(path) | Entry::Open(path, _) | Entry::Unlisted(path, _) => path.display().to_string(),
-            Entry::Object { bucket, key } => format!("s3://{bucket}/{key}"),
+            Entry::Object { bucket, key, .. } => format!("s3://{bucket}/{key}"),
         }
     }
 }
@@ -127,6 +128,9 @@ fn add_bucket(buckets: &Buckets, bucket: &str, prefix: &str, s3: &S3Config, entr
     }
     impl s3::List for Lister<'_> {
         fn list(&mut self, prefix: &str, delimiter: bool) -> Result<s3::Listing> {
+            if interrupt::interrupted() {
+                return Err(Interrupted(interrupt::what().to_owned()).into());
+            }
             if self.verbose {
                 crate::error::say(format_args!("listing s3://{}/{prefix}", self.bucket));
             }
@@ -143,7 +147,11 @@ fn add_bucket(buckets: &Buckets, bucket: &str, prefix: &str, s3: &S3Config, entr
             crate::error::say(format_args!("s3://{bucket}/{prefix}: {line}"));
         }
     }
-    entries.extend(found.objects.into_iter().map(|o| Entry::Object { bucket: bucket.to_owned(), key: o.key }));
+    entries.extend(found.objects.into_iter().map(|o| Entry::Object {
+        bucket: bucket.to_owned(),
+        key: o.key,
+        size: o.size,
+    }));
     Ok(())
 }
 
@@ -162,7 +170,9 @@ pub fn read(inputs: &Inputs, consumer: &mut dyn Consumer, progress: &Progress) -
             let _ = out.send();
         }
     };
-    let mut delivery = Delivery { consumer, progress, names: &names, spares: &spares };
+    let sizes: Vec<Option<u64>> =
+        inputs.entries.iter().map(|e| if let Entry::Object { size, .. } = e { Some(*size) } else { None }).collect();
+    let mut delivery = Delivery { consumer, progress, names: &names, sizes: &sizes, spares: &spares };
     // Objects are fetched by a thread of their own, `concurrency` at a time: as many reading threads
     // wait for them, mostly on the network, while the CPUs inflate what came.
     let fetcher = match &inputs.s3 {
@@ -172,7 +182,7 @@ pub fn read(inputs: &Inputs, consumer: &mut dyn Consumer, progress: &Progress) -
     let fetcher = fetcher.as_ref();
     let threads = fetcher.map_or(inputs.threads, |(_, concurrency)| inputs.threads.max(*concurrency));
     let read = |index: usize, entry: &Entry, sink: &mut dyn Sink<Batch>| match (entry, fetcher) {
-        (Entry::Object { bucket, key }, Some((fetcher, _))) => {
+        (Entry::Object { bucket, key, .. }, Some((fetcher, _))) => {
             let mut out = Batcher { batch: spares.take(), sink, spares: &spares };
             let object = fetcher.get(bucket, key);
             let done = read_input(BufReader::with_capacity(BUFFER, Box::new(object)), &mut out);
@@ -588,6 +598,8 @@ struct Delivery<'s> {
     consumer: &'s mut dyn Consumer,
     progress: &'s Progress,
     names: &'s [String],
+    /// The listed size of each input that is an object of S3, for the progress.
+    sizes: &'s [Option<u64>],
     spares: &'s Spares,
 }
 
@@ -598,7 +610,10 @@ impl Ordered<Batch> for Delivery<'_> {
         flow
     }
 
-    fn done(&mut self, _input: usize) -> Result<()> {
+    fn done(&mut self, input: usize) -> Result<()> {
+        if let Some(size) = self.sizes[input] {
+            self.progress.object(size);
+        }
         self.consumer.flush()
     }
 }
