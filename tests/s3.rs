@@ -314,10 +314,17 @@ fn a_window_of_one_day_lists_and_fetches_only_that_day() {
         assert!(that_day || next_hour, "{get}");
     }
     for list in &lists {
-        for other in [ACCOUNTS[1], ACCOUNTS[2], "us-east-1", "%2F01%2F", "%2F02%2F", "%2F05%2F"] {
+        // (moto logs the query decoded.)
+        for other in [ACCOUNTS[1], ACCOUNTS[2], "us-east-1", "/10/", "/01/", "/02/", "/05/"] {
             assert!(!list.contains(other), "{list}");
         }
     }
+    for day in ["/2026/11/03/ ", "/2026/11/04/ "] {
+        assert_eq!(lists.iter().filter(|l| l.contains(day)).count(), 1, "{day}: {lists:?}");
+    }
+    // The prefix, AWSLogs/, the organisation, the account, CloudTrail/, the region, the year, the month
+    // and the two days: never more.
+    assert_eq!(lists.len(), 10, "{lists:?}");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("skipped 2 of accounts not asked for"), "{stderr}");
     assert!(stderr.contains("delivered later than the lag"), "{stderr}");
@@ -343,15 +350,17 @@ struct Faulty {
 }
 
 impl Faulty {
-    fn start(upstream: u16, every: usize) -> Faulty {
+    /// `every` 0: no faults. A request whose line holds one of `deny` is refused (403 AccessDenied).
+    fn start(upstream: u16, every: usize, deny: &[&str]) -> Faulty {
+        let deny: Arc<Vec<String>> = Arc::new(deny.iter().map(|d| d.to_string()).collect());
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let seen = Arc::new(AtomicUsize::new(0));
         let counter = seen.clone();
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
-                let counter = counter.clone();
-                std::thread::spawn(move || proxy(client, upstream, every, &counter));
+                let (counter, deny) = (counter.clone(), deny.clone());
+                std::thread::spawn(move || proxy(client, upstream, every, &deny, &counter));
             }
         });
         Faulty { port, seen }
@@ -361,7 +370,7 @@ impl Faulty {
 /// Downloads the proxy broke off halfway.
 static CUT: AtomicUsize = AtomicUsize::new(0);
 
-fn proxy(mut client: TcpStream, upstream: u16, every: usize, counter: &AtomicUsize) {
+fn proxy(mut client: TcpStream, upstream: u16, every: usize, deny: &[String], counter: &AtomicUsize) {
     let _ = client.set_read_timeout(Some(Duration::from_secs(30)));
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
@@ -383,6 +392,17 @@ fn proxy(mut client: TcpStream, upstream: u16, every: usize, counter: &AtomicUsi
         return;
     }
     let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+    let line = text.lines().next().unwrap_or_default().replace("%2F", "/");
+    if deny.iter().any(|d| line.contains(d.as_str())) {
+        let xml = "<?xml version=\"1.0\"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>";
+        let answer = format!(
+            "HTTP/1.1 403 Forbidden\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{xml}",
+            xml.len()
+        );
+        let _ = client.write_all(answer.as_bytes());
+        return;
+    }
+    let every = if every == 0 { usize::MAX } else { every };
     if n % every == 0 {
         let xml = "<?xml version=\"1.0\"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>";
         let answer = format!(
@@ -429,7 +449,7 @@ fn proxy(mut client: TcpStream, upstream: u16, every: usize, counter: &AtomicUsi
 #[test]
 fn slow_downs_and_dropped_connections_are_retried_and_change_nothing() {
     let fx = Fixture::new();
-    let faulty = Faulty::start(fx.moto.port, 20);
+    let faulty = Faulty::start(fx.moto.port, 20, &[]);
     let url = format!("http://127.0.0.1:{}", faulty.port);
     for args in [
         &["-o", "jsonl"][..],
@@ -477,6 +497,40 @@ fn a_trail_is_read_where_it_delivers() {
     );
     let out = trail("org-trail", &["--event-name", "AssumeRole"]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&days.stdout));
+}
+
+#[test]
+fn a_refusal_names_the_permission_and_the_prefix() {
+    let fx = Fixture::new();
+    let (a, b) = (ACCOUNTS[0], ACCOUNTS[1]);
+    let refused = "_CloudTrail_us-east-1_20261103T10";
+    let faulty = Faulty::start(fx.moto.port, 0, &[&format!("prefix=org/AWSLogs/{ORG}/{b}/"), refused]);
+    let url = format!("http://127.0.0.1:{}", faulty.port);
+    // A listing refused: nothing printed, the permission and the prefix named.
+    let out = fx.run(&format!("s3://{BUCKET}/org"), &url, &["-o", "json", "--retries", "0"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(out.stdout.is_empty(), "{stderr}");
+    assert!(stderr.contains("s3:ListBucket") && stderr.contains(&format!("'org/AWSLogs/{ORG}/{b}/'")), "{stderr}");
+    // Objects refused: each named with s3:GetObject and kms:Decrypt, the rest printed, exit 1.
+    let args = [
+        "--account",
+        a,
+        "--region",
+        "us-east-1",
+        "--start-time",
+        "2026-11-03T09:00:00Z",
+        "--end-time",
+        "2026-11-03T12:00:00Z",
+    ];
+    let out = fx.run(&format!("s3://{BUCKET}/org"), &url, &[&args[..], &["-o", "jsonl"]].concat());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("s3:GetObject") && stderr.contains("kms:Decrypt") && stderr.contains(refused), "{stderr}");
+    let all = fx.run(&format!("s3://{BUCKET}/org"), &fx.moto.url(), &[&args[..], &["-o", "jsonl"]].concat());
+    let (some, every) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&all.stdout));
+    assert!(!some.is_empty() && some.lines().count() < every.lines().count());
+    assert!(some.lines().all(|l| every.contains(l)));
 }
 
 #[test]
