@@ -133,6 +133,32 @@ impl Buckets {
         Err(anyhow!("s3://{bucket}/{prefix}: more than {MAX_PAGES} pages of listing; give a narrower prefix or window"))
     }
 
+    /// One level below each of `prefixes`, `concurrency` listings at a time; the answers in their order.
+    pub async fn list_levels(
+        self: &Arc<Self>,
+        bucket: &str,
+        prefixes: &[String],
+        concurrency: usize,
+    ) -> Vec<Result<Listed>> {
+        let slots = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
+        let mut tasks = tokio::task::JoinSet::new();
+        for (index, prefix) in prefixes.iter().enumerate() {
+            let (buckets, bucket, prefix, slots) = (self.clone(), bucket.to_owned(), prefix.clone(), slots.clone());
+            tasks.spawn(async move {
+                let _slot = slots.acquire_owned().await;
+                (index, buckets.list(&bucket, &prefix, true).await)
+            });
+        }
+        let mut answers: Vec<Option<Result<Listed>>> = prefixes.iter().map(|_| None).collect();
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok((index, answer)) => answers[index] = Some(answer),
+                Err(err) => return vec![Err(anyhow!("a listing task failed: {err}"))],
+            }
+        }
+        answers.into_iter().map(|a| a.unwrap_or_else(|| Err(anyhow!("a listing was not answered")))).collect()
+    }
+
     /// Streams an object into `chunks` as it comes. A body that breaks off or stalls for the read
     /// timeout is asked again from where it broke (a range request, on the same version: `If-Match` its
     /// ETag), up to the retries; the SDK retries each request itself (5xx, throttling and SlowDown,

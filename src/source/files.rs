@@ -120,26 +120,49 @@ async fn connect(inputs: &[Input], s3: &S3Config) -> Result<(Buckets, Vec<(Strin
 }
 
 /// Walks a bucket's prefix, pruned, and adds the objects to read in their order.
-fn add_bucket(buckets: &Buckets, bucket: &str, prefix: &str, s3: &S3Config, entries: &mut Vec<Entry>) -> Result<()> {
+fn add_bucket(
+    buckets: &Arc<Buckets>,
+    bucket: &str,
+    prefix: &str,
+    s3: &S3Config,
+    entries: &mut Vec<Entry>,
+) -> Result<()> {
     struct Lister<'b> {
-        buckets: &'b Buckets,
+        buckets: &'b Arc<Buckets>,
         bucket: &'b str,
-        verbose: bool,
+        s3: &'b S3Config,
     }
-    impl s3::List for Lister<'_> {
-        fn list(&mut self, prefix: &str, delimiter: bool) -> Result<s3::Listing> {
+    impl Lister<'_> {
+        fn said(&self, prefix: &str) -> Result<()> {
             if interrupt::interrupted() {
                 return Err(Interrupted(interrupt::what().to_owned()).into());
             }
-            if self.verbose {
+            if self.s3.verbose {
                 crate::error::say(format_args!("listing s3://{}/{prefix}", self.bucket));
             }
-            let (prefixes, objects) = crate::runtime::block_on(self.buckets.list(self.bucket, prefix, delimiter))??;
-            let objects = objects.into_iter().map(|(key, size)| s3::Object { key, size }).collect();
-            Ok(s3::Listing { prefixes, objects })
+            Ok(())
         }
     }
-    let mut lister = Lister { buckets, bucket, verbose: s3.verbose };
+    fn listing((prefixes, objects): crate::aws::s3::Listed) -> s3::Listing {
+        let objects = objects.into_iter().map(|(key, size)| s3::Object { key, size }).collect();
+        s3::Listing { prefixes, objects }
+    }
+    impl s3::List for Lister<'_> {
+        fn list(&mut self, prefix: &str, delimiter: bool) -> Result<s3::Listing> {
+            self.said(prefix)?;
+            Ok(listing(crate::runtime::block_on(self.buckets.list(self.bucket, prefix, delimiter))??))
+        }
+
+        // The folders of one depth are listed as many at a time as objects are fetched.
+        fn list_all(&mut self, prefixes: &[String]) -> Result<Vec<s3::Listing>> {
+            for prefix in prefixes {
+                self.said(prefix)?;
+            }
+            let levels = self.buckets.list_levels(self.bucket, prefixes, self.s3.concurrency);
+            crate::runtime::block_on(levels)?.into_iter().map(|answer| answer.map(listing)).collect()
+        }
+    }
+    let mut lister = Lister { buckets, bucket, s3 };
     let found = s3::walk(&mut lister, prefix, &s3.prune)?;
     if s3.verbose {
         crate::error::say(format_args!("s3://{bucket}/{prefix}: {found}"));

@@ -45,6 +45,11 @@ pub struct Object {
 /// Lists below a prefix: with `delimiter`, one level (`delimiter=/`); without, every key below it.
 pub trait List {
     fn list(&mut self, prefix: &str, delimiter: bool) -> Result<Listing>;
+
+    /// One level below each prefix, in their order (several at a time, where the lister can).
+    fn list_all(&mut self, prefixes: &[String]) -> Result<Vec<Listing>> {
+        prefixes.iter().map(|prefix| self.list(prefix, true)).collect()
+    }
 }
 
 /// Why something was left out, for `-v`.
@@ -176,36 +181,50 @@ fn folder(prefix: &str) -> String {
     }
 }
 
+/// Breadth first: every folder of one depth is listed in one go (`List::list_all`, several requests at
+/// a time), the folders kept make the next depth. The objects come out in path order at the end, which
+/// is the order a depth-first walk of sorted listings gives.
 fn descend(list: &mut dyn List, prefix: &str, level: Level, prune: &Prune, found: &mut Found) -> Result<()> {
-    let listing = list.list(prefix, true)?;
-    found.listed.push(prefix.to_owned());
-    if level == Level::Top {
-        let logs = format!("{prefix}AWSLogs/");
-        if listing.prefixes.contains(&logs) {
-            return descend(list, &logs, Level::AwsLogs, prune, found);
-        }
-        return plain_tree(list, prefix, prune, found);
-    }
-    if level == Level::Day {
-        let mut objects = listing.objects;
-        objects.sort_by(|a, b| path_order(&a.key, &b.key));
-        for object in objects {
-            match keep_object(name_of(&object.key), prune) {
-                Ok(()) => found.objects.push(object),
-                Err(why) => found.skip(why),
+    let mut frontier = vec![(prefix.to_owned(), level)];
+    let mut objects = Vec::new();
+    while !frontier.is_empty() {
+        let prefixes: Vec<String> = frontier.iter().map(|(prefix, _)| prefix.clone()).collect();
+        let listings = list.list_all(&prefixes)?;
+        let mut next = Vec::new();
+        for ((prefix, level), listing) in frontier.into_iter().zip(listings) {
+            found.listed.push(prefix.clone());
+            match level {
+                Level::Top => {
+                    let logs = format!("{prefix}AWSLogs/");
+                    if listing.prefixes.contains(&logs) {
+                        next.push((logs, Level::AwsLogs));
+                    } else {
+                        plain_tree(list, &prefix, prune, found)?;
+                    }
+                }
+                Level::Day => {
+                    for object in listing.objects {
+                        match keep_object(name_of(&object.key), prune) {
+                            Ok(()) => objects.push(object),
+                            Err(why) => found.skip(why),
+                        }
+                    }
+                }
+                _ => {
+                    for sub in listing.prefixes {
+                        match child(level, name_of(sub.trim_end_matches('/')), prune) {
+                            Ok(below) => next.push((sub, below)),
+                            Err(why) => found.skip(why),
+                        }
+                    }
+                }
             }
         }
-        return Ok(());
+        next.sort_by(|a, b| path_order(&a.0, &b.0));
+        frontier = next;
     }
-    let mut prefixes = listing.prefixes;
-    prefixes.sort_by(|a, b| path_order(a, b));
-    for sub in prefixes {
-        let name = name_of(sub.trim_end_matches('/'));
-        match child(level, name, prune) {
-            Ok(next) => descend(list, &sub, next, prune, found)?,
-            Err(why) => found.skip(why),
-        }
-    }
+    objects.sort_by(|a, b| path_order(&a.key, &b.key));
+    found.objects.extend(objects);
     Ok(())
 }
 
