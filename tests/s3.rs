@@ -267,6 +267,17 @@ fn a_bucket_prints_what_its_download_prints() {
             assert_eq!(out.status.code(), Some(1));
         }
     }
+    // Mixed with local paths and stdin (empty here), in the order given.
+    let plain = fx.disk.join("plain");
+    let mut cmd = fx.sb.std_ctlookup();
+    cmd.args(["--no-progress", "-o", "jsonl", "--input", plain.to_str().unwrap(), "--input", "-", "--input"]);
+    let mixed = cmd
+        .args([&format!("s3://{BUCKET}/plain"), "--endpoint-url", &fx.moto.url()])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let once = fx.run(plain.to_str().unwrap(), "", &["-o", "jsonl"]);
+    assert_eq!(mixed.stdout, [once.stdout.clone(), once.stdout].concat());
     // Accounts and regions asked for: the same as their folders read from disk.
     let account = format!("org/AWSLogs/{ORG}/{}/CloudTrail/us-east-1", ACCOUNTS[1]);
     let disk = fx.run(fx.disk.join(&account).to_str().unwrap(), "", &["-o", "jsonl"]);

@@ -39,6 +39,9 @@ pub struct TrailPlace {
 impl Buckets {
     /// Clients for `buckets`: the region of each asked with HeadBucket (S3 says it even when it refuses).
     pub async fn connect(connection: &Connection, retries: u32, buckets: &[String]) -> Result<Buckets> {
+        if let Some(profile) = &connection.profile {
+            super::check_profile(profile).await?;
+        }
         let mut clients = HashMap::new();
         let (sdk_config, region) = match super::load_sdk_config(connection).await {
             Ok(loaded) => loaded,
