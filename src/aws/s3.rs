@@ -297,12 +297,16 @@ impl Fetcher {
                     let Ok(slot) = slots.clone().acquire_owned().await else { break };
                     let buckets = buckets.clone();
                     tasks.spawn(async move {
-                        buckets.stream(&bucket, &key, &chunks).await;
+                        // A reader that went meanwhile (the run stopped) wants nothing.
+                        if !chunks.is_closed() {
+                            buckets.stream(&bucket, &key, &chunks).await;
+                        }
                         drop(slot);
                     });
                     while tasks.try_join_next().is_some() {}
                 }
-                while tasks.join_next().await.is_some() {}
+                // Every reader has gone: what is still downloading is wanted by no one.
+                tasks.shutdown().await;
             });
         });
         Ok(Fetcher { jobs: Some(jobs), thread: Some(thread) })
