@@ -77,12 +77,16 @@ pub struct LookupArgs {
     pub api: ApiArgs,
 
     /// Read events from files instead of the API: saved lookup-events output, trail logs (.json,
-    /// .json.gz), JSON Lines, or directories of those; `-` is stdin. Repeatable
+    /// .json.gz), JSON Lines, or directories of those; `-` is stdin; `s3://BUCKET[/PREFIX]` reads a
+    /// trail's files in place in S3. Repeatable
     #[arg(long, value_name = "PATH", help_heading = "Where events come from")]
     pub input: Vec<PathBuf>,
 
     #[command(flatten)]
     pub athena: AthenaSourceArgs,
+
+    #[command(flatten)]
+    pub s3: S3Args,
 
     #[command(flatten)]
     pub window: WindowArgs,
@@ -263,10 +267,6 @@ pub struct AthenaSourceArgs {
     /// Print the SQL query (and the table it assumes) instead of running it
     #[arg(long, requires = "athena", help_heading = "Athena")]
     pub sql: bool,
-
-    /// Only events of this account (the `account` partition); repeatable or comma separated
-    #[arg(long, value_name = "ID", value_delimiter = ',', help_heading = "Athena")]
-    pub account: Vec<String>,
 }
 
 /// `ctlookup athena`.
@@ -390,6 +390,29 @@ pub struct ApiArgs {
     /// retried like a throttled one
     #[arg(long, value_name = "SECS", default_value_t = 20.0, help_heading = "Where events come from")]
     pub read_timeout: f64,
+}
+
+/// Trails in S3, read in place (`--input s3://BUCKET[/PREFIX]`, `--trail`); see docs/s3.md.
+#[derive(Debug, Args)]
+pub struct S3Args {
+    /// Read this trail's log files in place in its S3 bucket (bucket and prefix from CloudTrail
+    /// GetTrail; default window: the last 90 days); name or ARN, repeatable
+    #[arg(long, value_name = "NAME|ARN", help_heading = "Trails in S3")]
+    pub trail: Vec<String>,
+
+    /// Only this account's events: its trail files in S3, the `account` partition with --athena
+    /// (repeatable or comma separated; default: every account)
+    #[arg(long, value_name = "ID", value_delimiter = ',', help_heading = "Trails in S3")]
+    pub account: Vec<String>,
+
+    /// Objects fetched from S3 at a time at most
+    #[arg(long, value_name = "N", default_value_t = 16, help_heading = "Trails in S3")]
+    pub s3_concurrency: usize,
+
+    /// How long after the window's end trail files are still read, for events delivered late (a
+    /// file delivered later holds none of the window's events; CloudTrail delivers within about 15 minutes)
+    #[arg(long, value_name = "DURATION", default_value = "1h", help_heading = "Trails in S3")]
+    pub s3_lag: String,
 }
 
 /// The time window.

@@ -20,7 +20,7 @@ use crate::output::{OutputFormat, PrintConfig};
 use crate::query::attribute::{self, parse_lookup_attribute};
 use crate::query::expr::{CompareOp, Expr, Literal, Member, Path, Predicate, Target, Test};
 use crate::query::{parse, AskedNames, Attribute, Filter, Plan, TimeWindow};
-use crate::source::{ApiConfig, FilesConfig, FollowConfig, Input, SourceConfig};
+use crate::source::{ApiConfig, FilesConfig, FollowConfig, Input, S3Config, SourceConfig};
 use crate::store::StoreConfig;
 use crate::text::redact_userinfo;
 use crate::time::{parse_time, Zone};
@@ -200,6 +200,10 @@ impl Config {
         let mut window = window(&cli.window, env.now, zone)?;
         if cli.follow && window.start.is_none() {
             window.start = Some(env.now - chrono::Duration::minutes(15));
+        }
+        // A trail read in place has no window of its own: the API's, the last 90 days.
+        if !cli.s3.trail.is_empty() && window.start.is_none() {
+            window.start = Some(env.now - chrono::Duration::days(90));
         }
         let (expr, explicit) = expression(&cli)?;
         if cli.max_items == Some(0) {
@@ -456,14 +460,12 @@ fn source(
     if cli.athena.athena.is_some() {
         return athena_source(cli, expr, window);
     }
-    if !cli.athena.account.is_empty() {
-        return Err(usage("--account applies to --athena (the account partition of the trail's table)"));
-    }
-    if !cli.input.is_empty() {
+    let s3 = s3_config(cli, window)?;
+    if !cli.input.is_empty() || s3.is_some() {
         for (given, option) in [
-            (!cli.api.region.is_empty(), "--region"),
-            (cli.api.profile.is_some(), "--profile"),
-            (cli.api.endpoint_url.is_some(), "--endpoint-url"),
+            (!cli.api.region.is_empty() && s3.is_none(), "--region"),
+            (cli.api.profile.is_some() && s3.is_none(), "--profile"),
+            (cli.api.endpoint_url.is_some() && s3.is_none(), "--endpoint-url"),
             (cli.starting_token.is_some(), "--starting-token"),
             (cli.offline, "--offline"),
             (cli.follow, "--follow"),
@@ -475,10 +477,15 @@ fn source(
         let inputs = cli
             .input
             .iter()
-            .map(|p| if p.as_os_str() == "-" { Input::Stdin } else { Input::Path(p.clone()) })
-            .collect();
+            .map(|p| match p.to_str().and_then(crate::source::s3::parse_url) {
+                Some(url) => url.map(|(bucket, prefix)| Input::S3 { bucket, prefix }).map_err(usage),
+                None if p.as_os_str() == "-" => Ok(Input::Stdin),
+                None => Ok(Input::Path(p.clone())),
+            })
+            .chain(cli.s3.trail.iter().map(|trail| Ok(Input::Trail(trail.clone()))))
+            .collect::<Result<_>>()?;
         let threads = reading_threads(std::env::var_os(THREADS_VARIABLE).as_deref())?;
-        return Ok(SourceConfig::Files(FilesConfig { inputs, threads }));
+        return Ok(SourceConfig::Files(FilesConfig { inputs, threads, s3 }));
     }
     let insight = cli.event_category == Some(EventCategoryArg::Insight);
     let plan = Plan::new(expr, explicit, !cli.no_pushdown);
@@ -577,7 +584,7 @@ fn athena_source(cli: &LookupArgs, expr: &Expr, window: TimeWindow) -> Result<So
             )))
         }
     };
-    for account in &args.account {
+    for account in &cli.s3.account {
         if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
             return Err(usage(format!("--account '{account}': expected a 12-digit account ID")));
         }
@@ -592,7 +599,7 @@ fn athena_source(cli: &LookupArgs, expr: &Expr, window: TimeWindow) -> Result<So
     let compiled = crate::query::sql::compile(
         &pushed_expr,
         &window,
-        &args.account,
+        &cli.s3.account,
         &api.regions,
         &table,
         crate::query::sql::DEFAULT_LAG,
@@ -608,7 +615,7 @@ fn athena_source(cli: &LookupArgs, expr: &Expr, window: TimeWindow) -> Result<So
         bucket: "s3://BUCKET".to_owned(),
         name: name.to_owned(),
         database: database.map(str::to_owned),
-        accounts: args.account.clone(),
+        accounts: cli.s3.account.clone(),
         regions: api.regions.clone(),
         ..crate::query::ddl::TableSettings::default()
     };
@@ -629,6 +636,50 @@ fn athena_source(cli: &LookupArgs, expr: &Expr, window: TimeWindow) -> Result<So
         compiled,
         exact,
         group_keys: 0,
+    })))
+}
+
+/// Trails in S3 (`s3://` inputs, `--trail`): how to reach the buckets and what to prune; None without them.
+fn s3_config(cli: &LookupArgs, window: TimeWindow) -> Result<Option<Box<S3Config>>> {
+    let in_s3 =
+        !cli.s3.trail.is_empty() || cli.input.iter().any(|p| p.to_str().is_some_and(|p| p.starts_with("s3://")));
+    if !in_s3 {
+        if !cli.s3.account.is_empty() {
+            return Err(usage(
+                "--account applies to --athena (the account partition) and to trails in S3 (--input s3://…, --trail)",
+            ));
+        }
+        return Ok(None);
+    }
+    if !(1..=256).contains(&cli.s3.s3_concurrency) {
+        return Err(usage("--s3-concurrency must be from 1 to 256"));
+    }
+    let lag = crate::time::parse_duration(&cli.s3.s3_lag)
+        .filter(|d| *d >= chrono::Duration::zero() && *d <= chrono::Duration::days(1))
+        .ok_or_else(|| {
+            usage(format!("--s3-lag '{}': expected a duration up to 1d, such as 15m or 1h", cli.s3.s3_lag))
+        })?;
+    for account in &cli.s3.account {
+        if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+            let shown: String = account.chars().take(40).collect();
+            return Err(usage(format!("--account '{shown}': expected a 12-digit account ID")));
+        }
+    }
+    // --region, --profile, --endpoint-url and the timeouts mean for S3 what they mean for the API.
+    let api = api_config(&cli.api, false, window, Plan::new(&Expr::always(), None, true))?;
+    let prune = crate::source::s3::Prune {
+        accounts: cli.s3.account.clone(),
+        regions: api.regions.clone(),
+        insight: cli.event_category == Some(EventCategoryArg::Insight),
+        window,
+        lag,
+    };
+    Ok(Some(Box::new(S3Config {
+        connection: api.connection,
+        retries: api.retries,
+        concurrency: cli.s3.s3_concurrency,
+        prune,
+        verbose: cli.verbose > 0,
     })))
 }
 

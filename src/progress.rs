@@ -26,6 +26,8 @@ pub struct Progress {
     matched: Cell<u64>,
     reached: Cell<Option<DateTime<Utc>>>,
     regions: usize,
+    /// Objects read from S3, and their bytes as listed.
+    objects: Cell<(u64, u64)>,
 }
 
 impl Progress {
@@ -55,6 +57,7 @@ impl Progress {
             matched: Cell::new(0),
             reached: Cell::new(None),
             regions,
+            objects: Cell::new((0, 0)),
         }
     }
 
@@ -84,6 +87,19 @@ impl Progress {
         }
     }
 
+    /// An object of S3 was read to its end.
+    pub fn object(&self, bytes: u64) {
+        let (objects, total) = self.objects.get();
+        self.objects.set((objects + 1, total + bytes));
+        self.redraw();
+    }
+
+    /// "N objects (X MiB)" once an object of S3 was read.
+    fn objects_read(&self) -> Option<String> {
+        let (objects, bytes) = self.objects.get();
+        (objects > 0).then(|| format!("{objects} objects ({:.1} MiB)", bytes as f64 / (1024.0 * 1024.0)))
+    }
+
     pub fn matched(&self) {
         self.matched.set(self.matched.get() + 1);
     }
@@ -99,6 +115,10 @@ impl Progress {
         }
         let rate = self.requests.get() as f64 / self.started.elapsed().as_secs_f64().max(0.001);
         let back = self.reached.get().map(|t| format!(" · back to {}", self.zone.format_plain(t))).unwrap_or_default();
+        if let Some(objects) = self.objects_read() {
+            bar.set_message(format!("{objects} · {} scanned · {} matched", self.scanned.get(), self.matched.get()));
+            return;
+        }
         bar.set_message(format!(
             "{} pages · {} scanned · {} matched · {rate:.1} req/s{back}",
             self.pages.get(),
@@ -131,9 +151,10 @@ impl Progress {
     pub fn finish(&self) {
         let Some(bar) = &self.bar else { return };
         bar.finish_and_clear();
-        let pages = match self.pages.get() {
-            0 => String::new(),
-            n => format!(" · {n} pages"),
+        let pages = match (self.pages.get(), self.objects_read()) {
+            (_, Some(objects)) => format!(" · {objects}"),
+            (0, None) => String::new(),
+            (n, None) => format!(" · {n} pages"),
         };
         let regions = match self.regions {
             0 => String::new(),

@@ -17,6 +17,7 @@ mod lookup;
 mod outputs;
 mod query;
 mod reliability;
+mod s3;
 mod shapes;
 mod store;
 mod store_concurrency;

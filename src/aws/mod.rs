@@ -8,6 +8,7 @@ pub mod cap;
 pub mod describe;
 pub mod limiter;
 pub mod request;
+pub mod s3;
 pub mod sts;
 
 use std::time::Duration;

@@ -9,16 +9,18 @@ use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, Cursor, Read};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::{LazyLock, Mutex, PoisonError};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
 use anyhow::{Context, Result};
 use flate2::bufread::MultiGzDecoder;
 use memchr::memmem;
 
 use super::pool::{self, Gone, Ordered, Sink, Weighed};
+use super::s3;
 use super::split::{split_values, Piece, SplitError, MAX_EVENT_BYTES};
 use super::{Consumer, Flow, Origin, Outcome, Raw};
-use super::{FilesConfig, Input};
+use super::{FilesConfig, Input, S3Config};
+use crate::aws::s3::{Buckets, Fetcher};
 use crate::error::Interrupted;
 use crate::interrupt;
 use crate::progress::Progress;
@@ -32,6 +34,8 @@ const BUFFER: usize = 256 * 1024;
 pub struct Inputs {
     entries: Vec<Entry>,
     threads: usize,
+    /// The buckets of `s3://` inputs, and how many objects to fetch at a time.
+    s3: Option<(Arc<Buckets>, usize)>,
 }
 
 /// One thing to read, in its place in the order of the run.
@@ -44,6 +48,12 @@ enum Entry {
     Open(PathBuf, File),
     /// A folder below a given directory that cannot be listed: said in its place, and the rest read.
     Unlisted(PathBuf, String),
+    /// An object in S3, streamed when its turn comes and read as a file.
+    Object {
+        bucket: String,
+        key: String,
+        size: u64,
+    },
 }
 
 impl Entry {
@@ -51,20 +61,121 @@ impl Entry {
         match self {
             Entry::Stdin => "<stdin>".to_owned(),
             Entry::File(path) | Entry::Open(path, _) | Entry::Unlisted(path, _) => path.display().to_string(),
+            Entry::Object { bucket, key, .. } => format!("s3://{bucket}/{key}"),
         }
     }
 }
 
 /// Checks every given path and lists the files below the given directories.
 pub fn open(config: &FilesConfig) -> Result<Inputs> {
+    let (buckets, mut places) = match &config.s3 {
+        Some(s3) => {
+            let (buckets, places) = crate::runtime::block_on(connect(&config.inputs, s3))??;
+            (Some(Arc::new(buckets)), places.into_iter())
+        }
+        None => (None, Vec::new().into_iter()),
+    };
     let mut entries = Vec::new();
     for input in &config.inputs {
         match input {
             Input::Stdin => entries.push(Entry::Stdin),
             Input::Path(path) => add_given(path, &mut entries)?,
+            Input::S3 { .. } | Input::Trail(_) => {
+                let (Some(s3), Some(buckets), Some((bucket, prefix))) = (&config.s3, &buckets, places.next()) else {
+                    unreachable!("S3 inputs come with their settings and places")
+                };
+                add_bucket(buckets, &bucket, &prefix, s3, &mut entries)?;
+            }
         }
     }
-    Ok(Inputs { entries, threads: config.threads })
+    let s3 = buckets.zip(config.s3.as_ref().map(|s3| s3.concurrency));
+    Ok(Inputs { entries, threads: config.threads, s3 })
+}
+
+/// The bucket and prefix of each S3 input in order (a trail's asked of CloudTrail), and clients for the
+/// buckets.
+async fn connect(inputs: &[Input], s3: &S3Config) -> Result<(Buckets, Vec<(String, String)>)> {
+    let mut places = Vec::new();
+    for input in inputs {
+        match input {
+            Input::S3 { bucket, prefix } => places.push((bucket.clone(), prefix.clone())),
+            Input::Trail(trail) => {
+                let place = crate::aws::s3::trail_place(&s3.connection, trail).await?;
+                if s3.verbose {
+                    let kind = if place.organization { "an organization trail" } else { "a trail" };
+                    let (bucket, prefix) = (&place.bucket, &place.prefix);
+                    crate::error::say(format_args!("--trail {trail}: {kind} delivering to s3://{bucket}/{prefix}"));
+                }
+                let prefix = match place.prefix.trim_matches('/') {
+                    "" => "AWSLogs/".to_owned(),
+                    prefix => format!("{prefix}/AWSLogs/"),
+                };
+                places.push((place.bucket, prefix));
+            }
+            Input::Stdin | Input::Path(_) => {}
+        }
+    }
+    let buckets: Vec<String> = places.iter().map(|(bucket, _)| bucket.clone()).collect();
+    Ok((Buckets::connect(&s3.connection, s3.retries, &buckets).await?, places))
+}
+
+/// Walks a bucket's prefix, pruned, and adds the objects to read in their order.
+fn add_bucket(
+    buckets: &Arc<Buckets>,
+    bucket: &str,
+    prefix: &str,
+    s3: &S3Config,
+    entries: &mut Vec<Entry>,
+) -> Result<()> {
+    struct Lister<'b> {
+        buckets: &'b Arc<Buckets>,
+        bucket: &'b str,
+        s3: &'b S3Config,
+    }
+    impl Lister<'_> {
+        fn said(&self, prefix: &str) -> Result<()> {
+            if interrupt::interrupted() {
+                return Err(Interrupted(interrupt::what().to_owned()).into());
+            }
+            if self.s3.verbose {
+                crate::error::say(format_args!("listing s3://{}/{prefix}", self.bucket));
+            }
+            Ok(())
+        }
+    }
+    fn listing((prefixes, objects): crate::aws::s3::Listed) -> s3::Listing {
+        let objects = objects.into_iter().map(|(key, size)| s3::Object { key, size }).collect();
+        s3::Listing { prefixes, objects }
+    }
+    impl s3::List for Lister<'_> {
+        fn list(&mut self, prefix: &str, delimiter: bool) -> Result<s3::Listing> {
+            self.said(prefix)?;
+            Ok(listing(crate::runtime::block_on(self.buckets.list(self.bucket, prefix, delimiter))??))
+        }
+
+        // The folders of one depth are listed as many at a time as objects are fetched.
+        fn list_all(&mut self, prefixes: &[String]) -> Result<Vec<s3::Listing>> {
+            for prefix in prefixes {
+                self.said(prefix)?;
+            }
+            let levels = self.buckets.list_levels(self.bucket, prefixes, self.s3.concurrency);
+            crate::runtime::block_on(levels)?.into_iter().map(|answer| answer.map(listing)).collect()
+        }
+    }
+    let mut lister = Lister { buckets, bucket, s3 };
+    let found = s3::walk(&mut lister, prefix, &s3.prune)?;
+    if s3.verbose {
+        crate::error::say(format_args!("s3://{bucket}/{prefix}: {found}"));
+        for line in found.skipped_lines() {
+            crate::error::say(format_args!("s3://{bucket}/{prefix}: {line}"));
+        }
+    }
+    entries.extend(found.objects.into_iter().map(|o| Entry::Object {
+        bucket: bucket.to_owned(),
+        key: o.key,
+        size: o.size,
+    }));
+    Ok(())
 }
 
 pub fn read(inputs: &Inputs, consumer: &mut dyn Consumer, progress: &Progress) -> Result<Outcome> {
@@ -82,8 +193,29 @@ pub fn read(inputs: &Inputs, consumer: &mut dyn Consumer, progress: &Progress) -
             let _ = out.send();
         }
     };
-    let mut delivery = Delivery { consumer, progress, names: &names, spares: &spares };
-    pool::run(&inputs.entries, inputs.threads, read, &mut delivery)?;
+    let sizes: Vec<Option<u64>> =
+        inputs.entries.iter().map(|e| if let Entry::Object { size, .. } = e { Some(*size) } else { None }).collect();
+    let mut delivery = Delivery { consumer, progress, names: &names, sizes: &sizes, spares: &spares };
+    // Objects are fetched by a thread of their own, `concurrency` at a time: as many reading threads
+    // wait for them, mostly on the network, while the CPUs inflate what came.
+    let fetcher = match &inputs.s3 {
+        Some((buckets, concurrency)) => Some((Fetcher::start(buckets.clone(), *concurrency)?, *concurrency)),
+        None => None,
+    };
+    let fetcher = fetcher.as_ref();
+    let threads = fetcher.map_or(inputs.threads, |(_, concurrency)| inputs.threads.max(*concurrency));
+    let read = |index: usize, entry: &Entry, sink: &mut dyn Sink<Batch>| match (entry, fetcher) {
+        (Entry::Object { bucket, key, .. }, Some((fetcher, _))) => {
+            let mut out = Batcher { batch: spares.take(), sink, spares: &spares };
+            let object = fetcher.get(bucket, key);
+            let done = read_input(BufReader::with_capacity(BUFFER, Box::new(object)), &mut out);
+            if done.is_ok() {
+                let _ = out.send();
+            }
+        }
+        _ => read(index, entry, sink),
+    };
+    pool::run(&inputs.entries, threads, read, &mut delivery)?;
     Ok(Outcome::default())
 }
 
@@ -268,6 +400,7 @@ fn read_entry(entry: &Entry, out: &mut Batcher<'_>) -> Result<(), Gone> {
             out.problem(format!("cannot be listed ({err}); the files in it are skipped"));
             return Ok(());
         }
+        Entry::Object { .. } => unreachable!("objects are fetched, not opened"),
     };
     match opened {
         Ok(reader) => read_input(BufReader::with_capacity(BUFFER, reader), out),
@@ -488,6 +621,8 @@ struct Delivery<'s> {
     consumer: &'s mut dyn Consumer,
     progress: &'s Progress,
     names: &'s [String],
+    /// The listed size of each input that is an object of S3, for the progress.
+    sizes: &'s [Option<u64>],
     spares: &'s Spares,
 }
 
@@ -498,7 +633,10 @@ impl Ordered<Batch> for Delivery<'_> {
         flow
     }
 
-    fn done(&mut self, _input: usize) -> Result<()> {
+    fn done(&mut self, input: usize) -> Result<()> {
+        if let Some(size) = self.sizes[input] {
+            self.progress.object(size);
+        }
         self.consumer.flush()
     }
 }

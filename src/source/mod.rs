@@ -8,6 +8,7 @@ mod api;
 mod athena;
 mod files;
 mod pool;
+pub mod s3;
 mod split;
 pub mod token;
 
@@ -70,6 +71,21 @@ pub struct FilesConfig {
     pub inputs: Vec<Input>,
     /// Threads that read the inputs (1: all on the thread that filters); `CTLOOKUP_THREADS`, else the CPUs.
     pub threads: usize,
+    /// How to reach S3, when an input is in S3 (`s3://…`, `--trail`).
+    pub s3: Option<Box<S3Config>>,
+}
+
+#[derive(Debug, Clone)]
+/// Trails in S3: how to reach the buckets and which objects to read.
+pub struct S3Config {
+    /// Profile, endpoint and timeouts (region: the buckets' own, asked).
+    pub connection: Connection,
+    pub retries: u32,
+    /// GetObject requests in flight at most.
+    pub concurrency: usize,
+    pub prune: s3::Prune,
+    /// `-v`: the prefixes listed and what each pruning rule left out.
+    pub verbose: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,6 +93,13 @@ pub struct FilesConfig {
 pub enum Input {
     Stdin,
     Path(PathBuf),
+    /// `s3://BUCKET[/PREFIX]`.
+    S3 {
+        bucket: String,
+        prefix: String,
+    },
+    /// `--trail NAME|ARN`: its bucket and prefix, asked of CloudTrail.
+    Trail(String),
 }
 
 /// What the consumer wants after an item.
