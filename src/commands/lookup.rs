@@ -46,6 +46,8 @@ pub fn run(config: Config) -> Result<()> {
         decoder: Decoder::new(&config.filter, &config.watch_columns),
         progress: &progress,
     };
+    let reads_records = pipeline.writer.reads_records();
+    pipeline.decoder.writer_reads_records(reads_records);
     let result = source.run(&mut pipeline, &progress);
     progress.finish();
     pipeline.decoder.finish();
@@ -108,6 +110,14 @@ impl Consumer for Pipeline<'_> {
 
     fn problem(&mut self, file: &str, problem: &dyn std::fmt::Display) {
         self.decoder.problem(file, problem);
+    }
+
+    fn screen(&self) -> Option<crate::query::Screen> {
+        self.decoder.screen()
+    }
+
+    fn screened(&mut self, count: u64) {
+        self.decoder.screened(count);
     }
 
     fn flush(&mut self) -> Result<()> {

@@ -18,7 +18,7 @@ use anyhow::Result;
 use crate::aws::Connection;
 use crate::event::Envelope;
 use crate::progress::Progress;
-use crate::query::{Plan, TimeWindow};
+use crate::query::{Plan, Screen, TimeWindow};
 use crate::store::StoreConfig;
 
 /// Where the events come from, as `config` builds it.
@@ -139,6 +139,13 @@ pub trait Consumer {
     fn problem(&mut self, file: &str, problem: &dyn fmt::Display);
     /// A page (or file) is complete: make what was written so far visible.
     fn flush(&mut self) -> Result<()>;
+    /// The test a reading thread may run on each text first: a text it rules out is not handed to
+    /// [`Consumer::item`], only counted with [`Consumer::screened`]. None: every text is handed on.
+    fn screen(&self) -> Option<Screen> {
+        None
+    }
+    /// `count` texts were ruled out by the [`Consumer::screen`], in their place in the order.
+    fn screened(&mut self, _count: u64) {}
 }
 
 /// How a source ended.
