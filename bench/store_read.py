@@ -34,6 +34,9 @@ from store import CTLOOKUP, Fake, environment, fresh, generate, ids, window_of  
 SELECTIVE_RATE = 1_000_000
 BROAD_RATE = 400_000
 MEMORY_MIB = 64
+# The store keeps events by endpoint: the sync's server listens where the queries later say it is.
+PORT = 47613
+ENDPOINT = f"http://127.0.0.1:{PORT}"
 
 
 def main() -> int:
@@ -57,15 +60,15 @@ def main() -> int:
     if not marker.exists():
         progress(f"syncing {options.events:,} events into the store (no rate limit)")
         fresh(store_dir)
-        fake = Fake(events, fresh(work / "log") / "requests.jsonl", rate_limit=False)
+        fake = Fake(events, fresh(work / "log") / "requests.jsonl", rate_limit=False, port=PORT)
         try:
-            source = ["--endpoint-url", fake.url, "--region", "us-east-1", "--tps", "1000"]
+            source = ["--endpoint-url", ENDPOINT, "--region", "us-east-1", "--tps", "1000"]
             timed_run([str(CTLOOKUP), "sync", *source, *window, "--store-max", "4G", "--no-progress"])
         finally:
             fake.stop()
         marker.touch()
-    # --offline never asks the endpoint; it is given so that the scope is the one synced.
-    base = [str(CTLOOKUP), "--endpoint-url", "http://127.0.0.1:9", "--region", "us-east-1", *window, "--offline",
+    # --offline never asks the endpoint; it is given because the store's scope is named after it.
+    base = [str(CTLOOKUP), "--endpoint-url", ENDPOINT, "--region", "us-east-1", *window, "--offline",
             "-o", "jsonl", "--no-progress"]
     export = work / f"export-{options.events}.jsonl"
     progress("exporting the stored records for jq")
