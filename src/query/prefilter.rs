@@ -232,4 +232,17 @@ mod tests {
         assert!(p.may_match(saved));
         assert!(!p.may_match(br#"{"EventId": "1", "CloudTrailEvent": "{"eventName":"X"}"}"#));
     }
+
+    #[test]
+    fn the_screen_hands_on_what_may_match_and_the_first_text_naming_each_watched_key() {
+        let record = Prefilter::new(&eq("errorCode", "AccessDenied"), TextKind::Record);
+        let keys = vec![(Finder::new(b"\"errorCode\"").into_owned(), Finder::new(b"errorCode").into_owned())];
+        let screen = Screen::new(record, None, keys);
+        let mut state = Screened::default();
+        assert!(screen.pass(br#"{"errorCode":"AccessDenied"}"#, TextKind::Record, &mut state));
+        assert!(!screen.pass(br#"{"eventName":"X"}"#, TextKind::Record, &mut state));
+        assert!(screen.pass(br#"{"errorCode":"Other"}"#, TextKind::Record, &mut state), "the first naming the key");
+        assert!(!screen.pass(br#"{"errorCode":"Other"}"#, TextKind::Record, &mut state));
+        assert!(screen.pass(br#"{"EventId":"1"}"#, TextKind::SavedLookupEvent, &mut state), "no prefilter: all pass");
+    }
 }
