@@ -10,9 +10,10 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::error::warn;
-use crate::event::{one_line, Envelope, Event, Resource};
+use crate::event::{into_one_line, one_line, Envelope, Event, Resource};
 use crate::path::Path;
-use crate::query::{FieldWatch, Filter, TextKind};
+use crate::query::expr::{Expr, Target};
+use crate::query::{FieldWatch, Filter, Screen, TextKind};
 use crate::source::{Origin, Raw};
 
 /// Warnings about one file (or the API's answers) printed before the rest are only counted.
@@ -26,13 +27,25 @@ pub struct Decoder<'f> {
     /// The file the last problems were in (None: the API), and how many it had.
     problems_in: Option<String>,
     problems: u64,
+    /// Whether an event whose envelope came beside its record (the API's, the store's) has its record
+    /// parsed: always, unless [`Decoder::writer_reads_records`] learnt that nothing looks into it.
+    parse_api_records: bool,
 }
 
 impl<'f> Decoder<'f> {
     /// `watch_also`: paths besides the filter's whose absence from every event is worth a warning.
     pub fn new(filter: &'f Filter, watch_also: &[Path]) -> Decoder<'f> {
         let watch = FieldWatch::new(&filter.expr, watch_also);
-        Decoder { filter, watch, unreadable: 0, problems_in: None, problems: 0 }
+        Decoder { filter, watch, unreadable: 0, problems_in: None, problems: 0, parse_api_records: true }
+    }
+
+    /// Says whether the writer the events go to looks at parsed records: when neither it nor the
+    /// filter does, an API (or stored) event's record is only checked to be JSON, not parsed into a
+    /// value (its `record` is then `null`, and nothing reads it).
+    pub fn writer_reads_records(&mut self, reads: bool) {
+        let filter = &self.filter;
+        let filter_reads = names_record(&filter.expr) || filter.category.is_some() || !self.watch.keys().is_empty();
+        self.parse_api_records = reads || filter_reads;
     }
 
     /// The event in `raw`, or None when the prefilter rules it out or it cannot be read (warned).
@@ -63,8 +76,13 @@ impl<'f> Decoder<'f> {
                 if !self.may_match(record.as_bytes(), TextKind::LookupRecord) {
                     return None;
                 }
-                let raw = one_line(&record);
-                match serde_json::from_str(&raw) {
+                let raw = into_one_line(record);
+                let parsed = if self.parse_api_records {
+                    serde_json::from_str(&raw)
+                } else {
+                    serde_json::from_str::<serde::de::IgnoredAny>(&raw).map(|_| Value::Null)
+                };
+                match parsed {
                     Ok(parsed) => Event { envelope, raw, record: parsed },
                     Err(err) => {
                         let id = envelope.event_id.as_deref().unwrap_or("?");
@@ -83,6 +101,23 @@ impl<'f> Decoder<'f> {
         }
         self.watch.observe(&event.record);
         Some(event)
+    }
+
+    /// The prefilter for the reading threads: texts it rules out need not be handed to [`Decoder::decode`]
+    /// at all (only counted, with [`Decoder::screened`]). None when there is no prefilter for records or
+    /// saved lookup events.
+    pub fn screen(&self) -> Option<Screen> {
+        let record = self.filter.prefilter(TextKind::Record).cloned();
+        let saved = self.filter.prefilter(TextKind::SavedLookupEvent).cloned();
+        if record.is_none() && saved.is_none() {
+            return None;
+        }
+        Some(Screen::new(record, saved, self.watch.keys()))
+    }
+
+    /// `count` texts were ruled out by a [`Screen`] on a reading thread, unparsed.
+    pub fn screened(&mut self, count: u64) {
+        self.watch.observe_skipped(count);
     }
 
     /// Something in the input could not be read (the message says what is skipped).
@@ -165,6 +200,15 @@ impl<'f> Decoder<'f> {
             envelope.event_time = record.get("eventTime").and_then(Value::as_str).and_then(|t| t.parse().ok());
         }
         Ok(Some(Event { envelope, raw, record }))
+    }
+}
+
+/// Whether the expression looks into the record (a field path), not only the envelope.
+fn names_record(expr: &Expr) -> bool {
+    match expr {
+        Expr::And(parts) | Expr::Or(parts) => parts.iter().any(names_record),
+        Expr::Not(inner) => names_record(inner),
+        Expr::Pred(predicate) => matches!(predicate.target, Target::Record(_)),
     }
 }
 

@@ -152,6 +152,14 @@ fn derive_username(identity: Option<&Value>) -> Option<String> {
 
 /// Puts a JSON text on one line by dropping the whitespace between tokens; the text inside strings, and
 /// so every value, is untouched. Records are normally compact already and are then returned as is.
+/// [`one_line`] of a text already owned: moved, not copied, when it is one line.
+pub fn into_one_line(raw: String) -> String {
+    if memchr::memchr2(b'\n', b'\r', raw.as_bytes()).is_none() {
+        return raw;
+    }
+    one_line(&raw)
+}
+
 pub fn one_line(raw: &str) -> String {
     if memchr::memchr2(b'\n', b'\r', raw.as_bytes()).is_none() {
         return raw.to_owned();
@@ -200,6 +208,12 @@ pub trait EventWriter {
         _last: Option<Stamp>,
     ) -> io::Result<()> {
         Err(io::Error::other("this output takes events, not counted groups"))
+    }
+
+    /// Whether the writer looks at the parsed record (`Event::record`); false for one that prints
+    /// the record's text alone, which lets an event whose envelope came beside it go unparsed.
+    fn reads_records(&self) -> bool {
+        true
     }
 }
 

@@ -55,6 +55,8 @@ pub fn run(config: Config) -> Result<()> {
         decoder: Decoder::new(&config.filter, &config.watch_columns),
         progress: &progress,
     };
+    let reads_records = pipeline.writer.reads_records();
+    pipeline.decoder.writer_reads_records(reads_records);
     let result = source.run(&mut pipeline, &progress);
     progress.finish();
     pipeline.decoder.finish();
@@ -123,6 +125,14 @@ impl Consumer for Pipeline<'_> {
         let stamp = |text: Option<&str>| crate::time::Stamp::of_text(text?);
         self.matched += count;
         Ok(self.writer.group(key, count, stamp(first), stamp(last))?)
+    }
+
+    fn screen(&self) -> Option<crate::query::Screen> {
+        self.decoder.screen()
+    }
+
+    fn screened(&mut self, count: u64) {
+        self.decoder.screened(count);
     }
 
     fn flush(&mut self) -> Result<()> {

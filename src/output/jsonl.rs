@@ -21,6 +21,10 @@ impl<W: Write> EventWriter for JsonlWriter<W> {
         self.out.write_all(b"\n")
     }
 
+    fn reads_records(&self) -> bool {
+        false
+    }
+
     fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
     }

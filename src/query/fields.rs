@@ -97,6 +97,19 @@ impl FieldWatch {
         self.pending.retain(|w| if escaped { &w.bare_key } else { &w.key }.find(text).is_none());
     }
 
+    /// The keys of the paths still in question, as [`FieldWatch::observe_unparsed`] looks for them in
+    /// a record's text (`"lastKey"`) and in a saved lookup event's (`lastKey`): a text ruled out before
+    /// it reaches this watch must still be handed on when it names one of them.
+    pub fn keys(&self) -> Vec<(Finder<'static>, Finder<'static>)> {
+        self.pending.iter().map(|w| (w.key.clone(), w.bare_key.clone())).collect()
+    }
+
+    /// `count` records ruled out unparsed before they reached this watch, none of them naming a key of
+    /// [`FieldWatch::keys`] that was not handed on to [`FieldWatch::observe_unparsed`].
+    pub fn observe_skipped(&mut self, count: u64) {
+        self.examined += count;
+    }
+
     /// One warning per path no examined event had, with the nearest real path.
     pub fn warnings(&self) -> Vec<String> {
         if self.examined == 0 {

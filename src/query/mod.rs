@@ -19,8 +19,8 @@ pub use plan::Plan;
 
 use crate::event::{Event, EventCategory};
 use expr::Expr;
-use prefilter::Prefilter;
 pub use prefilter::TextKind;
+pub use prefilter::{Prefilter, Screen, Screened};
 
 /// Inclusive time bounds; `None` is open.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -65,6 +65,11 @@ impl Filter {
     /// False when the JSON text cannot hold a matching event, so it need not be parsed.
     pub fn may_match(&self, text: &[u8], kind: TextKind) -> bool {
         self.prefilters[kind as usize].as_ref().is_none_or(|p| p.may_match(text))
+    }
+
+    /// The prefilter of a kind of text, when there is one: what [`Filter::may_match`] runs.
+    pub fn prefilter(&self, kind: TextKind) -> Option<&Prefilter> {
+        self.prefilters[kind as usize].as_ref()
     }
 }
 

@@ -7,6 +7,7 @@ use memchr::memmem::Finder;
 use super::expr::{CompareOp, Expr, Literal, Member, Predicate, Target, Test};
 use super::Attribute;
 
+#[derive(Clone)]
 pub struct Prefilter {
     /// A record may match only if its text contains at least one of these.
     alternatives: Vec<Finder<'static>>,
@@ -47,6 +48,58 @@ impl Prefilter {
     #[cfg(test)]
     fn literals(&self) -> Vec<String> {
         self.alternatives.iter().map(|f| String::from_utf8_lossy(f.needle()).into_owned()).collect()
+    }
+}
+
+/// The decode stage's prefilter (`crate::decode::Decoder::screen`), run where the texts are read (on the reading threads) so that a text
+/// that cannot match is neither copied nor handed over. It rules out exactly what `Decoder::decode`
+/// would have ruled out unparsed; a ruled-out text that names a watched field's key (for the end-of-run
+/// "no event had the field" warning) is still handed on, the first one of each key of each input.
+pub struct Screen {
+    record: Option<Prefilter>,
+    saved: Option<Prefilter>,
+    /// Each watched key, as written in a record and inside a saved lookup event's string.
+    keys: Vec<(Finder<'static>, Finder<'static>)>,
+}
+
+/// What one reading thread's screen has handed on so far, in one input.
+#[derive(Default)]
+pub struct Screened {
+    /// The keys of [`Screen::keys`] a handed-on text named.
+    named: Vec<bool>,
+}
+
+impl Screen {
+    pub fn new(
+        record: Option<Prefilter>,
+        saved: Option<Prefilter>,
+        keys: Vec<(Finder<'static>, Finder<'static>)>,
+    ) -> Screen {
+        Screen { record, saved, keys }
+    }
+
+    /// Whether `text` (of `kind`: a record or a saved lookup event) must be handed to the decoder.
+    pub fn pass(&self, text: &[u8], kind: TextKind, state: &mut Screened) -> bool {
+        let prefilter = match kind {
+            TextKind::SavedLookupEvent => &self.saved,
+            TextKind::Record | TextKind::LookupRecord => &self.record,
+        };
+        let Some(prefilter) = prefilter else { return true };
+        if prefilter.may_match(text) {
+            return true;
+        }
+        if state.named.len() < self.keys.len() {
+            state.named.resize(self.keys.len(), false);
+        }
+        let escaped = kind == TextKind::SavedLookupEvent;
+        let mut pass = false;
+        for ((key, bare), named) in self.keys.iter().zip(&mut state.named) {
+            if !*named && if escaped { bare } else { key }.find(text).is_some() {
+                *named = true;
+                pass = true;
+            }
+        }
+        pass
     }
 }
 
@@ -178,5 +231,18 @@ mod tests {
         let p = Prefilter::new(&eq("errorCode", "AccessDenied"), TextKind::SavedLookupEvent).unwrap();
         assert!(p.may_match(saved));
         assert!(!p.may_match(br#"{"EventId": "1", "CloudTrailEvent": "{"eventName":"X"}"}"#));
+    }
+
+    #[test]
+    fn the_screen_hands_on_what_may_match_and_the_first_text_naming_each_watched_key() {
+        let record = Prefilter::new(&eq("errorCode", "AccessDenied"), TextKind::Record);
+        let keys = vec![(Finder::new(b"\"errorCode\"").into_owned(), Finder::new(b"errorCode").into_owned())];
+        let screen = Screen::new(record, None, keys);
+        let mut state = Screened::default();
+        assert!(screen.pass(br#"{"errorCode":"AccessDenied"}"#, TextKind::Record, &mut state));
+        assert!(!screen.pass(br#"{"eventName":"X"}"#, TextKind::Record, &mut state));
+        assert!(screen.pass(br#"{"errorCode":"Other"}"#, TextKind::Record, &mut state), "the first naming the key");
+        assert!(!screen.pass(br#"{"errorCode":"Other"}"#, TextKind::Record, &mut state));
+        assert!(screen.pass(br#"{"EventId":"1"}"#, TextKind::SavedLookupEvent, &mut state), "no prefilter: all pass");
     }
 }

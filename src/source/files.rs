@@ -24,6 +24,7 @@ use crate::aws::s3::{Buckets, Fetcher};
 use crate::error::Interrupted;
 use crate::interrupt;
 use crate::progress::Progress;
+use crate::query::{Screen, Screened, TextKind};
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 const UTF8_BOM: &[u8] = b"\xef\xbb\xbf";
@@ -183,11 +184,13 @@ pub fn read(inputs: &Inputs, consumer: &mut dyn Consumer, progress: &Progress) -
     // Standard input is read once, by the first `-`: the others find it at its end, as one after another would.
     let first_stdin = inputs.entries.iter().position(|entry| matches!(entry, Entry::Stdin));
     let spares = Spares(Mutex::new(Vec::new()));
+    let screen = consumer.screen();
     let read = |index: usize, entry: &Entry, sink: &mut dyn Sink<Batch>| {
         if matches!(entry, Entry::Stdin) && Some(index) != first_stdin {
             return;
         }
-        let mut out = Batcher { batch: spares.take(), sink, spares: &spares };
+        let screen = screen.as_ref().map(|screen| (screen, Screened::default()));
+        let mut out = Batcher { batch: spares.take(), sink, spares: &spares, screen };
         // Gone: the consumer has stopped, nothing more is wanted.
         if read_entry(entry, &mut out).is_ok() {
             let _ = out.send();
@@ -206,7 +209,8 @@ pub fn read(inputs: &Inputs, consumer: &mut dyn Consumer, progress: &Progress) -
     let threads = fetcher.map_or(inputs.threads, |(_, concurrency)| inputs.threads.max(*concurrency));
     let read = |index: usize, entry: &Entry, sink: &mut dyn Sink<Batch>| match (entry, fetcher) {
         (Entry::Object { bucket, key, .. }, Some((fetcher, _))) => {
-            let mut out = Batcher { batch: spares.take(), sink, spares: &spares };
+            let screen = screen.as_ref().map(|screen| (screen, Screened::default()));
+            let mut out = Batcher { batch: spares.take(), sink, spares: &spares, screen };
             let object = fetcher.get(bucket, key);
             let done = read_input(BufReader::with_capacity(BUFFER, Box::new(object)), &mut out);
             if done.is_ok() {
@@ -287,6 +291,8 @@ enum BatchPiece {
     Event(Kind, Place, Range<usize>),
     /// Something that could not be read: warned about and counted, and the reading goes on.
     Problem(String),
+    /// Events the consumer's screen ruled out, unparsed and not kept.
+    Screened(u64),
 }
 
 /// What an event's text holds, told on the reading thread.
@@ -294,6 +300,15 @@ enum BatchPiece {
 enum Kind {
     Record,
     SavedLookupEvent,
+}
+
+impl Kind {
+    fn text(self) -> TextKind {
+        match self {
+            Kind::Record => TextKind::Record,
+            Kind::SavedLookupEvent => TextKind::SavedLookupEvent,
+        }
+    }
 }
 
 /// Where an event was in its file.
@@ -344,6 +359,8 @@ struct Batcher<'s> {
     batch: Batch,
     sink: &'s mut dyn Sink<Batch>,
     spares: &'s Spares,
+    /// The consumer's screen, and what it handed on of this input.
+    screen: Option<(&'s Screen, Screened)>,
 }
 
 impl Batcher<'_> {
@@ -355,6 +372,9 @@ impl Batcher<'_> {
                     Some("Events") => Kind::SavedLookupEvent,
                     _ => kind_of(text),
                 };
+                if !passes(&mut self.screen, &mut self.batch.pieces, text, kind) {
+                    return self.full();
+                }
                 let place = match array {
                     Some(array) => Place::Element(array, index),
                     None => Place::Value(index),
@@ -386,6 +406,19 @@ impl Batcher<'_> {
         let batch = std::mem::replace(&mut self.batch, self.spares.take());
         self.sink.send(batch)
     }
+}
+
+/// Whether a text is to be handed on; when the screen rules it out, it is counted in `pieces` instead.
+fn passes(screen: &mut Option<(&Screen, Screened)>, pieces: &mut Vec<BatchPiece>, text: &[u8], kind: Kind) -> bool {
+    let Some((screen, screened)) = screen else { return true };
+    if screen.pass(text, kind.text(), screened) {
+        return true;
+    }
+    match pieces.last_mut() {
+        Some(BatchPiece::Screened(count)) => *count += 1,
+        _ => pieces.push(BatchPiece::Screened(1)),
+    }
+    false
 }
 
 /// Reads one entry into batches. What cannot be opened or read is said with the file's name, and the
@@ -611,6 +644,11 @@ fn read_lines(mut stream: Box<dyn BufRead + Send>, out: &mut Batcher<'_>) -> Res
             continue;
         }
         let kind = kind_of(&out.batch.bytes[from..to]);
+        if !passes(&mut out.screen, &mut out.batch.pieces, &out.batch.bytes[from..to], kind) {
+            out.batch.bytes.truncate(start);
+            out.full()?;
+            continue;
+        }
         out.batch.pieces.push(BatchPiece::Event(kind, Place::Line(number), from..to));
         out.full()?;
     }
@@ -648,6 +686,16 @@ impl Delivery<'_> {
                 BatchPiece::Event(kind, place, range) => (kind, place, range),
                 BatchPiece::Problem(problem) => {
                     self.consumer.problem(name, &problem);
+                    continue;
+                }
+                BatchPiece::Screened(count) => {
+                    for _ in 0..count {
+                        self.progress.scanned(None);
+                    }
+                    if interrupt::interrupted() {
+                        return Err(Interrupted(interrupt::what().to_owned()).into());
+                    }
+                    self.consumer.screened(count);
                     continue;
                 }
             };

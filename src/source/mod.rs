@@ -20,7 +20,7 @@ use anyhow::Result;
 use crate::aws::Connection;
 use crate::event::Envelope;
 use crate::progress::Progress;
-use crate::query::{Plan, TimeWindow};
+use crate::query::{Plan, Screen, TimeWindow};
 use crate::store::StoreConfig;
 
 pub use athena::{run_statement, AthenaConfig};
@@ -172,6 +172,14 @@ pub trait Consumer {
     fn group(&mut self, _key: &[Option<String>], _count: u64, _first: Option<&str>, _last: Option<&str>) -> Result<()> {
         Err(anyhow::anyhow!("this consumer takes events, not counted groups"))
     }
+
+    /// The test a reading thread may run on each text first: a text it rules out is not handed to
+    /// [`Consumer::item`], only counted with [`Consumer::screened`]. None: every text is handed on.
+    fn screen(&self) -> Option<Screen> {
+        None
+    }
+    /// `count` texts were ruled out by the [`Consumer::screen`], in their place in the order.
+    fn screened(&mut self, _count: u64) {}
 }
 
 /// How a source ended.
