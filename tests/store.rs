@@ -460,6 +460,20 @@ fn a_store_locked_by_another_process_is_waited_for_and_never_removed() {
     assert!(after[0]["windows"].as_str().unwrap().contains("2024-07-21T00:00:00+00:00"), "{after:?}");
 }
 
+/// Six queries started at once, the i-th from day `first_day + i` of July 2024 to the fixed newest time.
+fn six_at_once(sb: &Sandbox, url: &str, first_day: u32, extra: &[&str]) -> Vec<std::process::Output> {
+    let children: Vec<Running> = (0..6)
+        .map(|i| {
+            let mut cmd = sb.std_ctlookup();
+            let start = format!("2024-07-{:02}T00:00:00Z", first_day + i);
+            cmd.args(["--endpoint-url", url, "--tps", "1000"]).args(extra);
+            cmd.args(["--start-time", &start, "--end-time", "2024-07-22T09:00:00Z"]);
+            Running::start(&mut cmd)
+        })
+        .collect();
+    children.into_iter().map(Running::finish).collect()
+}
+
 #[test]
 fn processes_starting_at_once_on_a_new_store_never_rebuild_it() {
     let records = records(120, 32, fixed_newest());
@@ -467,25 +481,7 @@ fn processes_starting_at_once_on_a_new_store_never_rebuild_it() {
     let url = server.url();
     for round in 0..6 {
         let sb = Sandbox::new();
-        let children: Vec<_> = (0..6)
-            .map(|i| {
-                let mut cmd = sb.std_ctlookup();
-                let start = format!("2024-07-{:02}T00:00:00Z", 10 + i);
-                cmd.args([
-                    "--endpoint-url",
-                    &url,
-                    "--tps",
-                    "1000",
-                    "--start-time",
-                    &start,
-                    "--end-time",
-                    "2024-07-22T09:00:00Z",
-                ]);
-                Running::start(&mut cmd)
-            })
-            .collect();
-        for child in children {
-            let out = child.finish();
+        for out in six_at_once(&sb, &url, 10, &[]) {
             let stderr = String::from_utf8_lossy(&out.stderr);
             assert!(out.status.success(), "round {round}: {stderr}");
             assert!(stderr.is_empty(), "round {round}: {stderr}");
@@ -510,26 +506,7 @@ fn several_queries_at_once_on_one_store_all_use_it() {
     let url = server.url();
     run_ok(sb.ctlookup().args(base(&url)).args(WINDOW));
     for _ in 0..3 {
-        let children: Vec<_> = (0..6)
-            .map(|i| {
-                let mut cmd = sb.std_ctlookup();
-                let start = format!("2024-07-{:02}T00:00:00Z", 12 + i);
-                cmd.args([
-                    "--endpoint-url",
-                    &url,
-                    "--tps",
-                    "1000",
-                    "-v",
-                    "--start-time",
-                    &start,
-                    "--end-time",
-                    "2024-07-22T09:00:00Z",
-                ]);
-                Running::start(&mut cmd)
-            })
-            .collect();
-        for child in children {
-            let out = child.finish();
+        for out in six_at_once(&sb, &url, 12, &["-v"]) {
             let stderr = String::from_utf8_lossy(&out.stderr);
             assert!(out.status.success() && !stderr.contains("without it") && !stderr.contains("locked"), "{stderr}");
         }

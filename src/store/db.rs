@@ -696,16 +696,8 @@ impl Db {
             )
             .optional()?;
         let Some(cut) = cut.filter(|_| size > max) else { return Ok(0) };
-        let doomed: Vec<i64> = tx
-            .prepare("SELECT id FROM chunks WHERE newest <= ?1")?
-            .query_map([cut], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
-        remove_chunks(&tx, &doomed)?;
-        let gone: Vec<i64> = tx
-            .prepare("SELECT id FROM coverage WHERE hi <= ?1")?
-            .query_map([cut], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
-        remove_coverage(&tx, &gone)?;
+        remove_chunks(&tx, &ids(&tx, "SELECT id FROM chunks WHERE newest <= ?1", [cut])?)?;
+        remove_coverage(&tx, &ids(&tx, "SELECT id FROM coverage WHERE hi <= ?1", [cut])?)?;
         tx.execute("UPDATE coverage SET lo = ?1 + 1 WHERE lo <= ?1", [cut])?;
         tx.commit()?;
         self.give_back();
@@ -749,12 +741,10 @@ impl Db {
         let mut summaries = Vec::new();
         for (id, key, bytes, lookups) in rows {
             let mut ids = std::collections::HashSet::new();
-            let chunks: Vec<i64> = tx
-                .prepare("SELECT id FROM chunks WHERE scope = ?1")?
-                .query_map([id], |r| r.get(0))?
-                .collect::<Result<_, _>>()?;
-            for chunk in chunks {
-                let data: Vec<u8> = tx.query_row("SELECT data FROM chunks WHERE id = ?1", [chunk], |r| r.get(0))?;
+            let mut statement = tx.prepare("SELECT data FROM chunks WHERE scope = ?1")?;
+            let mut chunks = statement.query([id])?;
+            while let Some(row) = chunks.next()? {
+                let data: Vec<u8> = row.get(0)?;
                 for event in super::chunk::decode(&data).context(super::Damaged)? {
                     ids.insert(event.envelope.event_id.unwrap_or_default());
                 }
