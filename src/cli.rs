@@ -301,11 +301,6 @@ pub struct AthenaTableArgs {
     #[arg(long, value_name = "NAME")]
     pub database: Option<String>,
 
-    /// Accounts of the `account` partition, comma separated (default: injected, so that every query
-    /// names its accounts)
-    #[arg(long, value_name = "IDS", value_delimiter = ',')]
-    pub accounts: Vec<String>,
-
     /// Regions of the `region` partition, comma separated (default: every public region)
     #[arg(long, value_name = "REGIONS", value_delimiter = ',')]
     pub regions: Vec<String>,
@@ -366,9 +361,41 @@ pub struct ApiArgs {
     #[arg(long, value_name = "REGION", value_delimiter = ',', help_heading = "Where events come from")]
     pub region: Vec<String>,
 
-    /// Named profile from ~/.aws/config (AWS_PROFILE works too)
-    #[arg(long, value_name = "NAME", help_heading = "Where events come from")]
-    pub profile: Option<String>,
+    /// Named profile from ~/.aws/config (AWS_PROFILE works too); several (repeatable or comma
+    /// separated) read one account each, merged newest first
+    #[arg(long, value_name = "NAME", value_delimiter = ',', help_heading = "Where events come from")]
+    pub profile: Vec<String>,
+
+    /// Read these accounts (comma separated 12-digit IDs, or `org` for every active account of the
+    /// organisation) through a role assumed in each (--role-name or --role-arn); with `athena table`,
+    /// the accounts of the `account` partition (default: injected, so that every query names its accounts)
+    #[arg(long, value_name = "IDS|org", value_delimiter = ',', help_heading = "Many accounts")]
+    pub accounts: Vec<String>,
+
+    /// Leave these accounts out of --accounts (repeatable or comma separated)
+    #[arg(long, value_name = "ID", value_delimiter = ',', help_heading = "Many accounts")]
+    pub exclude_account: Vec<String>,
+
+    /// The role to assume in each account of --accounts: arn:aws:iam::ACCOUNT:role/ROLE
+    #[arg(long, value_name = "ROLE", help_heading = "Many accounts")]
+    pub role_name: Option<String>,
+
+    /// The role's ARN with {account} where each account's ID goes, e.g.
+    /// 'arn:aws:iam::{account}:role/audit/ctlookup'
+    #[arg(long, value_name = "ARN", help_heading = "Many accounts")]
+    pub role_arn: Option<String>,
+
+    /// The external ID the roles' trust policy asks for
+    #[arg(long, value_name = "ID", help_heading = "Many accounts")]
+    pub external_id: Option<String>,
+
+    /// The session name of the assumed roles (it appears in the accounts' own CloudTrail)
+    #[arg(long, value_name = "NAME", default_value = "ctlookup", help_heading = "Many accounts")]
+    pub role_session_name: String,
+
+    /// Account-region lookups running at once at most (each at its own 2 requests/s)
+    #[arg(long, value_name = "N", default_value_t = 16, help_heading = "Many accounts")]
+    pub parallel: usize,
 
     /// Send API calls to this URL (AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_CLOUDTRAIL work too)
     #[arg(long, value_name = "URL", help_heading = "Where events come from")]

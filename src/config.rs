@@ -7,6 +7,7 @@ use clap::CommandFactory;
 
 use crate::answers::denied;
 use crate::answers::{Answer, Bucket, DeniedSpec, PolicyFormat, PolicySpec, TimelineSpec};
+use crate::aws::accounts::{Accounts, Roles};
 use crate::aws::Connection;
 use crate::cli::{
     ApiArgs, Cli, ColorArg, Command, DeniedArgs, EventCategoryArg, ListOutputArg, LookupArgs, OutputArg, PolicyArgs,
@@ -154,7 +155,7 @@ impl SyncConfig {
         let zone: Zone = args.window.tz.parse().map_err(usage)?;
         let window = window(&args.window, env.now, zone)?;
         let insight = args.event_category == Some(EventCategoryArg::Insight);
-        let mut api = api_config(&args.api, insight, window, Plan::new(&Expr::always(), None, true))?;
+        let mut api = lookup_api_config(&args.api, insight, window, Plan::new(&Expr::always(), None, true))?;
         let Some(mut store) = store_config(&args.cap, &api, env, zone, false, true)? else {
             return Err(anyhow::anyhow!(
                 "sync: no directory for the store: set HOME, XDG_CACHE_HOME or CTLOOKUP_STORE_DIR"
@@ -211,6 +212,7 @@ impl Config {
         }
         let mut source = source(&cli, &expr, explicit, window)?;
         if let SourceConfig::Api(api) = &mut source {
+            api.verbose = cli.verbose > 0;
             api.store = if cli.no_store {
                 None
             } else if cli.starting_token.is_some() {
@@ -262,7 +264,8 @@ impl Config {
         let policy = args.policy.then(|| policy_format("denied --policy", &args.lookup)).transpose()?;
         let offline = args.lookup.offline;
         let decode = args.decode.then(|| Connection {
-            profile: args.lookup.api.profile.clone(),
+            profile: args.lookup.api.profile.first().cloned(),
+            assumed: None,
             endpoint_url: args.lookup.api.endpoint_url.clone(),
             region: args.lookup.api.region.first().cloned(),
             connect_timeout: std::time::Duration::from_secs_f64(args.lookup.api.connect_timeout.clamp(0.1, 86_400.0)),
@@ -464,7 +467,8 @@ fn source(
     if !cli.input.is_empty() || s3.is_some() {
         for (given, option) in [
             (!cli.api.region.is_empty() && s3.is_none(), "--region"),
-            (cli.api.profile.is_some() && s3.is_none(), "--profile"),
+            (!cli.api.profile.is_empty() && s3.is_none(), "--profile"),
+            (!cli.api.accounts.is_empty() && s3.is_none(), "--accounts"),
             (cli.api.endpoint_url.is_some() && s3.is_none(), "--endpoint-url"),
             (cli.starting_token.is_some(), "--starting-token"),
             (cli.offline, "--offline"),
@@ -489,7 +493,7 @@ fn source(
     }
     let insight = cli.event_category == Some(EventCategoryArg::Insight);
     let plan = Plan::new(expr, explicit, !cli.no_pushdown);
-    let mut api = api_config(&cli.api, insight, window, plan)?;
+    let mut api = lookup_api_config(&cli.api, insight, window, plan)?;
     api.starting_token = cli.starting_token.clone();
     api.names_global_service = names_global_service(expr);
     api.follow = follow_config(cli)?;
@@ -511,7 +515,8 @@ fn athena_table(args: &crate::cli::AthenaTableArgs) -> Result<AthenaTableConfig>
         org: args.org.clone(),
         name: args.name.clone(),
         database: args.database.clone(),
-        accounts: args.accounts.iter().map(|a| a.trim().to_owned()).collect(),
+        accounts: account_ids(&args.api.accounts, "--accounts")?
+            .ok_or_else(|| usage("athena table --accounts: the partition needs the account IDs, not org"))?,
         regions: args.regions.iter().map(|r| r.trim().to_owned()).collect(),
         from,
     };
@@ -683,8 +688,25 @@ fn s3_config(cli: &LookupArgs, window: TimeWindow) -> Result<Option<Box<S3Config
     })))
 }
 
-/// The API source's settings from its options: regions, endpoint, pacing, timeouts.
+/// The API source's settings from its options: regions, endpoint, pacing, timeouts; one account,
+/// one profile at most (API lookups and sync take several: `lookup_api_config`).
 fn api_config(args: &ApiArgs, insight: bool, window: TimeWindow, plan: Plan) -> Result<ApiConfig> {
+    let profile = match args.profile.as_slice() {
+        [] => None,
+        [one] => Some(one.trim().to_owned()),
+        _ => return Err(usage("--profile: several profiles read several accounts, which only API lookups do")),
+    };
+    connection_config(args, profile, insight, window, plan)
+}
+
+/// `api_config` with the profile chosen.
+fn connection_config(
+    args: &ApiArgs,
+    profile: Option<String>,
+    insight: bool,
+    window: TimeWindow,
+    plan: Plan,
+) -> Result<ApiConfig> {
     if !(args.tps > 0.0 && args.tps <= MAX_TPS) {
         return Err(usage(format!(
             "--tps must be a number of requests per second above 0 and at most {MAX_TPS} (the service allows 2)"
@@ -704,8 +726,11 @@ fn api_config(args: &ApiArgs, insight: bool, window: TimeWindow, plan: Plan) -> 
     let endpoint_url = args.endpoint_url.as_deref().map(check_endpoint_url).transpose()?;
     Ok(ApiConfig {
         regions,
+        accounts: Accounts::Own,
+        parallel: 16,
         connection: Connection {
-            profile: args.profile.clone(),
+            profile,
+            assumed: None,
             endpoint_url,
             region: None,
             connect_timeout: timeout(args.connect_timeout, "--connect-timeout")?,
@@ -720,7 +745,131 @@ fn api_config(args: &ApiArgs, insight: bool, window: TimeWindow, plan: Plan) -> 
         names_global_service: false,
         store: None,
         follow: None,
+        verbose: false,
     })
+}
+
+/// An API lookup's (or sync's) settings: `api_config`'s, with the accounts the options ask for.
+fn lookup_api_config(args: &ApiArgs, insight: bool, window: TimeWindow, plan: Plan) -> Result<ApiConfig> {
+    let (accounts, profile) = account_selection(args)?;
+    let mut api = connection_config(args, profile, insight, window, plan)?;
+    api.accounts = accounts;
+    api.parallel = args.parallel;
+    Ok(api)
+}
+
+/// Which accounts the API options ask for, and the one profile the base credentials come from.
+fn account_selection(args: &ApiArgs) -> Result<(Accounts, Option<String>)> {
+    if !(1..=256).contains(&args.parallel) {
+        return Err(usage("--parallel must be from 1 to 256"));
+    }
+    let mut profiles: Vec<String> = Vec::new();
+    for profile in args.profile.iter().map(|p| p.trim()) {
+        if profile.is_empty() {
+            return Err(usage("--profile: a profile name is empty"));
+        }
+        if !profiles.iter().any(|p| p == profile) {
+            profiles.push(profile.to_owned());
+        }
+    }
+    let role_given = [
+        (args.role_name.is_some(), "--role-name"),
+        (args.role_arn.is_some(), "--role-arn"),
+        (args.external_id.is_some(), "--external-id"),
+        (!args.exclude_account.is_empty(), "--exclude-account"),
+    ];
+    if args.accounts.is_empty() {
+        if let Some((_, option)) = role_given.iter().find(|(given, _)| *given) {
+            return Err(usage(format!("{option} applies to --accounts (the accounts to assume the role in)")));
+        }
+        return Ok(match profiles.len() {
+            0 | 1 => (Accounts::Own, profiles.pop()),
+            _ => (Accounts::Profiles(profiles), None),
+        });
+    }
+    if profiles.len() > 1 {
+        return Err(usage(
+            "--accounts assumes its roles from one set of credentials: give at most one --profile with it",
+        ));
+    }
+    // None: every account of the organisation.
+    let ids = account_ids(&args.accounts, "--accounts")?;
+    let exclude = account_ids(&args.exclude_account, "--exclude-account")?.unwrap_or_default();
+    let role_arn = match (&args.role_name, &args.role_arn) {
+        (Some(_), Some(_)) => return Err(usage("--role-name and --role-arn name the same role: give one")),
+        (None, None) => {
+            return Err(usage(
+                "--accounts needs the role to assume in each account: --role-name ROLE or --role-arn                  'arn:aws:iam::{account}:role/ROLE'",
+            ))
+        }
+        (Some(name), None) => {
+            let name = name.trim().trim_start_matches("role/");
+            let valid = |c: char| c.is_ascii_alphanumeric() || "+=,.@_-/".contains(c);
+            if name.is_empty() || name.len() > 576 || !name.chars().all(valid) {
+                let shown: String = name.chars().take(64).collect();
+                return Err(usage(format!("--role-name '{shown}': not a role name (letters, digits and +=,.@_-/)")));
+            }
+            let partition = partition(args.region.first().map(|r| r.trim()));
+            format!("arn:{partition}:iam::{}:role/{name}", crate::aws::accounts::ACCOUNT_PLACEHOLDER)
+        }
+        (None, Some(arn)) => {
+            let arn = arn.trim();
+            if !arn.starts_with("arn:") || !arn.contains(":role/") {
+                let shown: String = arn.chars().take(80).collect();
+                return Err(usage(format!("--role-arn '{shown}': expected arn:aws:iam::{{account}}:role/ROLE")));
+            }
+            if !arn.contains(crate::aws::accounts::ACCOUNT_PLACEHOLDER) {
+                return Err(usage(
+                    "--role-arn: put {account} where each account's ID goes, as in arn:aws:iam::{account}:role/ROLE",
+                ));
+            }
+            arn.to_owned()
+        }
+    };
+    let session_name = args.role_session_name.trim();
+    let valid = |c: char| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c);
+    if !(2..=64).contains(&session_name.len()) || !session_name.chars().all(valid) {
+        return Err(usage("--role-session-name: 2 to 64 letters, digits and +=,.@_-"));
+    }
+    let roles = Roles {
+        accounts: ids,
+        exclude,
+        role_arn,
+        external_id: args.external_id.clone(),
+        session_name: session_name.to_owned(),
+    };
+    Ok((Accounts::Roles(roles), profiles.pop()))
+}
+
+/// 12-digit account IDs, without repeats; None for `org` (every account of the organisation).
+fn account_ids(given: &[String], option: &str) -> Result<Option<Vec<String>>> {
+    let mut ids: Vec<String> = Vec::new();
+    for id in given.iter().map(|a| a.trim()) {
+        if id.eq_ignore_ascii_case("org") && option == "--accounts" {
+            if given.len() > 1 {
+                return Err(usage("--accounts org stands alone: it means every active account of the organisation"));
+            }
+            return Ok(None);
+        }
+        if id.len() != 12 || !id.bytes().all(|b| b.is_ascii_digit()) {
+            let shown: String = id.chars().take(40).collect();
+            let or_org = if option == "--accounts" { " or org" } else { "" };
+            return Err(usage(format!("{option} '{shown}': expected 12-digit account IDs{or_org}")));
+        }
+        if !ids.iter().any(|i| i == id) {
+            ids.push(id.to_owned());
+        }
+    }
+    Ok(Some(ids))
+}
+
+/// The ARN partition of the region asked for (the roles live there too).
+fn partition(region: Option<&str>) -> &'static str {
+    match region {
+        Some(r) if r.starts_with("cn-") => "aws-cn",
+        Some(r) if r.starts_with("us-gov-") => "aws-us-gov",
+        _ => "aws",
+    }
 }
 
 fn print_config(cli: &LookupArgs, env: &Environment, zone: Zone) -> Result<PrintConfig> {
@@ -744,10 +893,20 @@ fn print_config(cli: &LookupArgs, env: &Environment, zone: Zone) -> Result<Print
     if cli.bom && !matches!(format, OutputFormat::Csv | OutputFormat::Tsv) {
         return Err(usage("--bom applies to -o csv and tsv"));
     }
+    // Rows from several regions or accounts say which one they come from.
+    let several_accounts = cli.api.profile.len() > 1 || !cli.api.accounts.is_empty();
     let default_columns = match format {
-        // Rows from several regions say which one they come from.
-        OutputFormat::Table if cli.api.region.len() > 1 => format!("{},awsRegion", columns::TABLE_DEFAULT),
-        OutputFormat::Table => columns::TABLE_DEFAULT.to_owned(),
+        OutputFormat::Table => {
+            let mut columns = columns::TABLE_DEFAULT.to_owned();
+            if several_accounts {
+                columns.push_str(",account");
+            }
+            if cli.api.region.len() > 1 {
+                columns.push_str(",awsRegion");
+            }
+            columns
+        }
+        _ if several_accounts => columns::CSV_DEFAULT.replace(",awsRegion,", ",account,awsRegion,"),
         _ => columns::CSV_DEFAULT.to_owned(),
     };
     let columns = Column::parse_list(cli.columns.as_deref().unwrap_or(&default_columns)).map_err(usage)?;

@@ -3,6 +3,7 @@
 
 mod common;
 
+mod accounts;
 mod answers;
 mod athena;
 mod denied;

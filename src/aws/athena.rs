@@ -87,7 +87,7 @@ impl Athena {
         let (sdk_config, _region) = super::load_sdk_config(connection).await?;
         let mut builder = aws_sdk_athena::config::Builder::from(&sdk_config).interceptor(super::cap::AnswerCap);
         if connection.profile.is_some() {
-            builder.set_credentials_provider(super::credentials_provider(connection.profile.as_deref(), &sdk_config));
+            builder.set_credentials_provider(super::credentials_provider(connection, &sdk_config));
         }
         Ok(Athena {
             client: Client::from_conf(builder.build()),

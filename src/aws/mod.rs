@@ -3,6 +3,7 @@
 //! answer cap, STS (identity and decoding) and what a failure is said as. Callers see the project's
 //! own types: an answered page is envelopes and record text, never an SDK type.
 
+pub mod accounts;
 pub mod athena;
 pub mod cap;
 pub mod describe;
@@ -28,6 +29,8 @@ use crate::text::printable;
 #[derive(Debug, Clone)]
 pub struct Connection {
     pub profile: Option<String>,
+    /// An assumed role's credentials (`--accounts`), which sign instead of the profile's.
+    pub assumed: Option<accounts::Assumed>,
     pub endpoint_url: Option<String>,
     /// None: the SDK's usual resolution.
     pub region: Option<String>,
@@ -57,8 +60,11 @@ impl Connection {
 pub async fn cloudtrail(connection: &Connection) -> Result<(Client, String, aws_config::SdkConfig)> {
     let (sdk_config, region) = load_sdk_config(connection).await?;
     let mut builder = aws_sdk_cloudtrail::config::Builder::from(&sdk_config).interceptor(cap::AnswerCap);
-    if connection.profile.is_some() {
-        builder.set_credentials_provider(credentials_provider(connection.profile.as_deref(), &sdk_config));
+    if let Some(assumed) = &connection.assumed {
+        builder.set_identity_cache(assumed.cache.clone());
+    }
+    if connection.profile.is_some() || connection.assumed.is_some() {
+        builder.set_credentials_provider(credentials_provider(connection, &sdk_config));
     }
     Ok((Client::from_conf(builder.build()), region, sdk_config))
 }
@@ -89,12 +95,16 @@ pub async fn load_sdk_config(connection: &Connection) -> Result<(aws_config::Sdk
     Ok((sdk_config, region))
 }
 
-/// The credentials requests are signed with: the profile's with --profile, else the SDK's chain.
+/// The credentials requests are signed with: an assumed role's, the profile's with --profile, else
+/// the SDK's chain.
 pub fn credentials_provider(
-    profile: Option<&str>,
+    connection: &Connection,
     sdk_config: &aws_config::SdkConfig,
 ) -> Option<aws_sdk_cloudtrail::config::SharedCredentialsProvider> {
-    match profile {
+    if let Some(assumed) = &connection.assumed {
+        return Some(assumed.provider.clone());
+    }
+    match connection.profile.as_deref() {
         Some(profile) => {
             let provider_config = ProviderConfig::without_region().with_region(sdk_config.region().cloned());
             let provider =

@@ -27,14 +27,19 @@ pub const PAGE_SIZE: i32 = 50;
 const BACKOFF_BASE: Duration = Duration::from_millis(400);
 const BACKOFF_CAP: Duration = Duration::from_secs(20);
 
-/// What every request to one region shares.
+/// What every request to one region of one account shares.
 #[derive(Clone)]
 pub struct Region {
     pub name: String,
+    /// How messages name it: the region, or with several accounts `us-east-1 of account 111111111111`.
+    pub place: String,
     client: Client,
     limiter: Arc<RateLimiter>,
     category: Option<EventCategory>,
     retries: u32,
+    /// Shared by the regions of a run: at most this many requests in flight (`--parallel`). Taken
+    /// after the rate limiter's turn, so that a region waiting for its turn holds no place.
+    pub in_flight: Option<Arc<tokio::sync::Semaphore>>,
     /// Set once a request got an answer: a connection refused before that is a wrong endpoint, not a
     /// passing failure, and is not retried.
     answered: Arc<AtomicBool>,
@@ -83,12 +88,14 @@ pub(super) enum Failure {
 impl Region {
     pub fn new(name: String, client: Client, tps: f64, insight: bool, retries: u32) -> Region {
         Region {
+            place: name.clone(),
             name,
             client,
             limiter: Arc::new(RateLimiter::new(tps)),
             category: insight.then_some(EventCategory::Insight),
             retries,
             answered: Arc::new(AtomicBool::new(false)),
+            in_flight: None,
         }
     }
 
@@ -98,6 +105,11 @@ impl Region {
         loop {
             self.limiter.acquire().await;
             attempts += 1;
+            // The semaphore is never closed: a place always comes.
+            let place = match &self.in_flight {
+                Some(in_flight) => in_flight.clone().acquire_owned().await.ok(),
+                None => None,
+            };
             let result = self
                 .client
                 .lookup_events()
@@ -109,6 +121,7 @@ impl Region {
                 .set_next_token(request.token.clone())
                 .send()
                 .await;
+            drop(place);
             let err = match result {
                 Ok(page) => {
                     self.answered.store(true, Ordering::Relaxed);

@@ -57,8 +57,7 @@ impl Buckets {
                 .retry_config(retry.clone())
                 .force_path_style(endpoint);
             if connection.profile.is_some() {
-                builder
-                    .set_credentials_provider(super::credentials_provider(connection.profile.as_deref(), &sdk_config));
+                builder.set_credentials_provider(super::credentials_provider(connection, &sdk_config));
             }
             Client::from_conf(builder.build())
         };

@@ -70,13 +70,14 @@ pub async fn resolve(db: &Db, endpoint_url: Option<&str>, endpoint: &str, provis
     let Some(key) = provisional.strip_prefix("key:") else { return Ok(()) };
     let connection = Connection {
         profile: None,
+        assumed: None,
         endpoint_url: endpoint_url.map(str::to_owned),
         region: None,
         connect_timeout: STS_TIMEOUT,
         read_timeout: STS_TIMEOUT,
     };
     let (sdk_config, _) = load_sdk_config(&connection).await?;
-    let provider = credentials_provider(None, &sdk_config).ok_or_else(|| anyhow!("no AWS credentials"))?;
+    let provider = credentials_provider(&connection, &sdk_config).ok_or_else(|| anyhow!("no AWS credentials"))?;
     let credentials = provider.provide_credentials().await.map_err(|e| anyhow!("no AWS credentials ({e})"))?;
     if credentials.access_key_id() != key {
         return Ok(());
@@ -136,7 +137,7 @@ pub async fn decode_all(connection: &Connection, messages: &[String]) -> Result<
         return Ok(decoded);
     }
     let (sdk_config, _) = load_sdk_config(connection).await.context("--decode")?;
-    let provider = credentials_provider(connection.profile.as_deref(), &sdk_config)
+    let provider = credentials_provider(connection, &sdk_config)
         .ok_or_else(|| anyhow!("--decode: no AWS credentials to call STS with"))?;
     let client = sts_client(&sdk_config, provider, connection.read_timeout);
     let mut failed = 0usize;

@@ -1,5 +1,6 @@
 //! Columns of the csv, tsv and table outputs: paths into the record (as `--where` writes them), plus the
-//! derived `user` and `resources`. A cell is plain text; each writer escapes it its own way.
+//! derived `user` and `resources`, and `account`, the short name of `recipientAccountId`. A cell is
+//! plain text; each writer escapes it its own way.
 
 use serde_json::Value;
 
@@ -31,7 +32,7 @@ enum Kind {
 }
 
 impl Column {
-    /// Reads `--columns`: names separated by commas; a name is `user`, `resources` or a path.
+    /// Reads `--columns`: names separated by commas; a name is `user`, `resources`, `account` or a path.
     pub fn parse_list(spec: &str) -> Result<Vec<Column>, String> {
         Column::parse_option("--columns", spec)
     }
@@ -49,6 +50,7 @@ impl Column {
                     "eventTime" => Kind::EventTime,
                     "user" => Kind::User,
                     "resources" => Kind::Resources,
+                    "account" => Kind::Path(Path::new(["recipientAccountId"])),
                     _ => Kind::Path(path),
                 };
                 Column { name, kind }

@@ -39,6 +39,10 @@ pub enum SourceConfig {
 pub struct ApiConfig {
     /// Regions to query together; empty: the SDK's usual resolution (AWS_REGION, profile, CloudShell).
     pub regions: Vec<String>,
+    /// The accounts to read, each in every region (its own lookups, merged newest first).
+    pub accounts: crate::aws::accounts::Accounts,
+    /// Account-region lookups with a request in flight at most.
+    pub parallel: usize,
     /// Profile, endpoint and timeouts (its region unset: `regions` says).
     pub connection: Connection,
     pub insight: bool,
@@ -55,6 +59,8 @@ pub struct ApiConfig {
     pub store: Option<Box<StoreConfig>>,
     /// `--follow`: poll for new events after the window.
     pub follow: Option<FollowConfig>,
+    /// `-v`: say the accounts and regions read, and the requests each took.
+    pub verbose: bool,
 }
 
 #[derive(Debug, Clone, Copy)]

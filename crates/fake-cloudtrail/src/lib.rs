@@ -5,5 +5,6 @@ pub mod generate;
 pub mod hostile;
 pub mod http;
 mod listen;
+pub mod organizations;
 pub mod server;
 pub mod sts;

@@ -17,6 +17,14 @@
 //! * Athena calls (`X-Amz-Target: AmazonAthena.…`) on the same address are answered by [`crate::athena`]
 //!   once it has a backend ([`FakeCloudTrail::set_athena`]): queries run on DuckDB. They are recorded
 //!   apart too ([`FakeCloudTrail::athena_requests`]).
+//! * Account partition (off by default, [`FakeCloudTrail::set_partition_by_account`]): each account
+//!   has its own Event history, as in the service: a request sees only the events whose record's
+//!   `recipientAccountId` is the account of the key that signed it (see [`crate::sts`]: keys given an
+//!   account, and the credentials of assumed roles), and each account (each account and region, when
+//!   partitioned by region too) has its own token bucket. Assumed credentials past their expiry are
+//!   answered `ExpiredTokenException` whether or not this is on.
+//! * Organizations `ListAccounts` (`X-Amz-Target: AWSOrganizationsV20161128.…`) is answered by
+//!   [`crate::organizations`] from the members given with [`FakeCloudTrail::set_organization`].
 //! * Region partition (off by default, [`FakeCloudTrail::set_partition_by_region`]): like the service,
 //!   where each region has its own Event history and its own rate limit, a request then sees only the
 //!   events whose record's `awsRegion` is the region it was signed for, and each region has its own
@@ -84,6 +92,8 @@ struct Stored {
     insight: bool,
     /// The record's `awsRegion`, which decides who sees the event when partitioned by region.
     region: Option<String>,
+    /// The record's `recipientAccountId`, which decides who sees the event when partitioned by account.
+    account: Option<String>,
     value: Value,
 }
 
@@ -92,8 +102,10 @@ struct Shared {
     events: std::sync::RwLock<Vec<Stored>>,
     sts: Mutex<crate::sts::Sts>,
     athena: Mutex<crate::athena::Athena>,
+    organizations: Mutex<crate::organizations::Organizations>,
     /// Read once per request, before its answer is worked out; hence outside the lock.
     partition_by_region: AtomicBool,
+    partition_by_account: AtomicBool,
     /// When the server started: the time origin of the request log.
     started: Instant,
     state: Mutex<State>,
@@ -170,7 +182,9 @@ impl FakeCloudTrail {
             events: std::sync::RwLock::new(stored),
             sts: Mutex::new(crate::sts::Sts::default()),
             athena: Mutex::new(crate::athena::Athena::default()),
+            organizations: Mutex::new(crate::organizations::Organizations::default()),
             partition_by_region: AtomicBool::new(false),
+            partition_by_account: AtomicBool::new(false),
             started: Instant::now(),
             state: Mutex::new(State::default()),
         });
@@ -212,6 +226,53 @@ impl FakeCloudTrail {
         let mut state = self.state();
         self.shared.partition_by_region.store(on, Ordering::SeqCst);
         state.buckets.clear();
+    }
+
+    /// Partitions the events by account (off by default): a request then sees only the events whose
+    /// record's `recipientAccountId` is the account of the key that signed it, and each account has
+    /// its own rate limit (each account and region, with [`FakeCloudTrail::set_partition_by_region`]).
+    /// Switching refills the rate-limit buckets.
+    pub fn set_partition_by_account(&self, on: bool) {
+        let mut state = self.state();
+        self.shared.partition_by_account.store(on, Ordering::SeqCst);
+        state.buckets.clear();
+    }
+
+    /// Makes AssumeRole refuse the roles of these accounts (AccessDenied), or none with an empty list.
+    pub fn set_refused_roles(&self, accounts: &[&str]) {
+        self.sts().refused_roles = accounts.iter().map(|a| a.to_string()).collect();
+    }
+
+    /// How long the credentials AssumeRole hands out from now on last (an hour unless set).
+    pub fn set_role_lifetime(&self, lifetime: Duration) {
+        self.sts().role_lifetime = Some(lifetime);
+    }
+
+    /// The organisation's accounts for Organizations ListAccounts, as (id, name, status).
+    pub fn set_organization(&self, members: &[(&str, &str, &str)]) {
+        self.organizations().members = members
+            .iter()
+            .map(|(id, name, status)| crate::organizations::Member {
+                id: id.to_string(),
+                name: name.to_string(),
+                status: status.to_string(),
+            })
+            .collect();
+    }
+
+    /// Refuses Organizations ListAccounts (AccessDeniedException), or answers it again.
+    pub fn set_refuse_organizations(&self, refuse: bool) {
+        self.organizations().refuse = refuse;
+    }
+
+    /// The `NextToken` of every Organizations call so far, in order (None: a first page).
+    pub fn organizations_requests(&self) -> Vec<Option<String>> {
+        self.organizations().requests.clone()
+    }
+
+    /// The account an access key id belongs to (assumed credentials: their role's account).
+    pub fn account_of(&self, access_key_id: &str) -> String {
+        self.sts().account_of(access_key_id).to_owned()
     }
 
     /// Writes one JSON line per request to `log` (None stops logging), in the order the server decided
@@ -315,6 +376,10 @@ impl FakeCloudTrail {
         self.shared.athena.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    fn organizations(&self) -> std::sync::MutexGuard<'_, crate::organizations::Organizations> {
+        self.shared.organizations.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn sts(&self) -> std::sync::MutexGuard<'_, crate::sts::Sts> {
         self.shared.sts.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -348,7 +413,8 @@ fn store(mut value: Value) -> Stored {
     let field = |name: &str| record.as_ref().and_then(|r| r.get(name)).and_then(Value::as_str);
     let insight = field("eventCategory") == Some("Insight");
     let region = field("awsRegion").map(str::to_string);
-    Stored { time, insight, region, value }
+    let account = field("recipientAccountId").map(str::to_string);
+    Stored { time, insight, region, account, value }
 }
 
 async fn serve_connection(shared: Arc<Shared>, stream: tokio::net::TcpStream) {
@@ -397,8 +463,28 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
             .body(Full::new(Bytes::from(answer.to_string())))
             .expect("valid response"));
     }
+    if let Some(operation) = target.strip_prefix("AWSOrganizationsV20161128.").filter(|_| right_place && signed) {
+        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let (status, answer) = {
+            let mut organizations = shared.organizations.lock().unwrap_or_else(|e| e.into_inner());
+            crate::organizations::answer(&mut organizations, operation, &body)
+        };
+        return Ok(Response::builder()
+            .status(status)
+            .header("content-type", CONTENT_TYPE)
+            .header("x-amzn-requestid", request_id())
+            .body(Full::new(Bytes::from(answer.to_string())))
+            .expect("valid response"));
+    }
     let body: Option<Value> =
         if bytes.iter().all(u8::is_ascii_whitespace) { Some(json!({})) } else { serde_json::from_slice(&bytes).ok() };
+    // Whose Event history the request reads, and whether its credentials are still good.
+    let (account, expired) = {
+        let sts = shared.sts.lock().unwrap_or_else(|e| e.into_inner());
+        let key = access_key_id.as_deref().unwrap_or("AKIDUNKNOWN");
+        (sts.account_of(key).to_owned(), sts.expired(key, Instant::now()))
+    };
+    let by_account = shared.partition_by_account.load(Ordering::SeqCst).then_some(account.as_str());
 
     // Work the answer out before taking the state lock (events have their own). Partitioned, a request
     // whose region cannot be read is answered by `decide` and never looked up.
@@ -412,8 +498,8 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
         match (&partition, &body) {
             // Never sent: `decide` refuses the request first (unless it drops the connection).
             (Partition::Unreadable, _) => Err(bad("InvalidSignatureException", "no region")),
-            (Partition::Region(r), Some(Value::Object(b))) => lookup(&events, b, Some(*r)),
-            (Partition::All, Some(Value::Object(b))) => lookup(&events, b, None),
+            (Partition::Region(r), Some(Value::Object(b))) => lookup(&events, b, Some(*r), by_account),
+            (Partition::All, Some(Value::Object(b))) => lookup(&events, b, None, by_account),
             _ => Err(bad("SerializationException", "Request body is not a JSON object")),
         }
     };
@@ -421,13 +507,18 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
         Partition::Region(r) => r,
         _ => "",
     };
+    let bucket_key = match by_account {
+        Some(account) => format!("{account}/{bucket_key}"),
+        None => bucket_key.to_owned(),
+    };
     let check = Checks {
         right_place,
         signed,
         region_readable: !matches!(partition, Partition::Unreadable),
         target: &target,
-        bucket_key,
+        bucket_key: &bucket_key,
         region: region.as_deref(),
+        expired,
     };
 
     let (answer, latency) = {
@@ -502,6 +593,8 @@ struct Checks<'a> {
     bucket_key: &'a str,
     /// The signing region, if it could be read.
     region: Option<&'a str>,
+    /// Signed with assumed credentials past their expiry.
+    expired: bool,
 }
 
 /// The region of a SigV4 `Authorization` header's credential scope
@@ -568,6 +661,9 @@ fn decide(
     if target != TARGET && target != BOTOCORE_TARGET {
         return Some(Err(bad("UnknownOperationException", format!("Unknown operation {target:?}"))));
     }
+    if check.expired {
+        return Some(Err(bad(crate::sts::EXPIRED_CODE, crate::sts::EXPIRED_MESSAGE)));
+    }
     if check.region.is_some_and(|r| state.failing_regions.iter().any(|f| f == r)) {
         return Some(Err(bad("UnrecognizedClientException", "The security token included in the request is invalid.")));
     }
@@ -589,8 +685,13 @@ fn decide(
 }
 
 /// One LookupEvents call against the events (newest first): validate, filter, page. With a region,
-/// only that region's events are seen and the token is bound to the region.
-fn lookup(events: &[Stored], body: &Map<String, Value>, region: Option<&str>) -> Result<Value, ApiError> {
+/// only that region's events are seen and the token is bound to the region; likewise with an account.
+fn lookup(
+    events: &[Stored],
+    body: &Map<String, Value>,
+    region: Option<&str>,
+    account: Option<&str>,
+) -> Result<Value, ApiError> {
     let attribute = lookup_attribute(body.get("LookupAttributes"))?;
     let start = time_field(body, "StartTime")?;
     let end = time_field(body, "EndTime")?;
@@ -617,6 +718,9 @@ fn lookup(events: &[Stored], body: &Map<String, Value>, region: Option<&str>) ->
     if let Some(region) = region {
         query["r"] = json!(region);
     }
+    if let Some(account) = account {
+        query["u"] = json!(account);
+    }
     let query = query.to_string();
 
     // Events are newest first: skip those after the window, stop at the first one before it.
@@ -633,6 +737,7 @@ fn lookup(events: &[Stored], body: &Map<String, Value>, region: Option<&str>) ->
         }
         let matches = event.insight == insight
             && region.is_none_or(|r| event.region.as_deref() == Some(r))
+            && account.is_none_or(|a| event.account.as_deref() == Some(a))
             && attribute.as_ref().is_none_or(|(k, v)| attribute_matches(&event.value, k, v));
         if matches {
             if page.len() == max {

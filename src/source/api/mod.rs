@@ -16,8 +16,9 @@ use tokio::task::JoinSet;
 
 use super::token::{self, Binding, Position};
 use super::{ApiConfig, Consumer, Flow, Origin, Outcome, Raw};
+use crate::aws::accounts::{self, Account};
 use crate::aws::request::{self, LookupKey, Region};
-use crate::error::{usage, warn, Interrupted};
+use crate::error::{say, usage, warn, Interrupted};
 use crate::event::HistoryEvent;
 use crate::interrupt;
 use crate::merge::{self, Seen};
@@ -44,9 +45,15 @@ pub fn lookup(config: &ApiConfig, sink: &mut dyn Consumer, progress: &Progress) 
     })?
 }
 
-/// The plan's lookups in every region, merged newest first.
+/// The plan's lookups in every region of every account, merged newest first.
 struct Merge {
+    /// Each account's regions, account after account.
     regions: Vec<Region>,
+    /// The accounts, and by region (the index of its `Region`) the index of its account.
+    accounts: Vec<Account>,
+    account_of: Vec<usize>,
+    /// By region: the requests sent, for `-v`.
+    requests: Vec<u64>,
     streams: Vec<Stream>,
     /// IDs handed out at the newest time seen, to drop the same event found by another lookup.
     seen: Seen<Option<DateTime<Utc>>>,
@@ -77,6 +84,8 @@ impl Merge {
         if let Some(profile) = &config.connection.profile {
             crate::aws::check_profile(profile).await?;
         }
+        let offline = config.store.as_ref().is_some_and(|s| s.offline);
+        let accounts = accounts::resolve(&config.accounts, &config.connection, config.parallel, offline).await?;
         let names: Vec<Option<&str>> = if config.regions.is_empty() {
             vec![None]
         } else {
@@ -88,13 +97,27 @@ impl Merge {
             .iter()
             .map(|lookup| lookup.as_ref().map(|(key, value)| LookupKey::new(*key, value)).transpose())
             .collect::<Result<Vec<_>>>()?;
+        let several_accounts = accounts.len() > 1;
         let mut regions = Vec::new();
-        // Credentials are the same in every region: the first region's configuration finds the account.
-        let mut first_sdk_config = None;
-        for name in names {
-            let (client, name, sdk_config) = crate::aws::cloudtrail(&config.connection.in_region(name)).await?;
-            first_sdk_config.get_or_insert(sdk_config);
-            regions.push(Region::new(name, client, config.tps, config.insight, config.retries));
+        let mut account_of = Vec::new();
+        let in_flight = std::sync::Arc::new(tokio::sync::Semaphore::new(config.parallel.max(1)));
+        // Credentials are the same in every region of an account: its first region's configuration
+        // finds the account for the store.
+        let mut sdk_configs = Vec::new();
+        for (a, account) in accounts.iter().enumerate() {
+            for name in &names {
+                let (client, name, sdk_config) = crate::aws::cloudtrail(&account.connection.in_region(*name)).await?;
+                if sdk_configs.len() == a {
+                    sdk_configs.push(sdk_config);
+                }
+                let mut region = Region::new(name, client, config.tps, config.insight, config.retries);
+                region.in_flight = Some(in_flight.clone());
+                if several_accounts {
+                    region.place = format!("{} of {}", region.name, account.label);
+                }
+                regions.push(region);
+                account_of.push(a);
+            }
         }
         // Read only now that the regions are resolved (a token is bound to them); still before any request.
         let binding = binding(config, &regions);
@@ -119,11 +142,12 @@ impl Merge {
             );
         }
         let failed = regions.iter().map(|_| None).collect();
-        let sdk_config = first_sdk_config.expect("at least one region");
-        let names: Vec<&str> = regions.iter().map(|r| r.name.as_str()).collect();
-        let store = plan::open_store(config, &sdk_config, &names).await?;
+        let names: Vec<&str> = regions.iter().map(|r| r.place.as_str()).collect();
+        let store = plan::open_store(config, &accounts, &sdk_configs, &names).await?;
         let mut merge = Merge {
+            requests: vec![0; regions.len()],
             regions,
+            account_of,
             streams,
             seen: Seen::default(),
             failed,
@@ -136,10 +160,22 @@ impl Merge {
             poll_started: None,
             poll_secs: 0,
             following: config.follow.is_some(),
+            accounts,
         };
-        if let Some((store, account)) = store {
+        if config.verbose && (several_accounts || merge.regions.len() > 1) {
+            let places: Vec<&str> = merge.regions.iter().map(|r| r.place.as_str()).collect();
+            say(format_args!(
+                "reading {} lookups ({} accounts), at most {} requests at a time: {}",
+                places.len(),
+                merge.accounts.len(),
+                config.parallel,
+                places.join(", ")
+            ));
+        }
+        merge.fail_accounts();
+        if let Some((store, scopes)) = store {
             merge.store = Some(store);
-            merge.plan_store(config, &account)?;
+            merge.plan_store(config, &scopes)?;
         }
         Ok(merge)
     }
@@ -244,6 +280,7 @@ impl Merge {
             let Some(joined) = joined else { break };
             let (i, (attempts, result)) = joined.context("a LookupEvents request task failed")?;
             (0..attempts).for_each(|_| progress.request());
+            self.requests[self.streams[i].region] += u64::from(attempts);
             if let Some(store) = self.store.as_mut() {
                 store.requests += u64::from(attempts);
             }
@@ -273,7 +310,7 @@ impl Merge {
 /// What a token of several lookups is bound to: the resolved regions, the lookups, the category and
 /// the time window.
 fn binding(config: &ApiConfig, regions: &[Region]) -> Binding {
-    let regions: Vec<String> = regions.iter().map(|r| r.name.clone()).collect();
+    let regions: Vec<String> = regions.iter().map(|r| r.place.clone()).collect();
     let lookups: Vec<Option<String>> = config
         .plan
         .lookups

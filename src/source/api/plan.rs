@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use super::record;
 use super::stream::{Place, Tail};
 use super::{now_secs, Merge};
+use crate::aws::accounts::Account;
 use crate::aws::request::PAGE_SIZE;
 use crate::aws::sts;
 use crate::error::{say, warn};
@@ -45,7 +46,8 @@ impl Merge {
     /// With the store: each lookup's window cut into the parts the store covers, read back, and the
     /// rest, fetched and recorded. A window the store holds nothing of is fetched as it is, so that
     /// its requests and resume tokens are those of a run without the store.
-    pub(super) fn plan_store(&mut self, config: &ApiConfig, account: &str) -> Result<()> {
+    /// `scopes`: by account (of `Merge::accounts`), the account its events are filed under.
+    pub(super) fn plan_store(&mut self, config: &ApiConfig, scopes: &[String]) -> Result<()> {
         let Some(store) = self.store.as_mut() else { return Ok(()) };
         let settings = store.config.clone();
         let Some(window) = store_window(config, settings.now) else {
@@ -61,7 +63,7 @@ impl Merge {
             let key = lookup.as_ref().map(|(a, v)| lookup_key(*a, v)).unwrap_or_default();
             let scope_key = ScopeKey {
                 endpoint: settings.endpoint.clone(),
-                account: account.to_owned(),
+                account: scopes[self.account_of[stream.region]].clone(),
                 region: self.regions[stream.region].name.clone(),
                 category: category.to_owned(),
             };
@@ -80,7 +82,7 @@ impl Merge {
                 .iter()
                 .enumerate()
                 .flat_map(|(i, (place, parts))| {
-                    let region = &self.regions[self.streams[i].region].name;
+                    let region = &self.regions[self.streams[i].region].place;
                     let settings = &settings;
                     coverage::missing(parts).into_iter().map(move |span| describe_gap(span, region, place, settings))
                 })
@@ -174,7 +176,7 @@ impl Merge {
         if let (Part::Stored(span), true) = (part, store.usable()) {
             let opened = StoredReader::open(&store.db, place.scope, place.lookup.clone(), &place.key, span);
             let offline = store.config.offline;
-            let region = &self.regions[stream.region].name;
+            let region = &self.regions[stream.region].place;
             let gap = || describe_gap(span, region, place, &store.config);
             match opened {
                 Ok(Opened::Reader(reader)) => {
@@ -183,16 +185,14 @@ impl Merge {
                 }
                 Ok(Opened::Cut) if offline => {
                     return Err(anyhow!(
-                        "--offline: the store no longer covers {} (another ctlookup process removed it meanwhile);                          nothing was sent",
+                        "--offline: the store no longer covers {} (another ctlookup process removed it meanwhile); \
+                         nothing was sent",
                         gap()
                     ))
                 }
                 Ok(Opened::Cut) => {
                     if store.config.verbose {
-                        say(format_args!(
-                            "store: {} was removed by another process meanwhile: asking the API",
-                            gap()
-                        ));
+                        say(format_args!("store: {} was removed by another process meanwhile: asking the API", gap()));
                     }
                 }
                 Ok(Opened::Short { missing }) => {
@@ -222,13 +222,16 @@ impl Merge {
     }
 }
 
-/// Opens the store and finds the account when the run uses the store. Without `--offline`, a store
-/// that cannot be opened or an account that cannot be found leaves the run to the API alone.
+/// Opens the store and finds, for each account, the account its events are filed under, when the
+/// run uses the store: an assumed role's account is known; other credentials are asked of STS (see
+/// `sts::account`). Without `--offline`, a store that cannot be opened or an account that cannot be
+/// found leaves the run to the API alone.
 pub(super) async fn open_store(
     config: &ApiConfig,
-    sdk_config: &aws_config::SdkConfig,
+    accounts: &[Account],
+    sdk_configs: &[aws_config::SdkConfig],
     regions: &[&str],
-) -> Result<Option<(Store, String)>> {
+) -> Result<Option<(Store, Vec<String>)>> {
     let Some(settings) = &config.store else { return Ok(None) };
     let store = match Store::open(settings) {
         Ok(store) => store,
@@ -249,17 +252,26 @@ pub(super) async fn open_store(
             return Ok(None);
         }
     };
-    let provider = crate::aws::credentials_provider(config.connection.profile.as_deref(), sdk_config);
-    match sts::account(provider, sdk_config, &store.db, &settings.endpoint, settings.offline).await {
-        Ok(account) => Ok(Some((store, account))),
-        Err(err) if settings.offline => Err(err.context("--offline")),
-        Err(err) => {
-            if settings.verbose {
-                say(format_args!("store: not used: {err:#}"));
+    let mut scopes = Vec::new();
+    for (account, sdk_config) in accounts.iter().zip(sdk_configs) {
+        if let Some(id) = &account.id {
+            scopes.push(id.clone());
+            continue;
+        }
+        let provider = crate::aws::credentials_provider(&account.connection, sdk_config);
+        match sts::account(provider, sdk_config, &store.db, &settings.endpoint, settings.offline).await {
+            Ok(scope) => scopes.push(scope),
+            Err(err) if settings.offline => return Err(err.context("--offline")),
+            Err(err) => {
+                if settings.verbose {
+                    let of = if account.label.is_empty() { String::new() } else { format!(" ({})", account.label) };
+                    say(format_args!("store: not used{of}: {err:#}"));
+                }
+                return Ok(None);
             }
-            Ok(None)
         }
     }
+    Ok(Some((store, scopes)))
 }
 
 /// One part the store lacks, for `--offline`'s message.

@@ -1,0 +1,214 @@
+//! Which accounts a run reads and the credentials of each: the credentials' own account, named
+//! profiles (each its own credentials and region), or a role assumed from the base credentials in
+//! listed accounts or in every active account of the organisation (Organizations `ListAccounts`).
+//!
+//! A role is assumed once for each account before any lookup is sent, several at a time: one that
+//! cannot be assumed fails that account alone (named, with STS's reason) and the others go on. The
+//! SDK then refreshes the role's credentials before they expire, so long runs and `--follow` outlive
+//! the role's session; the accounts' regions share one cache of them.
+
+use std::sync::Arc;
+
+use anyhow::{anyhow, Result};
+use aws_config::sts::AssumeRoleProvider;
+use aws_sdk_cloudtrail::config::{IdentityCache, ProvideCredentials, SharedCredentialsProvider, SharedIdentityCache};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use super::{credentials_provider, load_sdk_config, Connection};
+use crate::text::printable;
+
+/// The `{account}` of a `--role-arn` template.
+pub const ACCOUNT_PLACEHOLDER: &str = "{account}";
+
+/// Which accounts, as the options ask.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Accounts {
+    /// The account of the credentials (`--profile` with one name, the environment, CloudShell).
+    #[default]
+    Own,
+    /// `--profile a,b,c`: each profile is one account.
+    Profiles(Vec<String>),
+    /// `--accounts … --role-name/--role-arn`.
+    Roles(Roles),
+}
+
+/// Roles assumed in several accounts from the base credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Roles {
+    /// None: every ACTIVE account of the organisation.
+    pub accounts: Option<Vec<String>>,
+    pub exclude: Vec<String>,
+    /// The role's ARN with `{account}` where the account ID goes.
+    pub role_arn: String,
+    pub external_id: Option<String>,
+    pub session_name: String,
+}
+
+impl Roles {
+    pub fn role_arn(&self, account: &str) -> String {
+        self.role_arn.replace(ACCOUNT_PLACEHOLDER, account)
+    }
+}
+
+/// One account of the run.
+#[derive(Debug, Clone)]
+pub struct Account {
+    /// Its ID when known before any lookup (an assumed role's account); a profile's is found by the store.
+    pub id: Option<String>,
+    /// How messages name it: `account 111111111111`, `profile prod`.
+    pub label: String,
+    /// How to reach it: its profile, or its role's credentials.
+    pub connection: Connection,
+    /// Why it cannot be read; none of its lookups is sent.
+    pub failure: Option<String>,
+}
+
+/// Credentials of an assumed role, with the cache that keeps them fresh across the account's clients.
+#[derive(Debug, Clone)]
+pub struct Assumed {
+    pub role_arn: String,
+    pub provider: SharedCredentialsProvider,
+    pub cache: SharedIdentityCache,
+}
+
+/// The accounts of a run, in the order asked (the organisation's in its order), excluded ones left
+/// out. `parallel` roles are assumed at a time; `offline` assumes none (nothing is sent).
+pub async fn resolve(accounts: &Accounts, base: &Connection, parallel: usize, offline: bool) -> Result<Vec<Account>> {
+    match accounts {
+        Accounts::Own => Ok(vec![Account { id: None, label: String::new(), connection: base.clone(), failure: None }]),
+        Accounts::Profiles(profiles) => {
+            let mut out = Vec::new();
+            for profile in profiles {
+                super::check_profile(profile).await?;
+                let connection = Connection { profile: Some(profile.clone()), ..base.clone() };
+                out.push(Account { id: None, label: format!("profile {profile}"), connection, failure: None });
+            }
+            Ok(out)
+        }
+        Accounts::Roles(roles) => {
+            let ids = match &roles.accounts {
+                Some(ids) => ids.clone(),
+                None if offline => return Err(crate::error::usage(
+                    "--offline sends nothing, so it cannot list the organisation's accounts: name them with --accounts",
+                )),
+                None => organization_accounts(base).await?,
+            };
+            let mut ids: Vec<String> = ids.into_iter().filter(|id| !roles.exclude.contains(id)).collect();
+            let mut seen = std::collections::HashSet::new();
+            ids.retain(|id| seen.insert(id.clone()));
+            if ids.is_empty() {
+                return Err(anyhow!("--exclude-account leaves no account to read"));
+            }
+            assume_all(roles, &ids, base, parallel, offline).await
+        }
+    }
+}
+
+/// Every ACTIVE account of the organisation, through the base credentials.
+async fn organization_accounts(base: &Connection) -> Result<Vec<String>> {
+    let (sdk_config, _) = load_sdk_config(&base.in_region(Some(base.region.as_deref().unwrap_or("us-east-1")))).await?;
+    let mut builder = aws_sdk_organizations::config::Builder::from(&sdk_config).interceptor(super::cap::AnswerCap);
+    builder.set_credentials_provider(credentials_provider(base, &sdk_config));
+    let client = aws_sdk_organizations::Client::from_conf(builder.build());
+    let mut ids = Vec::new();
+    let mut token: Option<String> = None;
+    // A cap on pages, as for every paged call: 20 accounts a page, 1,000 pages is 20,000 accounts.
+    for _ in 0..1000 {
+        let page = client.list_accounts().set_next_token(token.clone()).send().await.map_err(|err| {
+            let reason = match err.as_service_error() {
+                Some(service) => {
+                    use aws_sdk_organizations::error::ProvideErrorMetadata;
+                    format!("{}: {}", service.code().unwrap_or("error"), service.message().unwrap_or_default())
+                }
+                None => super::describe::causes(&err),
+            };
+            anyhow!(
+                "--accounts org: Organizations ListAccounts failed: {} (it needs organizations:ListAccounts, from \
+                 the management account or a delegated administrator)",
+                printable(&reason, 300)
+            )
+        })?;
+        for account in page.accounts() {
+            #[allow(deprecated)]
+            let active = match (account.state(), account.status()) {
+                (Some(state), _) => state.as_str() == "ACTIVE",
+                (None, Some(status)) => status.as_str() == "ACTIVE",
+                (None, None) => true,
+            };
+            if let (true, Some(id)) = (active, account.id()) {
+                ids.push(id.to_owned());
+            }
+        }
+        token = page.next_token().filter(|t| !t.is_empty()).map(str::to_owned);
+        if token.is_none() {
+            return Ok(ids);
+        }
+    }
+    Err(anyhow!("--accounts org: Organizations ListAccounts pages did not end after 1,000 pages"))
+}
+
+/// Each account's role, assumed once to check it (a refusal becomes that account's failure).
+async fn assume_all(
+    roles: &Roles,
+    ids: &[String],
+    base: &Connection,
+    parallel: usize,
+    offline: bool,
+) -> Result<Vec<Account>> {
+    let (sdk_config, _) = load_sdk_config(base).await?;
+    let base_provider =
+        credentials_provider(base, &sdk_config).ok_or_else(|| anyhow!("no AWS credentials to assume roles with"))?;
+    let permits = Arc::new(Semaphore::new(parallel.max(1)));
+    let mut tasks = JoinSet::new();
+    for (index, id) in ids.iter().enumerate() {
+        let role_arn = roles.role_arn(id);
+        let mut builder = AssumeRoleProvider::builder(role_arn.clone()).session_name(roles.session_name.clone());
+        if let Some(external_id) = &roles.external_id {
+            builder = builder.external_id(external_id.clone());
+        }
+        let provider = builder.configure(&sdk_config).build_from_provider(base_provider.clone()).await;
+        let provider = SharedCredentialsProvider::new(provider);
+        let assumed = Assumed { role_arn, provider, cache: IdentityCache::lazy().build() };
+        let connection = Connection { profile: None, assumed: Some(assumed.clone()), ..base.clone() };
+        let account = Account { id: Some(id.clone()), label: format!("account {id}"), connection, failure: None };
+        let permits = permits.clone();
+        tasks.spawn(async move {
+            if offline {
+                return (index, account);
+            }
+            let _permit = permits.acquire().await;
+            let mut account = account;
+            if let Err(err) = assumed.provider.provide_credentials().await {
+                account.failure =
+                    Some(format!("cannot assume {}: {}", assumed.role_arn, printable(&credentials_reason(&err), 300)));
+            }
+            (index, account)
+        });
+    }
+    let mut out: Vec<Option<Account>> = vec![None; ids.len()];
+    while let Some(joined) = tasks.join_next().await {
+        let (index, account) = joined.map_err(|_| anyhow!("a task assuming a role failed"))?;
+        out[index] = Some(account);
+    }
+    Ok(out.into_iter().flatten().collect())
+}
+
+/// What a credentials error says: STS's code and message when it answered, else the causes.
+fn credentials_reason(err: &(dyn std::error::Error + 'static)) -> String {
+    type AssumeRoleFailure = aws_sdk_sts::error::SdkError<
+        aws_sdk_sts::operation::assume_role::AssumeRoleError,
+        aws_sdk_sts::config::http::HttpResponse,
+    >;
+    let mut next = Some(err);
+    while let Some(cause) = next {
+        if let Some(failure) = cause.downcast_ref::<AssumeRoleFailure>() {
+            return super::sts::describe(failure);
+        }
+        next = cause.source();
+    }
+    match super::describe::causes(err) {
+        causes if causes.is_empty() => err.to_string(),
+        causes => causes,
+    }
+}
