@@ -63,8 +63,8 @@ MEMORY_GOAL_MIB = 40  # d
 class Fake:
     """A fake-cloudtrail process on a free port, its request log read back afterwards."""
 
-    def __init__(self, events: Path, log: Path, rate_limit: bool, port: int = 0) -> None:
-        argv = [str(FAKE), "--events", str(events), "--port", str(port), "--log-requests", str(log)]
+    def __init__(self, events: Path, log: Path, rate_limit: bool, port: int = 0, extra: tuple[str, ...] = ()) -> None:
+        argv = [str(FAKE), "--events", str(events), "--port", str(port), "--log-requests", str(log), *extra]
         if rate_limit:
             argv += ["--rate-limit", str(RATE_LIMIT)]
         self.log = log

@@ -94,8 +94,15 @@ fn five_accounts_in_two_regions_are_merged_newest_first_at_two_requests_per_seco
         "--region",
         REGIONS,
         "--no-store",
+        "-v",
     ]));
     assert_merged(&out.stdout, &ids_of(&records, &ACCOUNTS, &["us-east-1", "us-west-2"]));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("reading 10 lookups (5 accounts), at most 16 requests at a time: us-east-1 of account"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("requests: us-east-1 of account 111111111111 "), "{stderr}");
     let throttled = server.requests().iter().filter(|r| r.error_type.is_some()).count();
     assert_eq!(throttled, 0, "each account and region at its own 2 requests/s");
     assert_eq!(accounts_asked(&server), ACCOUNTS);
@@ -136,10 +143,33 @@ fn a_role_that_cannot_be_assumed_fails_its_account_alone() {
     assert!(stderr.contains("AccessDenied"), "{stderr}");
     assert!(stderr.contains("1 of 5 accounts failed"), "{stderr}");
     assert!(stderr.contains("the other 4 accounts are complete"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert_eq!(stderr.matches("333333333333:role").count(), 2, "said once: {stderr}");
     assert!(!accounts_asked(&server).contains(&ACCOUNTS[2].to_owned()), "nothing sent for the failed account");
     let external: Vec<_> = server.sts_requests().into_iter().filter(|r| r.action == "AssumeRole").collect();
     assert!(external.iter().all(|r| r.external_id.as_deref() == Some("xyz")));
     assert!(stderr.lines().all(|l| !l.contains('\u{1b}')));
+}
+
+#[test]
+fn an_account_whose_lookups_are_refused_is_named_with_its_regions_and_the_others_complete() {
+    let sb = Sandbox::new();
+    let (server, records) = serve_accounts(&ACCOUNTS[..3], 60);
+    server.set_refused_accounts(&[ACCOUNTS[1]]);
+    let out = run_code(
+        sb.api(&server.url()).args(["--accounts", &ACCOUNTS[..3].join(","), "--role-name", "r", "--region", REGIONS]),
+        1,
+    );
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_merged(&out.stdout, &ids_of(&records, &[ACCOUNTS[0], ACCOUNTS[2]], &["us-east-1", "us-west-2"]));
+    assert!(
+        stderr.starts_with("ctlookup: 1 of 3 accounts failed: LookupEvents in us-east-1 of account 222222222222"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("us-west-2 of account 222222222222"), "{stderr}");
+    assert!(stderr.contains("service control policy"), "{stderr}");
+    assert!(stderr.contains("the other 2 accounts are complete"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
 }
 
 #[test]

@@ -124,6 +124,8 @@ struct State {
     drops_seen: u32,
     /// Regions whose every request is refused (see `set_failing_regions`).
     failing_regions: Vec<String>,
+    /// Accounts whose every request is refused (see `set_refused_accounts`).
+    refused_accounts: Vec<String>,
     latency: Duration,
     requests: Vec<RecordedRequest>,
     log: Option<Box<dyn Write + Send>>,
@@ -307,6 +309,13 @@ impl FakeCloudTrail {
     /// an empty list turns it off.
     pub fn set_failing_regions(&self, regions: &[&str]) {
         self.state().failing_regions = regions.iter().map(|r| r.to_string()).collect();
+    }
+
+    /// Refuses every LookupEvents request of these accounts (the account of the signing key) with
+    /// HTTP 400 `AccessDeniedException`, as a service control policy denying `cloudtrail:LookupEvents`
+    /// does; an empty list turns it off.
+    pub fn set_refused_accounts(&self, accounts: &[&str]) {
+        self.state().refused_accounts = accounts.iter().map(|a| a.to_string()).collect();
     }
 
     /// Delays every answer (and every dropped connection) by this much.
@@ -518,6 +527,7 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
         target: &target,
         bucket_key: &bucket_key,
         region: region.as_deref(),
+        account: &account,
         expired,
     };
 
@@ -593,6 +603,8 @@ struct Checks<'a> {
     bucket_key: &'a str,
     /// The signing region, if it could be read.
     region: Option<&'a str>,
+    /// The account of the signing key.
+    account: &'a str,
     /// Signed with assumed credentials past their expiry.
     expired: bool,
 }
@@ -663,6 +675,14 @@ fn decide(
     }
     if check.expired {
         return Some(Err(bad(crate::sts::EXPIRED_CODE, crate::sts::EXPIRED_MESSAGE)));
+    }
+    if state.refused_accounts.iter().any(|a| a == check.account) {
+        let message = format!(
+            "User: arn:aws:iam::{}:user/fake-user is not authorized to perform: cloudtrail:LookupEvents with an \
+             explicit deny in a service control policy",
+            check.account
+        );
+        return Some(Err(bad("AccessDeniedException", message)));
     }
     if check.region.is_some_and(|r| state.failing_regions.iter().any(|f| f == r)) {
         return Some(Err(bad("UnrecognizedClientException", "The security token included in the request is invalid.")));

@@ -7,7 +7,7 @@ use anyhow::{anyhow, Result};
 use super::Merge;
 use crate::aws::describe::{self, prefix, target};
 use crate::aws::request::Failed;
-use crate::error::{say, warn};
+use crate::error::say;
 use crate::source::{ApiConfig, Outcome};
 use crate::text::join_and;
 
@@ -45,7 +45,9 @@ impl Merge {
         let several = self.regions.len() > 1;
         let failures: Vec<&RegionFailure> = self.failed.iter().flatten().collect();
         let mut message = String::new();
-        if several && failures.len() > 1 && failures.iter().all(|f| f.bare == failures[0].bare) {
+        // With several accounts each failure names its own account: said once each, not grouped.
+        let grouped = several && self.accounts.len() == 1;
+        if grouped && failures.len() > 1 && failures.iter().all(|f| f.bare == failures[0].bare) {
             let regions: Vec<&str> = (0..self.regions.len())
                 .filter(|&q| self.failed[q].is_some())
                 .map(|q| self.regions[q].place.as_str())
@@ -133,13 +135,11 @@ impl Merge {
     }
 
     /// Stops, before anything is sent, every region of the accounts that cannot be read (a role that
-    /// cannot be assumed), each said at once; their lookups stay where they were for the resume token.
+    /// cannot be assumed), said at the end; their lookups stay where they were for the resume token.
     pub(super) fn fail_accounts(&mut self) {
         for a in 0..self.accounts.len() {
             let Some(reason) = self.accounts[a].failure.clone() else { continue };
-            let label = &self.accounts[a].label;
-            warn(format_args!("{label}: {reason}; its events are left out, the other accounts go on"));
-            let message = format!("{label}: {reason}");
+            let message = format!("{}: {reason}", self.accounts[a].label);
             for q in (0..self.regions.len()).filter(|&q| self.account_of[q] == a) {
                 let failure = RegionFailure { message: message.clone(), bare: message.clone(), resumable: true };
                 self.failed[q] = Some(failure);

@@ -2,16 +2,18 @@
 //! LookupEvents endpoint, for trying ctlookup (or the aws CLI) by hand without an AWS account.
 //!
 //! `--partition-by-region` gives each region (the SigV4 signing region) only the events whose record's
-//! `awsRegion` is that region, with its own rate limit. `--log-requests FILE` writes one JSON line per
-//! request (`{"ms","region","target","status","error","events"}`), e.g. to count ThrottlingExceptions.
-
+//! `awsRegion` is that region, with its own rate limit. `--partition-by-account` gives each account
+//! (the account of the signing key; an assumed role's credentials belong to the role's account) only
+//! the events whose record's `recipientAccountId` is that account, with its own rate limit.
+//! `--log-requests FILE` writes one JSON line per request (`{"ms","region","target","status","error",
+//! "events"}`), e.g. to count ThrottlingExceptions.
 use std::io::Write as _;
 use std::time::Duration;
 
 use fake_cloudtrail::server::{load_aws_cli_events, FakeCloudTrail};
 
 const USAGE: &str = "usage: fake-cloudtrail --events FILE [--port N] [--rate-limit RPS] [--fault-every N] \
-                     [--drop-every N] [--latency-ms MS] [--partition-by-region] [--log-requests FILE]";
+                     [--drop-every N] [--latency-ms MS] [--partition-by-region] [--partition-by-account] [--log-requests FILE]";
 
 #[derive(Default)]
 struct Args {
@@ -22,6 +24,7 @@ struct Args {
     drop_every: Option<u32>,
     latency_ms: u64,
     partition_by_region: bool,
+    partition_by_account: bool,
     log_requests: Option<String>,
 }
 
@@ -40,6 +43,10 @@ fn parse_args() -> Result<Args, String> {
         }
         if arg == "--partition-by-region" {
             args.partition_by_region = true;
+            continue;
+        }
+        if arg == "--partition-by-account" {
+            args.partition_by_account = true;
             continue;
         }
         let (flag, inline) = match arg.split_once('=') {
@@ -90,6 +97,7 @@ fn main() {
     server.set_drop_every(args.drop_every);
     server.set_latency(Duration::from_millis(args.latency_ms));
     server.set_partition_by_region(args.partition_by_region);
+    server.set_partition_by_account(args.partition_by_account);
     if let Some(path) = &args.log_requests {
         // Unbuffered: every line is out as soon as it is decided, even if this process is killed.
         let file = std::fs::File::create(path).unwrap_or_else(|e| fail(&format!("{path}: {e}"), 2));
