@@ -277,7 +277,7 @@ fn the_store_keeps_accounts_apart_and_tokens_bind_the_accounts() {
     let (server, records) = serve_accounts(&ACCOUNTS[..3], 60);
     let roles = |accounts: &[&str]| vec!["--accounts".to_owned(), accounts.join(","), "--role-name".into(), "r".into()];
     let until = ["--since", "2024-07-01", "--until", "2024-07-23"];
-    run_ok(sb.api(&server.url()).args(roles(&ACCOUNTS[..2])).args(until).args(["--region", REGIONS]));
+    run_ok(sb.api(&server.url()).arg("sync").args(roles(&ACCOUNTS[..2])).args(until).args(["--region", REGIONS]));
     let out = run_ok(sb.ctlookup().args(["store", "-o", "jsonl"]));
     let listing = String::from_utf8(out.stdout).unwrap();
     assert!(listing.contains(ACCOUNTS[0]) && listing.contains(ACCOUNTS[1]), "{listing}");
