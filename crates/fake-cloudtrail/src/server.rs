@@ -452,12 +452,7 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
             let mut sts = shared.sts.lock().unwrap_or_else(|e| e.into_inner());
             crate::sts::answer(&mut sts, &bytes, access_key_id.as_deref())
         };
-        return Ok(Response::builder()
-            .status(status)
-            .header("content-type", "text/xml")
-            .header("x-amzn-requestid", request_id())
-            .body(Full::new(Bytes::from(xml)))
-            .expect("valid response"));
+        return Ok(respond(status, "text/xml", xml));
     }
     if let Some(operation) = target.strip_prefix("AmazonAthena.").filter(|_| right_place && signed) {
         let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
@@ -465,12 +460,7 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
             let mut athena = shared.athena.lock().unwrap_or_else(|e| e.into_inner());
             crate::athena::answer(&mut athena, operation, &body)
         };
-        return Ok(Response::builder()
-            .status(status)
-            .header("content-type", CONTENT_TYPE)
-            .header("x-amzn-requestid", request_id())
-            .body(Full::new(Bytes::from(answer.to_string())))
-            .expect("valid response"));
+        return Ok(respond(status, CONTENT_TYPE, answer.to_string()));
     }
     if let Some(operation) = target.strip_prefix("AWSOrganizationsV20161128.").filter(|_| right_place && signed) {
         let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
@@ -478,12 +468,7 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
             let mut organizations = shared.organizations.lock().unwrap_or_else(|e| e.into_inner());
             crate::organizations::answer(&mut organizations, operation, &body)
         };
-        return Ok(Response::builder()
-            .status(status)
-            .header("content-type", CONTENT_TYPE)
-            .header("x-amzn-requestid", request_id())
-            .body(Full::new(Bytes::from(answer.to_string())))
-            .expect("valid response"));
+        return Ok(respond(status, CONTENT_TYPE, answer.to_string()));
     }
     let body: Option<Value> =
         if bytes.iter().all(u8::is_ascii_whitespace) { Some(json!({})) } else { serde_json::from_slice(&bytes).ok() };
@@ -575,12 +560,17 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
         Some(Ok(body)) => (200, body),
         Some(Err(e)) => (e.status, json!({"__type": e.code, "message": e.message})),
     };
-    Ok(Response::builder()
+    Ok(respond(status, CONTENT_TYPE, body.to_string()))
+}
+
+/// An answer with a request id, as every AWS service sends.
+fn respond(status: u16, content_type: &str, body: String) -> Response<Full<Bytes>> {
+    Response::builder()
         .status(status)
-        .header("content-type", CONTENT_TYPE)
+        .header("content-type", content_type)
         .header("x-amzn-requestid", request_id())
-        .body(Full::new(Bytes::from(body.to_string())))
-        .expect("valid response"))
+        .body(Full::new(Bytes::from(body)))
+        .expect("valid response")
 }
 
 /// Which events a request may see.
