@@ -84,6 +84,8 @@ fn five_accounts_in_two_regions_are_merged_newest_first_at_two_requests_per_seco
     let sb = Sandbox::new();
     let (server, records) = serve_accounts(&ACCOUNTS, 120);
     server.set_rate_limit(Some(2.0));
+    // STS throttles too when many roles are assumed at once: asked again, none fails.
+    server.set_assume_role_throttle_every(Some(2));
     let out = run_ok(sb.ctlookup().args([
         "--endpoint-url",
         &server.url(),
@@ -111,7 +113,8 @@ fn five_accounts_in_two_regions_are_merged_newest_first_at_two_requests_per_seco
         let arn = format!("arn:aws:iam::{account}:role/audit");
         assert!(assumed.iter().any(|r| r.role_arn.as_deref() == Some(arn.as_str())), "{arn} assumed");
     }
-    assert!(assumed.iter().all(|r| r.session_name.as_deref() == Some("ctlookup") && r.status == 200));
+    assert!(assumed.iter().all(|r| r.session_name.as_deref() == Some("ctlookup")));
+    assert!(assumed.iter().any(|r| r.status == 400), "some AssumeRole calls were throttled");
 }
 
 #[test]

@@ -10,6 +10,7 @@
 use std::sync::Arc;
 
 use anyhow::{anyhow, Result};
+use aws_config::retry::RetryConfig;
 use aws_config::sts::AssumeRoleProvider;
 use aws_sdk_cloudtrail::config::{IdentityCache, ProvideCredentials, SharedCredentialsProvider, SharedIdentityCache};
 use tokio::sync::Semaphore;
@@ -17,6 +18,9 @@ use tokio::task::JoinSet;
 
 use super::{credentials_provider, load_sdk_config, Connection};
 use crate::text::printable;
+
+/// Attempts at each AssumeRole call when STS throttles or fails for a passing reason.
+const ASSUME_ATTEMPTS: u32 = 4;
 
 /// The `{account}` of a `--role-arn` template.
 pub const ACCOUNT_PLACEHOLDER: &str = "{account}";
@@ -98,7 +102,12 @@ pub async fn resolve(accounts: &Accounts, base: &Connection, parallel: usize, of
             let mut seen = std::collections::HashSet::new();
             ids.retain(|id| seen.insert(id.clone()));
             if ids.is_empty() {
-                return Err(anyhow!("--exclude-account leaves no account to read"));
+                let why = if roles.exclude.is_empty() {
+                    "the organisation lists no active account"
+                } else {
+                    "--exclude-account leaves none of the accounts asked"
+                };
+                return Err(anyhow!("no account to read: {why}"));
             }
             assume_all(roles, &ids, base, parallel, offline).await
         }
@@ -159,6 +168,11 @@ async fn assume_all(
     let (sdk_config, _) = load_sdk_config(base).await?;
     let base_provider =
         credentials_provider(base, &sdk_config).ok_or_else(|| anyhow!("no AWS credentials to assume roles with"))?;
+    // STS's own retries, unlike the LookupEvents client's (whose loop waits its turn at the rate
+    // limiter): many roles assumed at once can meet its request rate, and a renewal must not fail
+    // a long run for a passing reason.
+    let sts_config =
+        sdk_config.to_builder().retry_config(RetryConfig::standard().with_max_attempts(ASSUME_ATTEMPTS)).build();
     let permits = Arc::new(Semaphore::new(parallel.max(1)));
     let mut tasks = JoinSet::new();
     for (index, id) in ids.iter().enumerate() {
@@ -167,7 +181,7 @@ async fn assume_all(
         if let Some(external_id) = &roles.external_id {
             builder = builder.external_id(external_id.clone());
         }
-        let provider = builder.configure(&sdk_config).build_from_provider(base_provider.clone()).await;
+        let provider = builder.configure(&sts_config).build_from_provider(base_provider.clone()).await;
         let provider = SharedCredentialsProvider::new(provider);
         let assumed = Assumed { role_arn, provider, cache: IdentityCache::lazy().build() };
         let connection = Connection { profile: None, assumed: Some(assumed.clone()), ..base.clone() };
@@ -180,8 +194,8 @@ async fn assume_all(
             let _permit = permits.acquire().await;
             let mut account = account;
             if let Err(err) = assumed.provider.provide_credentials().await {
-                account.failure =
-                    Some(format!("cannot assume {}: {}", assumed.role_arn, printable(&credentials_reason(&err), 300)));
+                let reason = printable(&credentials_reason(&err), 300);
+                account.failure = Some(format!("cannot assume {}: {reason}", assumed.role_arn));
             }
             (index, account)
         });
@@ -194,18 +208,27 @@ async fn assume_all(
     Ok(out.into_iter().flatten().collect())
 }
 
-/// What a credentials error says: STS's code and message when it answered, else the causes.
-fn credentials_reason(err: &(dyn std::error::Error + 'static)) -> String {
-    type AssumeRoleFailure = aws_sdk_sts::error::SdkError<
-        aws_sdk_sts::operation::assume_role::AssumeRoleError,
-        aws_sdk_sts::config::http::HttpResponse,
-    >;
+type AssumeRoleFailure = aws_sdk_sts::error::SdkError<
+    aws_sdk_sts::operation::assume_role::AssumeRoleError,
+    aws_sdk_sts::config::http::HttpResponse,
+>;
+
+/// The AssumeRole failure under a credentials error, if STS was reached or tried.
+fn assume_role_failure<'e>(err: &'e (dyn std::error::Error + 'static)) -> Option<&'e AssumeRoleFailure> {
     let mut next = Some(err);
     while let Some(cause) = next {
         if let Some(failure) = cause.downcast_ref::<AssumeRoleFailure>() {
-            return super::sts::describe(failure);
+            return Some(failure);
         }
         next = cause.source();
+    }
+    None
+}
+
+/// What a credentials error says: STS's code and message when it answered, else the causes.
+fn credentials_reason(err: &(dyn std::error::Error + 'static)) -> String {
+    if let Some(failure) = assume_role_failure(err) {
+        return super::sts::describe(failure);
     }
     match super::describe::causes(err) {
         causes if causes.is_empty() => err.to_string(),

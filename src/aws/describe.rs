@@ -161,6 +161,17 @@ fn explain(
     }
     let detail = causes(err);
     if detail.contains("credential") {
+        if let Some(assumed) = &connection.assumed {
+            // Renewed by AssumeRole: STS refused or did not answer; running again may work.
+            return (
+                format!(
+                    "{prefix}the credentials of {} could not be renewed ({})",
+                    assumed.role_arn,
+                    printable(&detail, 300)
+                ),
+                true,
+            );
+        }
         if let Some(profile) = &connection.profile {
             return (
                 format!(

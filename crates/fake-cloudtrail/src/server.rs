@@ -245,6 +245,13 @@ impl FakeCloudTrail {
         self.sts().refused_roles = accounts.iter().map(|a| a.to_string()).collect();
     }
 
+    /// Answers every n-th AssumeRole from now on with 400 `Throttling` (None: none).
+    pub fn set_assume_role_throttle_every(&self, n: Option<u32>) {
+        let mut sts = self.sts();
+        sts.throttle_assume_every = n.filter(|n| *n > 0);
+        sts.assume_seen = 0;
+    }
+
     /// How long the credentials AssumeRole hands out from now on last (an hour unless set).
     pub fn set_role_lifetime(&self, lifetime: Duration) {
         self.sts().role_lifetime = Some(lifetime);

@@ -35,6 +35,9 @@ pub(crate) struct Sts {
     pub refused_roles: HashSet<String>,
     /// How long assumed credentials last (None: an hour).
     pub role_lifetime: Option<Duration>,
+    /// Every n-th AssumeRole is answered `Throttling` (None: none), and how many were counted.
+    pub throttle_assume_every: Option<u32>,
+    pub assume_seen: u32,
 }
 
 /// Credentials AssumeRole handed out.
@@ -54,6 +57,13 @@ impl Sts {
             Some(temporary) => &temporary.account,
             None => self.accounts.get(key).map_or(DEFAULT_ACCOUNT, String::as_str),
         }
+    }
+
+    /// Counts an AssumeRole call; whether it is one to throttle.
+    fn throttled_assume(&mut self) -> bool {
+        let Some(n) = self.throttle_assume_every else { return false };
+        self.assume_seen += 1;
+        self.assume_seen.is_multiple_of(n)
     }
 
     /// Whether the key is assumed credentials past their expiry.
@@ -93,6 +103,7 @@ pub(crate) fn answer(sts: &mut Sts, body: &[u8], access_key_id: Option<&str>) ->
     let key = access_key_id.unwrap_or("AKIDUNKNOWN");
     let (status, xml) = match action.as_str() {
         _ if sts.expired(key, Instant::now()) => error(400, EXPIRED_CODE, EXPIRED_MESSAGE),
+        "AssumeRole" if sts.throttled_assume() => error(400, "Throttling", "Rate exceeded"),
         "AssumeRole" => assume_role(sts, &params, key),
         "GetCallerIdentity" if sts.refuse_identity => {
             error(403, "AccessDenied", "User is not authorized to perform: sts:GetCallerIdentity")

@@ -115,9 +115,10 @@ impl Merge {
         let failure = match problem {
             Problem::Request(err, attempts) => {
                 let resuming = config.starting_token.is_some();
-                let (bare, _) = describe::lookup_failure(&err, &config.connection, resuming, None, attempts);
-                let (message, resumable) =
-                    describe::lookup_failure(&err, &config.connection, resuming, region, attempts);
+                // The account's own credentials say what went wrong with them.
+                let connection = &self.accounts[self.account_of[q]].connection;
+                let (bare, _) = describe::lookup_failure(&err, connection, resuming, None, attempts);
+                let (message, resumable) = describe::lookup_failure(&err, connection, resuming, region, attempts);
                 RegionFailure { message, bare, resumable }
             }
             Problem::Loop(why) => {
