@@ -17,7 +17,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use fake_cloudtrail::generate::{self, GenOptions};
 use serde_json::Value;
 
-use crate::common::Sandbox;
+use crate::common::{jsonl_ids, token_in, Running, Sandbox, SIGINT, SIGTERM};
 
 const ORG: &str = "o-exampleorg1";
 const ACCOUNTS: [&str; 3] = ["111122223333", "444455556666", "777788889999"];
@@ -197,12 +197,18 @@ struct Fixture {
 
 impl Fixture {
     fn new() -> Fixture {
+        let fx = Fixture::of(tree);
+        std::fs::remove_dir_all(fx.disk.join(format!("org/AWSLogs/{ORG}/{}/CloudTrail-Insight", ACCOUNTS[0]))).unwrap();
+        fx
+    }
+
+    /// The tree `make` writes, on disk and in the bucket.
+    fn of(make: fn(&Path)) -> Fixture {
         let sb = Sandbox::new();
         let up = sb.path("upload");
-        tree(&up);
+        make(&up);
         let moto = Moto::start();
         moto.upload(&up);
-        std::fs::remove_dir_all(up.join(format!("org/AWSLogs/{ORG}/{}/CloudTrail-Insight", ACCOUNTS[0]))).unwrap();
         Fixture { sb, moto, disk: up }
     }
 
@@ -555,4 +561,131 @@ fn a_missing_bucket_prints_nothing_and_fails() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// The trail files below `dir`.
+fn trail_files(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .map(|path| match path.is_dir() {
+            true => trail_files(&path),
+            false => usize::from(path.to_string_lossy().contains("_CloudTrail_")),
+        })
+        .sum()
+}
+
+#[test]
+fn max_items_stops_the_fetching() {
+    let fx = Fixture::new();
+    let objects = trail_files(&fx.disk.join("org"));
+    let before = fx.moto.requests().len();
+    let out = fx.run(&format!("s3://{BUCKET}/org"), &fx.moto.url(), &["--max-items", "5", "-o", "jsonl"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 5);
+    let fetched =
+        fx.moto.requests()[before..].iter().filter(|r| r.starts_with("GET") && r.contains("_CloudTrail_")).count();
+    // What the reading threads took ahead of the printing one (the pool looks 64 objects ahead at most),
+    // never the tree.
+    assert!(fetched > 0 && fetched <= 64 + 16 && fetched * 5 < objects, "{fetched} of {objects} objects fetched");
+}
+
+/// One account and region over a day, 40 records a file: a run stopped anywhere is mostly inside a file.
+fn dense(root: &Path) {
+    let newest = Utc.with_ymd_and_hms(2026, 11, 5, 23, 0, 0).unwrap();
+    let mut records: Vec<Value> =
+        generate::records(&GenOptions { seed: 27, count: 600, newest, max_gap_secs: 120 }).collect();
+    records.reverse();
+    let (account, region) = (ACCOUNTS[0], REGIONS[0]);
+    for (n, file) in records.chunks(40).enumerate() {
+        let mut file = file.to_vec();
+        for record in &mut file {
+            record["recipientAccountId"] = account.into();
+            record["awsRegion"] = region.into();
+        }
+        let delivered = day(file.last().unwrap()["eventTime"].as_str().unwrap()) + chrono::Duration::minutes(5);
+        let folder = root.join(format!("dense/AWSLogs/{account}/CloudTrail/{region}/{}", delivered.format("%Y/%m/%d")));
+        std::fs::create_dir_all(&folder).unwrap();
+        let name = format!("{account}_CloudTrail_{region}_{}_{n:02}.json.gz", delivered.format("%Y%m%dT%H%MZ"));
+        generate::write_trail_log_gz(&folder.join(name), &file).unwrap();
+    }
+}
+
+/// The eventIDs of an aws-shaped JSON document, which must be complete.
+fn document_ids(stdout: &[u8]) -> Vec<String> {
+    let doc: Value = serde_json::from_slice(stdout).unwrap_or_else(|e| panic!("not a complete document: {e}"));
+    doc["Events"].as_array().unwrap().iter().map(|e| e["EventId"].as_str().unwrap().to_owned()).collect()
+}
+
+#[test]
+fn a_signal_prints_a_token_that_reads_exactly_the_rest() {
+    let fx = Fixture::of(dense);
+    let input = format!("s3://{BUCKET}/dense");
+    let url = fx.moto.url();
+    let window = ["--start-time", "2026-11-01T00:00:00Z"];
+    let run = |args: &[&str]| fx.run(&input, &url, &[&window[..], args].concat());
+    let all = run(&["-o", "jsonl"]);
+    assert!(all.status.success(), "{}", String::from_utf8_lossy(&all.stderr));
+    let all = jsonl_ids(&all.stdout);
+    assert_eq!(all.len(), 600);
+    for (signal, code) in [(SIGINT, 130), (SIGTERM, 143)] {
+        let mut cmd = fx.sb.std_ctlookup();
+        cmd.args(["--input", &input, "--endpoint-url", &url, "--no-progress", "-o", "json"]).args(window);
+        let mut running = Running::start_unread(&mut cmd);
+        // The document is far larger than the pipe: unread, it holds the run until the signal is sent.
+        running.first_output();
+        running.interrupt(signal);
+        let out = running.finish();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(code), "{stderr}");
+        let printed = document_ids(&out.stdout);
+        assert!(!printed.is_empty() && printed.len() < all.len(), "{} printed", printed.len());
+        let rest = run(&["-o", "jsonl", "--starting-token", &token_in(&stderr)]);
+        assert!(rest.status.success(), "{}", String::from_utf8_lossy(&rest.stderr));
+        let mut union = printed;
+        union.extend(jsonl_ids(&rest.stdout));
+        assert_eq!(union, all, "printed + resumed = every event once, in order");
+    }
+    // --max-items stops with a token too: read in steps that end inside files.
+    let (mut union, mut token) = (Vec::new(), None::<String>);
+    loop {
+        let mut args = vec!["-o", "jsonl", "--max-items", "110"];
+        if let Some(token) = &token {
+            args.extend(["--starting-token", token]);
+        }
+        let out = run(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{stderr}");
+        union.extend(jsonl_ids(&out.stdout));
+        if !stderr.contains("--starting-token") {
+            break;
+        }
+        token = Some(token_in(&stderr));
+        assert!(union.len() < all.len() + 110, "the steps end");
+    }
+    assert_eq!(union, all);
+    // A token of another read is refused before anything is read: one line, exit 2.
+    let token = token.unwrap();
+    let other_prefix =
+        fx.run(&format!("s3://{BUCKET}/org"), &url, &[&window[..], &["--starting-token", &token]].concat());
+    let other_window = fx.run(&input, &url, &["--start-time", "2026-11-02T00:00:00Z", "--starting-token", &token]);
+    let api_token = run(&["--starting-token", "eyJOZXh0VG9rZW4iOiAiYSJ9"]);
+    let local = fx.disk.join("dense");
+    let mut cmd = fx.sb.std_ctlookup();
+    let mixed = cmd
+        .args(["--input", &input, "--input", local.to_str().unwrap(), "--endpoint-url", &url])
+        .args(["--starting-token", &token])
+        .output()
+        .unwrap();
+    for (what, out, says) in [
+        ("another prefix", other_prefix, "other buckets, prefixes"),
+        ("another window", other_window, "another time window"),
+        ("an API token", api_token, "not a token ctlookup printed for a read of trails in S3"),
+        ("a local input", mixed, "every --input is in S3"),
+    ] {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{what}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{what}: {stderr}");
+        assert!(stderr.contains(says) && out.stdout.is_empty(), "{what}: {stderr}");
+    }
 }
