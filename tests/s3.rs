@@ -364,30 +364,53 @@ fn a_window_of_one_day_lists_and_fetches_only_that_day() {
 struct Faulty {
     port: u16,
     seen: Arc<AtomicUsize>,
+    /// Requests answered 301 for being signed for another region than the bucket's.
+    redirected: Arc<AtomicUsize>,
+}
+
+/// What the proxy does besides passing requests on.
+#[derive(Default)]
+struct Rules {
+    /// 0: no faults.
+    every: usize,
+    /// A request whose line holds one of these is refused (403 AccessDenied).
+    deny: Vec<String>,
+    /// The bucket's region, as S3 holds it: a request signed for another is answered as S3 answers it,
+    /// 301 PermanentRedirect with the bucket's region in `x-amz-bucket-region`.
+    region: Option<String>,
 }
 
 impl Faulty {
     /// `every` 0: no faults. A request whose line holds one of `deny` is refused (403 AccessDenied).
     fn start(upstream: u16, every: usize, deny: &[&str]) -> Faulty {
-        let deny: Arc<Vec<String>> = Arc::new(deny.iter().map(|d| d.to_string()).collect());
+        Faulty::with(upstream, Rules { every, deny: deny.iter().map(|d| d.to_string()).collect(), region: None })
+    }
+
+    fn with(upstream: u16, rules: Rules) -> Faulty {
+        let rules = Arc::new(rules);
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
-        let seen = Arc::new(AtomicUsize::new(0));
-        let counter = seen.clone();
+        let (seen, redirected) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let counters = (seen.clone(), redirected.clone());
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
-                let (counter, deny) = (counter.clone(), deny.clone());
-                std::thread::spawn(move || proxy(client, upstream, every, &deny, &counter));
+                let (rules, counters) = (rules.clone(), counters.clone());
+                std::thread::spawn(move || proxy(client, upstream, &rules, &counters));
             }
         });
-        Faulty { port, seen }
+        Faulty { port, seen, redirected }
     }
 }
 
 /// Downloads the proxy broke off halfway.
 static CUT: AtomicUsize = AtomicUsize::new(0);
 
-fn proxy(mut client: TcpStream, upstream: u16, every: usize, deny: &[String], counter: &AtomicUsize) {
+fn proxy(
+    mut client: TcpStream,
+    upstream: u16,
+    rules: &Rules,
+    (counter, redirected): &(Arc<AtomicUsize>, Arc<AtomicUsize>),
+) {
     let _ = client.set_read_timeout(Some(Duration::from_secs(30)));
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
@@ -410,6 +433,27 @@ fn proxy(mut client: TcpStream, upstream: u16, every: usize, deny: &[String], co
     }
     let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
     let line = text.lines().next().unwrap_or_default().replace("%2F", "/");
+    if let Some(region) = &rules.region {
+        // SigV4's scope: `Credential=KEY/DATE/REGION/s3/aws4_request`.
+        let signed_for = text.split("Credential=").nth(1).and_then(|c| c.split('/').nth(2)).unwrap_or_default();
+        if signed_for != region {
+            redirected.fetch_add(1, Ordering::SeqCst);
+            let xml = format!(
+                "<?xml version=\"1.0\"?><Error><Code>PermanentRedirect</Code><Message>The bucket you are attempting \
+                 to access must be addressed using the specified endpoint.</Message><Endpoint>s3.{region}.amazonaws.com\
+                 </Endpoint></Error>"
+            );
+            let body = if line.starts_with("HEAD") { "" } else { xml.as_str() };
+            let answer = format!(
+                "HTTP/1.1 301 Moved Permanently\r\nx-amz-bucket-region: {region}\r\nContent-Type: application/xml\r\n\
+                 Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = client.write_all(answer.as_bytes());
+            return;
+        }
+    }
+    let deny = &rules.deny;
     if deny.iter().any(|d| line.contains(d.as_str())) {
         let xml = "<?xml version=\"1.0\"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>";
         let answer = format!(
@@ -419,7 +463,7 @@ fn proxy(mut client: TcpStream, upstream: u16, every: usize, deny: &[String], co
         let _ = client.write_all(answer.as_bytes());
         return;
     }
-    let every = if every == 0 { usize::MAX } else { every };
+    let every = if rules.every == 0 { usize::MAX } else { rules.every };
     if n % every == 0 {
         let xml = "<?xml version=\"1.0\"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>";
         let answer = format!(
@@ -688,4 +732,24 @@ fn a_signal_prints_a_token_that_reads_exactly_the_rest() {
         assert_eq!(stderr.lines().count(), 1, "{what}: {stderr}");
         assert!(stderr.contains(says) && out.stdout.is_empty(), "{what}: {stderr}");
     }
+}
+
+#[test]
+fn a_bucket_in_another_region_is_followed() {
+    // moto answers every region alike, so the proxy stands for S3 here: it redirects (301, the bucket's
+    // region in x-amz-bucket-region) any request signed for a region other than the bucket's.
+    let fx = Fixture::new();
+    let faulty = Faulty::with(fx.moto.port, Rules { region: Some("eu-west-1".into()), ..Rules::default() });
+    let url = format!("http://127.0.0.1:{}", faulty.port);
+    let args = ["--start-time", "2026-11-03T00:00:00Z", "--end-time", "2026-11-03T06:00:00Z", "-o", "jsonl"];
+    let disk = fx.run(fx.disk.join("org").to_str().unwrap(), "", &args);
+    // The client's region is us-east-1 (AWS_REGION): the bucket's is learnt, not named.
+    let s3 = fx.run(&format!("s3://{BUCKET}/org"), &url, &args);
+    let stderr = String::from_utf8_lossy(&s3.stderr);
+    assert!(s3.status.success(), "{stderr}");
+    assert!(!disk.stdout.is_empty());
+    assert_eq!(String::from_utf8_lossy(&s3.stdout), String::from_utf8_lossy(&disk.stdout), "{stderr}");
+    // Only the first request (HeadBucket, which asks for the region) went to the wrong region.
+    assert_eq!(faulty.redirected.load(Ordering::SeqCst), 1);
+    assert!(faulty.seen.load(Ordering::SeqCst) > 10);
 }
