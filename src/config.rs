@@ -233,6 +233,15 @@ impl Config {
         if let (SourceConfig::Athena(athena), Some(Answer::Count { fields, .. })) = (&mut source, &answer) {
             athena.count_by(fields, cli.max_items);
         }
+        // Counted by Athena only in a named zone (the machine's has no name to give Trino), and in
+        // buckets of a size known before any event.
+        if let (SourceConfig::Athena(athena), Some(Answer::Timeline(spec)), Zone::Named(tz)) =
+            (&mut source, &answer, zone)
+        {
+            if let Some(bucket) = spec.fixed_bucket(zone) {
+                athena.timeline(bucket.seconds(), tz.name(), cli.max_items);
+            }
+        }
         let mut watch_columns: Vec<Path> = match &cli.columns {
             Some(_) => print.columns.iter().filter_map(|c| c.path().cloned()).collect(),
             None => Vec::new(),
@@ -548,6 +557,7 @@ fn athena_table(args: &crate::cli::AthenaTableArgs) -> Result<AthenaTableConfig>
             },
             exact: true,
             group_keys: 0,
+            timeline: false,
         };
         Some((config, table))
     } else {
@@ -636,6 +646,7 @@ fn athena_source(cli: &LookupArgs, expr: &Expr, window: TimeWindow) -> Result<So
         compiled,
         exact,
         group_keys: 0,
+        timeline: false,
     })))
 }
 
