@@ -62,6 +62,17 @@ impl Fixture {
         cmd
     }
 
+    /// The same answer from `--input` and from `--athena` with `args`, printed as `output` and compared
+    /// as `seen` gives it; the query Athena ran, what `-v` said, and how many lines were printed.
+    fn same_answer(&self, args: &[&str], output: &str, seen: impl Fn(&[u8]) -> Vec<String>) -> (String, String, usize) {
+        let from_files = run_ok(self.sb.ctlookup().arg("--input").arg(&self.jsonl).args(args).args(["-o", output]));
+        let from_athena = run_ok(self.athena().args(args).args(["-o", output, "-v"]));
+        assert_eq!(seen(&from_athena.stdout), seen(&from_files.stdout), "{args:?}");
+        assert!(!from_files.stdout.is_empty());
+        let lines = String::from_utf8_lossy(&from_files.stdout).lines().count();
+        (self.queries().pop().unwrap(), String::from_utf8_lossy(&from_athena.stderr).into_owned(), lines)
+    }
+
     fn queries(&self) -> Vec<String> {
         self.server
             .athena_requests()
@@ -291,13 +302,8 @@ fn counts_are_grouped_by_athena_when_the_sql_decides_alone_and_locally_otherwise
         (&["--count-by", "readOnly"][..], false),
         (&["--count-by", "eventName", "--max-items", "30"][..], false),
     ] {
-        let from_files = run_ok(f.sb.ctlookup().arg("--input").arg(&f.jsonl).args(args).args(["-o", "jsonl"]));
-        let from_athena = run_ok(f.athena().args(args).args(["-o", "jsonl", "-v"]));
-        assert_eq!(lines(&from_athena.stdout), lines(&from_files.stdout), "{args:?}");
-        assert!(!from_files.stdout.is_empty());
-        let query = f.queries().pop().unwrap();
+        let (query, stderr, _) = f.same_answer(args, "jsonl", lines);
         assert_eq!(query.contains("\nGROUP BY "), grouped, "{args:?}: {query}");
-        let stderr = String::from_utf8_lossy(&from_athena.stderr);
         assert_eq!(stderr.contains("counted by Athena (GROUP BY)"), grouped, "{stderr}");
     }
 }
@@ -387,18 +393,10 @@ fn timelines_are_counted_by_athena_in_the_zone_asked_for_and_equal_the_local_one
         // The default window unless the case gives one.
         let window = if args.contains(&"--since") { &[][..] } else { &window[..] };
         let args: Vec<&str> = window.iter().chain(args).copied().collect();
-        let from_files = run_ok(f.sb.ctlookup().arg("--input").arg(&f.jsonl).args(&args).args(["-o", "csv"]));
-        let from_athena = run_ok(f.athena().args(&args).args(["-o", "csv", "-v"]));
-        assert_eq!(
-            String::from_utf8_lossy(&from_athena.stdout),
-            String::from_utf8_lossy(&from_files.stdout),
-            "{args:?}"
-        );
-        let rows = String::from_utf8_lossy(&from_files.stdout).lines().count();
+        // Compared as printed: the buckets come in time order.
+        let (query, stderr, rows) = f.same_answer(&args, "csv", |out| vec![String::from_utf8_lossy(out).into_owned()]);
         assert!(rows > 3, "{args:?}: {rows} rows");
-        let query = f.queries().pop().unwrap();
         assert_eq!(query.contains("\nGROUP BY 1, 2"), grouped, "{args:?}: {query}");
-        let stderr = String::from_utf8_lossy(&from_athena.stderr);
         assert_eq!(stderr.contains("--timeline counted by Athena (GROUP BY)"), grouped, "{stderr}");
     }
 }
@@ -406,20 +404,8 @@ fn timelines_are_counted_by_athena_in_the_zone_asked_for_and_equal_the_local_one
 #[test]
 fn sql_shows_the_timeline_group_by() {
     let sb = Sandbox::new();
-    let out = run_ok(sb.ctlookup().args([
-        "--athena",
-        "t",
-        "--sql",
-        "--since",
-        "2024-11-01",
-        "--until",
-        "2024-11-02",
-        "--tz",
-        "Asia/Tokyo",
-        "--timeline",
-        "15m",
-        "--errors",
-    ]));
+    let args = "--athena t --sql --since 2024-11-01 --until 2024-11-02 --tz Asia/Tokyo --timeline 15m --errors";
+    let out = run_ok(sb.ctlookup().args(args.split(' ')));
     let sql = String::from_utf8(out.stdout).unwrap();
     assert!(
         sql.starts_with("SELECT clock - clock % 900 AS bucket, clock - utc AS utc_offset, count(*) AS events"),

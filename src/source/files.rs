@@ -235,19 +235,31 @@ pub fn read(inputs: &Inputs, consumer: &mut dyn Consumer, progress: &Progress) -
         handed: 0,
         stopped: false,
     };
-    // Objects are fetched by a thread of their own, `concurrency` at a time: as many reading threads
-    // wait for them, mostly on the network, while the CPUs inflate what came.
+    // Objects are fetched in their order by a thread of their own, `concurrency` ahead of the reading
+    // threads, which are as many as for files: they inflate and split, the CPUs' work, while the
+    // downloads wait on the network. Each object is asked for by its place among the objects.
+    let mut objects = Vec::new();
+    let place: Vec<usize> = inputs
+        .entries
+        .iter()
+        .map(|entry| {
+            let at = objects.len();
+            if let Entry::Object { bucket, key, .. } = entry {
+                objects.push((bucket.clone(), key.clone()));
+            }
+            at
+        })
+        .collect();
     let fetcher = match &inputs.s3 {
-        Some((buckets, concurrency)) => Some((Fetcher::start(buckets.clone(), *concurrency)?, *concurrency)),
+        Some((buckets, concurrency)) => Some(Fetcher::start(buckets.clone(), *concurrency, objects)?),
         None => None,
     };
     let fetcher = fetcher.as_ref();
-    let threads = fetcher.map_or(inputs.threads, |(_, concurrency)| inputs.threads.max(*concurrency));
     let read = |index: usize, entry: &Entry, sink: &mut dyn Sink<Batch>| match (entry, fetcher) {
-        (Entry::Object { bucket, key, .. }, Some((fetcher, _))) => {
+        (Entry::Object { .. }, Some(fetcher)) => {
             let screen = screen.as_ref().map(|screen| (screen, Screened::default()));
             let mut out = Batcher { batch: spares.take(), sink, spares: &spares, screen };
-            let object = fetcher.get(bucket, key);
+            let object = fetcher.get(place[index]);
             let done = read_input(BufReader::with_capacity(BUFFER, Box::new(object)), &mut out);
             if done.is_ok() {
                 let _ = out.send();
@@ -255,7 +267,7 @@ pub fn read(inputs: &Inputs, consumer: &mut dyn Consumer, progress: &Progress) -
         }
         _ => read(index, entry, sink),
     };
-    let result = pool::run(&inputs.entries, threads, read, &mut delivery);
+    let result = pool::run(&inputs.entries, inputs.threads, read, &mut delivery);
     // Where the read stands, as a token, when it can be resumed: the entry in hand and its records handed on.
     let (at, handed) = (delivery.at, delivery.handed);
     let token = match (&inputs.binding, inputs.entries.get(at)) {
