@@ -93,7 +93,7 @@ pub fn open(config: &FilesConfig) -> Result<Inputs> {
                 let (Some(s3), Some(buckets), Some((bucket, prefix))) = (&config.s3, &buckets, places.next()) else {
                     unreachable!("S3 inputs come with their settings and places")
                 };
-                add_bucket(buckets, (&bucket, &prefix, in_s3), s3, &mut entries)?;
+                add_bucket(buckets, &bucket, &prefix, in_s3, s3, &mut entries)?;
                 in_s3 += 1;
             }
         }
@@ -140,7 +140,9 @@ async fn connect(inputs: &[Input], s3: &S3Config) -> Result<(Buckets, Vec<(Strin
 /// input, those from where `--starting-token` says on.
 fn add_bucket(
     buckets: &Arc<Buckets>,
-    (bucket, prefix, input): (&str, &str, usize),
+    bucket: &str,
+    prefix: &str,
+    input: usize,
     s3: &S3Config,
     entries: &mut Vec<Entry>,
 ) -> Result<()> {
