@@ -235,6 +235,15 @@ impl Config {
         if let (SourceConfig::Athena(athena), Some(Answer::Count { fields, .. })) = (&mut source, &answer) {
             athena.count_by(fields, cli.max_items);
         }
+        // Counted by Athena only in a named zone (the machine's has no name to give Trino), and in
+        // buckets of a size known before any event.
+        if let (SourceConfig::Athena(athena), Some(Answer::Timeline(spec)), Zone::Named(tz)) =
+            (&mut source, &answer, zone)
+        {
+            if let Some(bucket) = spec.fixed_bucket(zone) {
+                athena.timeline(bucket.seconds(), tz.name(), cli.max_items);
+            }
+        }
         let mut watch_columns: Vec<Path> = match &cli.columns {
             Some(_) => print.columns.iter().filter_map(|c| c.path().cloned()).collect(),
             None => Vec::new(),
@@ -470,7 +479,7 @@ fn source(
             (!cli.api.profile.is_empty() && s3.is_none(), "--profile"),
             (!cli.api.accounts.is_empty() && s3.is_none(), "--accounts"),
             (cli.api.endpoint_url.is_some() && s3.is_none(), "--endpoint-url"),
-            (cli.starting_token.is_some(), "--starting-token"),
+            (cli.starting_token.is_some() && s3.is_none(), "--starting-token"),
             (cli.offline, "--offline"),
             (cli.follow, "--follow"),
         ] {
@@ -553,6 +562,7 @@ fn athena_table(args: &crate::cli::AthenaTableArgs) -> Result<AthenaTableConfig>
             },
             exact: true,
             group_keys: 0,
+            timeline: false,
         };
         Some((config, table))
     } else {
@@ -641,6 +651,7 @@ fn athena_source(cli: &LookupArgs, expr: &Expr, window: TimeWindow) -> Result<So
         compiled,
         exact,
         group_keys: 0,
+        timeline: false,
     })))
 }
 
@@ -672,13 +683,37 @@ fn s3_config(cli: &LookupArgs, window: TimeWindow) -> Result<Option<Box<S3Config
     }
     // --region, --profile, --endpoint-url and the timeouts mean for S3 what they mean for the API.
     let api = api_config(&cli.api, false, window, Plan::new(&Expr::always(), None, true))?;
-    let prune = crate::source::s3::Prune {
+    let mut prune = crate::source::s3::Prune {
         accounts: cli.s3.account.clone(),
         regions: api.regions.clone(),
         insight: cli.event_category == Some(EventCategoryArg::Insight),
         window,
         lag,
+        resume: None,
     };
+    // Only a read of S3 alone can be resumed: its objects have names that stay, stdin and files do not.
+    let s3_only = cli.input.iter().all(|p| p.to_str().is_some_and(|p| p.starts_with("s3://")));
+    if s3_only {
+        let inputs: Vec<String> = cli
+            .input
+            .iter()
+            .map(|p| p.to_string_lossy().into_owned())
+            .chain(cli.s3.trail.iter().map(|t| format!("--trail {t}")))
+            .collect();
+        // The window as given: a trail's default start moves with the clock.
+        let start = window.start.filter(|_| cli.window.start_time.is_some());
+        let bound = [start.map(|t| t.timestamp_millis()), window.end.map(|t| t.timestamp_millis())];
+        let binding = crate::source::s3::binding(&inputs, &prune, bound);
+        let from = match &cli.starting_token {
+            Some(token) => Some(crate::source::token::decode_objects(token, &binding).map_err(usage)?),
+            None => None,
+        };
+        prune.resume = Some(crate::source::s3::Resume { binding, from });
+    } else if cli.starting_token.is_some() {
+        return Err(usage(
+            "--starting-token continues a read of trails in S3 only when every --input is in S3 (s3://…, --trail)",
+        ));
+    }
     Ok(Some(Box::new(S3Config {
         connection: api.connection,
         retries: api.retries,

@@ -210,6 +210,14 @@ pub trait EventWriter {
         Err(io::Error::other("this output takes events, not counted groups"))
     }
 
+    /// Events counted elsewhere (Athena's GROUP BY for `--timeline`): `count` events, `errors` of them
+    /// failed, whose time on the `--tz` clock, `offset` seconds from UTC then, fell in the step starting
+    /// at `wall` (seconds from 1970-01-01 00:00 on that clock; None: no readable time). Only the
+    /// timeline stage takes them.
+    fn tally(&mut self, _wall: Option<i64>, _offset: i64, _count: u64, _errors: u64) -> io::Result<()> {
+        Err(io::Error::other("this output takes events, not counted time buckets"))
+    }
+
     /// Whether the writer looks at the parsed record (`Event::record`); false for one that prints
     /// the record's text alone, which lets an event whose envelope came beside it go unparsed.
     fn reads_records(&self) -> bool {

@@ -32,8 +32,11 @@ struct Fixture {
 }
 
 fn fixture(count: usize, seed: u64, running_for: Duration, page_size: usize) -> Fixture {
+    fixture_at(records(count, seed, fixed_newest()), running_for, page_size)
+}
+
+fn fixture_at(records: Vec<Value>, running_for: Duration, page_size: usize) -> Fixture {
     let sb = Sandbox::new();
-    let records = records(count, seed, fixed_newest());
     let jsonl = sb.path("records.jsonl");
     let lines: Vec<String> = records.iter().map(Value::to_string).collect();
     write(&jsonl, &(lines.join("\n") + "\n"));
@@ -57,6 +60,17 @@ impl Fixture {
         let mut cmd = self.sb.ctlookup();
         cmd.args(["--endpoint-url", &self.server.url(), "--athena", "cloudtrail_logs"]);
         cmd
+    }
+
+    /// The same answer from `--input` and from `--athena` with `args`, printed as `output` and compared
+    /// as `seen` gives it; the query Athena ran, what `-v` said, and how many lines were printed.
+    fn same_answer(&self, args: &[&str], output: &str, seen: impl Fn(&[u8]) -> Vec<String>) -> (String, String, usize) {
+        let from_files = run_ok(self.sb.ctlookup().arg("--input").arg(&self.jsonl).args(args).args(["-o", output]));
+        let from_athena = run_ok(self.athena().args(args).args(["-o", output, "-v"]));
+        assert_eq!(seen(&from_athena.stdout), seen(&from_files.stdout), "{args:?}");
+        assert!(!from_files.stdout.is_empty());
+        let lines = String::from_utf8_lossy(&from_files.stdout).lines().count();
+        (self.queries().pop().unwrap(), String::from_utf8_lossy(&from_athena.stderr).into_owned(), lines)
     }
 
     fn queries(&self) -> Vec<String> {
@@ -288,13 +302,8 @@ fn counts_are_grouped_by_athena_when_the_sql_decides_alone_and_locally_otherwise
         (&["--count-by", "readOnly"][..], false),
         (&["--count-by", "eventName", "--max-items", "30"][..], false),
     ] {
-        let from_files = run_ok(f.sb.ctlookup().arg("--input").arg(&f.jsonl).args(args).args(["-o", "jsonl"]));
-        let from_athena = run_ok(f.athena().args(args).args(["-o", "jsonl", "-v"]));
-        assert_eq!(lines(&from_athena.stdout), lines(&from_files.stdout), "{args:?}");
-        assert!(!from_files.stdout.is_empty());
-        let query = f.queries().pop().unwrap();
+        let (query, stderr, _) = f.same_answer(args, "jsonl", lines);
         assert_eq!(query.contains("\nGROUP BY "), grouped, "{args:?}: {query}");
-        let stderr = String::from_utf8_lossy(&from_athena.stderr);
         assert_eq!(stderr.contains("counted by Athena (GROUP BY)"), grouped, "{stderr}");
     }
 }
@@ -332,4 +341,77 @@ fn sigterm_stops_the_running_query() {
     assert!(stderr.contains("was stopped"), "{stderr}");
     let stop = f.server.athena_requests().into_iter().find(|r| r.operation == "StopQueryExecution");
     assert!(stop.is_some_and(|r| r.status == 200));
+}
+
+#[test]
+fn timelines_are_counted_by_athena_in_the_zone_asked_for_and_equal_the_local_ones() {
+    // A day and a half around the end of daylight saving time in New York (01:00 twice on 3 November).
+    let f = fixture_at(records(400, 6, "2024-11-03T20:00:00Z".parse().unwrap()), Duration::ZERO, 50);
+    let window = ["--since", "2024-11-02T12:00:00Z", "--until", "2024-11-03T18:00:00Z"];
+    for (args, grouped) in [
+        (&["--timeline", "1h", "--tz", "America/New_York"][..], true),
+        (&["--timeline", "15m", "--tz", "Asia/Kolkata", "--errors"][..], true),
+        (&["--timeline", "6h", "--tz", "America/New_York", "--where", "readOnly = false"][..], true),
+        (&["--timeline", "1d", "--tz", "America/New_York", "--since", "2024-11-01", "--until", "2024-11-04"][..], true),
+        (
+            &["--timeline", "5m", "--tz", "UTC", "--since", "2024-11-03T05:00:00Z", "--until", "2024-11-03T07:10:00Z"]
+                [..],
+            true,
+        ),
+        (
+            &[
+                "--timeline",
+                "1m",
+                "--tz",
+                "Asia/Tokyo",
+                "--since",
+                "2024-11-03T05:50:00Z",
+                "--until",
+                "2024-11-03T06:10:00Z",
+            ][..],
+            true,
+        ),
+        // The size chosen from the window (here 15 minutes).
+        (
+            &[
+                "--timeline",
+                "auto",
+                "--tz",
+                "Europe/Paris",
+                "--since",
+                "2024-11-03T00:00:00Z",
+                "--until",
+                "2024-11-03T12:00:00Z",
+            ][..],
+            true,
+        ),
+        // A predicate the SQL cannot decide, the machine's zone, --max-items: counted locally.
+        (&["--timeline", "1h", "--tz", "America/New_York", "--where", "eventName =~ \"(?i)^(list|get)\""][..], false),
+        (&["--timeline", "1h", "--tz", "local"][..], false),
+        (&["--timeline", "1h", "--tz", "America/New_York", "--max-items", "50"][..], false),
+    ] {
+        // The default window unless the case gives one.
+        let window = if args.contains(&"--since") { &[][..] } else { &window[..] };
+        let args: Vec<&str> = window.iter().chain(args).copied().collect();
+        // Compared as printed: the buckets come in time order.
+        let (query, stderr, rows) = f.same_answer(&args, "csv", |out| vec![String::from_utf8_lossy(out).into_owned()]);
+        assert!(rows > 3, "{args:?}: {rows} rows");
+        assert_eq!(query.contains("\nGROUP BY 1, 2"), grouped, "{args:?}: {query}");
+        assert_eq!(stderr.contains("--timeline counted by Athena (GROUP BY)"), grouped, "{stderr}");
+    }
+}
+
+#[test]
+fn sql_shows_the_timeline_group_by() {
+    let sb = Sandbox::new();
+    let args = "--athena t --sql --since 2024-11-01 --until 2024-11-02 --tz Asia/Tokyo --timeline 15m --errors";
+    let out = run_ok(sb.ctlookup().args(args.split(' ')));
+    let sql = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        sql.starts_with("SELECT clock - clock % 900 AS bucket, clock - utc AS utc_offset, count(*) AS events"),
+        "{sql}"
+    );
+    assert!(sql.contains("AT TIME ZONE 'Asia/Tokyo' AS TIMESTAMP)) AS clock"), "{sql}");
+    assert!(sql.contains("WHERE \"timestamp\" BETWEEN '2024/10/31' AND '2024/11/01'"), "{sql}");
+    assert!(sql.contains("AND errorcode IS NOT NULL) AS timed\nGROUP BY 1, 2;"), "{sql}");
 }

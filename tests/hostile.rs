@@ -64,17 +64,6 @@ fn page_of(events: &[Value], request: &HostileRequest) -> Answer {
     Answer::json(&body)
 }
 
-fn token_in(stderr: &str) -> String {
-    stderr
-        .split("--starting-token ")
-        .nth(1)
-        .unwrap_or_else(|| panic!("a resume token in: {stderr}"))
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_owned()
-}
-
 fn cmd(sb: &Sandbox, url: &str, args: &[&str]) -> Command {
     let mut cmd = sb.std_ctlookup();
     cmd.args(["--endpoint-url", url]).args(args);

@@ -59,10 +59,6 @@ fn finish(running: Running) -> (Option<i32>, Vec<u8>, String) {
     (out.status.code(), out.stdout, String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
-fn token_in(stderr: &str) -> String {
-    stderr.split("--starting-token ").nth(1).unwrap_or_else(|| panic!("a resume token in: {stderr}")).trim().to_owned()
-}
-
 #[test]
 fn a_service_that_stops_answering_ends_with_exit_1_a_valid_document_and_a_working_token() {
     let sb = Sandbox::new();

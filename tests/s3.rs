@@ -17,7 +17,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use fake_cloudtrail::generate::{self, GenOptions};
 use serde_json::Value;
 
-use crate::common::Sandbox;
+use crate::common::{jsonl_ids, token_in, Running, Sandbox, SIGINT, SIGTERM};
 
 const ORG: &str = "o-exampleorg1";
 const ACCOUNTS: [&str; 3] = ["111122223333", "444455556666", "777788889999"];
@@ -197,12 +197,18 @@ struct Fixture {
 
 impl Fixture {
     fn new() -> Fixture {
+        let fx = Fixture::of(tree);
+        std::fs::remove_dir_all(fx.disk.join(format!("org/AWSLogs/{ORG}/{}/CloudTrail-Insight", ACCOUNTS[0]))).unwrap();
+        fx
+    }
+
+    /// The tree `make` writes, on disk and in the bucket.
+    fn of(make: fn(&Path)) -> Fixture {
         let sb = Sandbox::new();
         let up = sb.path("upload");
-        tree(&up);
+        make(&up);
         let moto = Moto::start();
         moto.upload(&up);
-        std::fs::remove_dir_all(up.join(format!("org/AWSLogs/{ORG}/{}/CloudTrail-Insight", ACCOUNTS[0]))).unwrap();
         Fixture { sb, moto, disk: up }
     }
 
@@ -358,30 +364,53 @@ fn a_window_of_one_day_lists_and_fetches_only_that_day() {
 struct Faulty {
     port: u16,
     seen: Arc<AtomicUsize>,
+    /// Requests answered 301 for being signed for another region than the bucket's.
+    redirected: Arc<AtomicUsize>,
+}
+
+/// What the proxy does besides passing requests on.
+#[derive(Default)]
+struct Rules {
+    /// 0: no faults.
+    every: usize,
+    /// A request whose line holds one of these is refused (403 AccessDenied).
+    deny: Vec<String>,
+    /// The bucket's region, as S3 holds it: a request signed for another is answered as S3 answers it,
+    /// 301 PermanentRedirect with the bucket's region in `x-amz-bucket-region`.
+    region: Option<String>,
 }
 
 impl Faulty {
     /// `every` 0: no faults. A request whose line holds one of `deny` is refused (403 AccessDenied).
     fn start(upstream: u16, every: usize, deny: &[&str]) -> Faulty {
-        let deny: Arc<Vec<String>> = Arc::new(deny.iter().map(|d| d.to_string()).collect());
+        Faulty::with(upstream, Rules { every, deny: deny.iter().map(|d| d.to_string()).collect(), region: None })
+    }
+
+    fn with(upstream: u16, rules: Rules) -> Faulty {
+        let rules = Arc::new(rules);
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
-        let seen = Arc::new(AtomicUsize::new(0));
-        let counter = seen.clone();
+        let (seen, redirected) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let counters = (seen.clone(), redirected.clone());
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
-                let (counter, deny) = (counter.clone(), deny.clone());
-                std::thread::spawn(move || proxy(client, upstream, every, &deny, &counter));
+                let (rules, counters) = (rules.clone(), counters.clone());
+                std::thread::spawn(move || proxy(client, upstream, &rules, &counters));
             }
         });
-        Faulty { port, seen }
+        Faulty { port, seen, redirected }
     }
 }
 
 /// Downloads the proxy broke off halfway.
 static CUT: AtomicUsize = AtomicUsize::new(0);
 
-fn proxy(mut client: TcpStream, upstream: u16, every: usize, deny: &[String], counter: &AtomicUsize) {
+fn proxy(
+    mut client: TcpStream,
+    upstream: u16,
+    rules: &Rules,
+    (counter, redirected): &(Arc<AtomicUsize>, Arc<AtomicUsize>),
+) {
     let _ = client.set_read_timeout(Some(Duration::from_secs(30)));
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
@@ -404,6 +433,27 @@ fn proxy(mut client: TcpStream, upstream: u16, every: usize, deny: &[String], co
     }
     let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
     let line = text.lines().next().unwrap_or_default().replace("%2F", "/");
+    if let Some(region) = &rules.region {
+        // SigV4's scope: `Credential=KEY/DATE/REGION/s3/aws4_request`.
+        let signed_for = text.split("Credential=").nth(1).and_then(|c| c.split('/').nth(2)).unwrap_or_default();
+        if signed_for != region {
+            redirected.fetch_add(1, Ordering::SeqCst);
+            let xml = format!(
+                "<?xml version=\"1.0\"?><Error><Code>PermanentRedirect</Code><Message>The bucket you are attempting \
+                 to access must be addressed using the specified endpoint.</Message><Endpoint>s3.{region}.amazonaws.com\
+                 </Endpoint></Error>"
+            );
+            let body = if line.starts_with("HEAD") { "" } else { xml.as_str() };
+            let answer = format!(
+                "HTTP/1.1 301 Moved Permanently\r\nx-amz-bucket-region: {region}\r\nContent-Type: application/xml\r\n\
+                 Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = client.write_all(answer.as_bytes());
+            return;
+        }
+    }
+    let deny = &rules.deny;
     if deny.iter().any(|d| line.contains(d.as_str())) {
         let xml = "<?xml version=\"1.0\"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>";
         let answer = format!(
@@ -413,7 +463,7 @@ fn proxy(mut client: TcpStream, upstream: u16, every: usize, deny: &[String], co
         let _ = client.write_all(answer.as_bytes());
         return;
     }
-    let every = if every == 0 { usize::MAX } else { every };
+    let every = if rules.every == 0 { usize::MAX } else { rules.every };
     if n % every == 0 {
         let xml = "<?xml version=\"1.0\"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>";
         let answer = format!(
@@ -555,4 +605,152 @@ fn a_missing_bucket_prints_nothing_and_fails() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// The trail files below `dir`.
+fn trail_files(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .map(|path| match path.is_dir() {
+            true => trail_files(&path),
+            false => usize::from(path.to_string_lossy().contains("_CloudTrail_")),
+        })
+        .sum()
+}
+
+#[test]
+fn max_items_stops_the_fetching() {
+    let fx = Fixture::new();
+    let objects = trail_files(&fx.disk.join("org"));
+    let before = fx.moto.requests().len();
+    let out = fx.run(&format!("s3://{BUCKET}/org"), &fx.moto.url(), &["--max-items", "5", "-o", "jsonl"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 5);
+    let fetched =
+        fx.moto.requests()[before..].iter().filter(|r| r.starts_with("GET") && r.contains("_CloudTrail_")).count();
+    // At most the objects printed from (5 at most, one record each at worst), those handed to the
+    // reading threads ahead of the printing one (the pool looks 64 objects ahead) and the downloads
+    // ahead of those (--s3-concurrency, 16): never the tree.
+    assert!(fetched > 0 && fetched <= 5 + 64 + 16 && fetched * 10 < objects, "{fetched} of {objects} objects fetched");
+}
+
+/// One account and region over a day, 40 records a file: a run stopped anywhere is mostly inside a file.
+fn dense(root: &Path) {
+    let newest = Utc.with_ymd_and_hms(2026, 11, 5, 23, 0, 0).unwrap();
+    let mut records: Vec<Value> =
+        generate::records(&GenOptions { seed: 27, count: 600, newest, max_gap_secs: 120 }).collect();
+    records.reverse();
+    let (account, region) = (ACCOUNTS[0], REGIONS[0]);
+    for (n, file) in records.chunks(40).enumerate() {
+        let mut file = file.to_vec();
+        for record in &mut file {
+            record["recipientAccountId"] = account.into();
+            record["awsRegion"] = region.into();
+        }
+        let delivered = day(file.last().unwrap()["eventTime"].as_str().unwrap()) + chrono::Duration::minutes(5);
+        let folder = root.join(format!("dense/AWSLogs/{account}/CloudTrail/{region}/{}", delivered.format("%Y/%m/%d")));
+        std::fs::create_dir_all(&folder).unwrap();
+        let name = format!("{account}_CloudTrail_{region}_{}_{n:02}.json.gz", delivered.format("%Y%m%dT%H%MZ"));
+        generate::write_trail_log_gz(&folder.join(name), &file).unwrap();
+    }
+}
+
+/// The eventIDs of an aws-shaped JSON document, which must be complete.
+fn document_ids(stdout: &[u8]) -> Vec<String> {
+    let doc: Value = serde_json::from_slice(stdout).unwrap_or_else(|e| panic!("not a complete document: {e}"));
+    doc["Events"].as_array().unwrap().iter().map(|e| e["EventId"].as_str().unwrap().to_owned()).collect()
+}
+
+#[test]
+fn a_signal_prints_a_token_that_reads_exactly_the_rest() {
+    let fx = Fixture::of(dense);
+    let input = format!("s3://{BUCKET}/dense");
+    let url = fx.moto.url();
+    let window = ["--start-time", "2026-11-01T00:00:00Z"];
+    let run = |args: &[&str]| fx.run(&input, &url, &[&window[..], args].concat());
+    let all = run(&["-o", "jsonl"]);
+    assert!(all.status.success(), "{}", String::from_utf8_lossy(&all.stderr));
+    let all = jsonl_ids(&all.stdout);
+    assert_eq!(all.len(), 600);
+    for (signal, code) in [(SIGINT, 130), (SIGTERM, 143)] {
+        let mut cmd = fx.sb.std_ctlookup();
+        cmd.args(["--input", &input, "--endpoint-url", &url, "--no-progress", "-o", "json"]).args(window);
+        let mut running = Running::start_unread(&mut cmd);
+        // The document is far larger than the pipe: unread, it holds the run until the signal is sent.
+        running.first_output();
+        running.interrupt(signal);
+        let out = running.finish();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(code), "{stderr}");
+        let printed = document_ids(&out.stdout);
+        assert!(!printed.is_empty() && printed.len() < all.len(), "{} printed", printed.len());
+        let rest = run(&["-o", "jsonl", "--starting-token", &token_in(&stderr)]);
+        assert!(rest.status.success(), "{}", String::from_utf8_lossy(&rest.stderr));
+        let mut union = printed;
+        union.extend(jsonl_ids(&rest.stdout));
+        assert_eq!(union, all, "printed + resumed = every event once, in order");
+    }
+    // --max-items stops with a token too: read in steps that end inside files.
+    let (mut union, mut token) = (Vec::new(), None::<String>);
+    loop {
+        let mut args = vec!["-o", "jsonl", "--max-items", "110"];
+        if let Some(token) = &token {
+            args.extend(["--starting-token", token]);
+        }
+        let out = run(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{stderr}");
+        union.extend(jsonl_ids(&out.stdout));
+        if !stderr.contains("--starting-token") {
+            break;
+        }
+        token = Some(token_in(&stderr));
+        assert!(union.len() < all.len() + 110, "the steps end");
+    }
+    assert_eq!(union, all);
+    // A token of another read is refused before anything is read: one line, exit 2.
+    let token = token.unwrap();
+    let other_prefix =
+        fx.run(&format!("s3://{BUCKET}/org"), &url, &[&window[..], &["--starting-token", &token]].concat());
+    let other_window = fx.run(&input, &url, &["--start-time", "2026-11-02T00:00:00Z", "--starting-token", &token]);
+    let api_token = run(&["--starting-token", "eyJOZXh0VG9rZW4iOiAiYSJ9"]);
+    let local = fx.disk.join("dense");
+    let mut cmd = fx.sb.std_ctlookup();
+    let mixed = cmd
+        .args(["--input", &input, "--input", local.to_str().unwrap(), "--endpoint-url", &url])
+        .args(["--starting-token", &token])
+        .output()
+        .unwrap();
+    for (what, out, says) in [
+        ("another prefix", other_prefix, "other buckets, prefixes"),
+        ("another window", other_window, "another time window"),
+        ("an API token", api_token, "not a token ctlookup printed for a read of trails in S3"),
+        ("a local input", mixed, "every --input is in S3"),
+    ] {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{what}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{what}: {stderr}");
+        assert!(stderr.contains(says) && out.stdout.is_empty(), "{what}: {stderr}");
+    }
+}
+
+#[test]
+fn a_bucket_in_another_region_is_followed() {
+    // moto answers every region alike, so the proxy stands for S3 here: it redirects (301, the bucket's
+    // region in x-amz-bucket-region) any request signed for a region other than the bucket's.
+    let fx = Fixture::new();
+    let faulty = Faulty::with(fx.moto.port, Rules { region: Some("eu-west-1".into()), ..Rules::default() });
+    let url = format!("http://127.0.0.1:{}", faulty.port);
+    let args = ["--start-time", "2026-11-03T00:00:00Z", "--end-time", "2026-11-03T06:00:00Z", "-o", "jsonl"];
+    let disk = fx.run(fx.disk.join("org").to_str().unwrap(), "", &args);
+    // The client's region is us-east-1 (AWS_REGION): the bucket's is learnt, not named.
+    let s3 = fx.run(&format!("s3://{BUCKET}/org"), &url, &args);
+    let stderr = String::from_utf8_lossy(&s3.stderr);
+    assert!(s3.status.success(), "{stderr}");
+    assert!(!disk.stdout.is_empty());
+    assert_eq!(String::from_utf8_lossy(&s3.stdout), String::from_utf8_lossy(&disk.stdout), "{stderr}");
+    // Only the first request (HeadBucket, which asks for the region) went to the wrong region.
+    assert_eq!(faulty.redirected.load(Ordering::SeqCst), 1);
+    assert!(faulty.seen.load(Ordering::SeqCst) > 10);
 }

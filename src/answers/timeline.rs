@@ -1,12 +1,13 @@
 //! `--timeline [BUCKET]`: matched events (and the failed ones) per time bucket, buckets aligned on the
 //! `--tz` clock. Only buckets that counted something are held; the empty ones between are printed as
 //! zero. Without a bucket size, it is chosen from the time range, and while that range is still growing
-//! (no window given) the counts are folded into coarser buckets as needed.
+//! (no window given) the counts are folded into coarser buckets as needed. Buckets counted elsewhere
+//! (Athena's GROUP BY) come in as tallies and land in the same buckets as their events would.
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use serde_json::Value;
 
 use crate::error::warn;
@@ -46,6 +47,11 @@ impl Bucket {
     /// `1m`, `5m`, `15m`, `1h`, `6h`, `1d` (any case).
     pub fn parse(text: &str) -> Option<Bucket> {
         Bucket::ALL.into_iter().find(|b| b.name().eq_ignore_ascii_case(text.trim()))
+    }
+
+    /// The bucket's length on the clock, in seconds.
+    pub fn seconds(self) -> i64 {
+        i64::from(self.minutes()) * 60
     }
 
     fn minutes(self) -> u32 {
@@ -130,6 +136,18 @@ pub struct TimelineSpec {
     pub end: Option<DateTime<Utc>>,
 }
 
+impl TimelineSpec {
+    /// The bucket size, when it is known before any event: given, or chosen from a window with both ends.
+    /// None: it follows the range of the events as they come.
+    pub fn fixed_bucket(&self, zone: Zone) -> Option<Bucket> {
+        match (self.bucket, self.start, self.end) {
+            (Some(bucket), _, _) => Some(bucket),
+            (None, Some(start), Some(end)) => Some(Bucket::auto(start, last_instant(start, end), zone)),
+            (None, _, _) => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default)]
 struct Tally {
     count: u64,
@@ -156,10 +174,9 @@ pub struct Timeline<'c, W: Write> {
 
 impl<'c, W: Write> Timeline<'c, W> {
     pub fn new(spec: &'c TimelineSpec, print: &'c PrintConfig, out: W) -> Self {
-        let (bucket, adapting) = match (spec.bucket, spec.start, spec.end) {
-            (Some(bucket), _, _) => (bucket, false),
-            (None, Some(start), Some(end)) => (Bucket::auto(start, last_instant(start, end), print.zone), false),
-            (None, _, _) => (Bucket::Minute, true),
+        let (bucket, adapting) = match spec.fixed_bucket(print.zone) {
+            Some(bucket) => (bucket, false),
+            None => (Bucket::Minute, true),
         };
         Timeline {
             spec,
@@ -264,12 +281,9 @@ impl<'c, W: Write> Timeline<'c, W> {
     }
 }
 
-impl<W: Write> EventWriter for Timeline<'_, W> {
-    fn write(&mut self, event: &Event) -> io::Result<()> {
-        let Some(t) = event.envelope.event_time else {
-            self.untimed += 1;
-            return Ok(());
-        };
+impl<W: Write> Timeline<'_, W> {
+    /// `count` events at `t` (or in its bucket), `errors` of them failed.
+    fn count_at(&mut self, t: DateTime<Utc>, count: u64, errors: u64) {
         self.seen = Some(match self.seen {
             Some((oldest, newest)) => (oldest.min(t), newest.max(t)),
             None => (t, t),
@@ -283,10 +297,49 @@ impl<W: Write> EventWriter for Timeline<'_, W> {
         }
         let start = self.bucket_of(t);
         let tally = self.tallies.entry(start).or_default();
-        tally.count += 1;
-        if !event.record["errorCode"].is_null() {
-            tally.errors += 1;
-        }
+        tally.count += count;
+        tally.errors += errors;
+    }
+}
+
+/// An instant in the bucket of events counted elsewhere, whose time on `zone`'s clock was in the step
+/// starting at `wall` while the zone was `offset` seconds from UTC: the bucket of any instant with that
+/// clock time and offset is theirs (`Zone::floor` depends on nothing else), even for a repeated hour,
+/// which the offset tells apart. The step's own start is that instant unless the clocks changed inside
+/// the step; then a later minute of it is. None when no minute of the step had that offset.
+fn instant_in(bucket: Bucket, zone: Zone, wall: NaiveDateTime, offset: i64) -> Option<DateTime<Utc>> {
+    const MINUTE: &str = "%Y-%m-%dT%H:%M";
+    (0..i64::from(bucket.minutes())).find_map(|minute| {
+        let clock = wall + Duration::minutes(minute);
+        let t = (clock - Duration::seconds(offset)).and_utc();
+        (zone.format(t, MINUTE) == clock.format(MINUTE).to_string()).then_some(t)
+    })
+}
+
+impl<W: Write> EventWriter for Timeline<'_, W> {
+    fn write(&mut self, event: &Event) -> io::Result<()> {
+        let Some(t) = event.envelope.event_time else {
+            self.untimed += 1;
+            return Ok(());
+        };
+        let failed = !event.record["errorCode"].is_null();
+        self.count_at(t, 1, u64::from(failed));
+        Ok(())
+    }
+
+    fn tally(&mut self, wall: Option<i64>, offset: i64, count: u64, errors: u64) -> io::Result<()> {
+        let Some(wall) = wall else {
+            self.untimed += count;
+            return Ok(());
+        };
+        let clock = DateTime::from_timestamp(wall, 0).map(|t| t.naive_utc());
+        let t = clock.and_then(|clock| instant_in(self.bucket, self.print.zone, clock, offset));
+        let t = t.ok_or_else(|| {
+            io::Error::other(format!(
+                "a counted bucket at {wall} s on the clock, {offset} s from UTC, is no time of the zone"
+            ))
+        })?;
+        self.count_at(t, count, errors);
         Ok(())
     }
 
@@ -369,5 +422,24 @@ mod tests {
         let hour = Bucket::Hour;
         assert_eq!(hour.next(utc("2024-11-03T05:00:00Z"), ny), utc("2024-11-03T06:00:00Z"));
         assert_eq!(hour.next(utc("2024-11-03T06:00:00Z"), ny), utc("2024-11-03T07:00:00Z"));
+    }
+
+    #[test]
+    fn tallies_land_in_the_buckets_of_their_events() {
+        let ny: Zone = "America/New_York".parse().unwrap();
+        let clock = |text: &str| NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M").unwrap();
+        // The repeated 01:00: the offset says which.
+        let first = instant_in(Bucket::Hour, ny, clock("2024-11-03 01:00"), -4 * 3600).unwrap();
+        let second = instant_in(Bucket::Hour, ny, clock("2024-11-03 01:00"), -5 * 3600).unwrap();
+        assert_eq!(Bucket::Hour.start(first, ny), utc("2024-11-03T05:00:00Z"));
+        assert_eq!(Bucket::Hour.start(second, ny), utc("2024-11-03T06:00:00Z"));
+        // A day holds both offsets: the same bucket.
+        let day =
+            |offset| Bucket::Day.start(instant_in(Bucket::Day, ny, clock("2024-11-03 00:00"), offset).unwrap(), ny);
+        assert_eq!(day(-4 * 3600), day(-5 * 3600));
+        // 02:00 on 2024-03-10 never happened: the 6-hour step from 00:00 at -04:00 is found later in it.
+        let spring = instant_in(Bucket::SixHours, ny, clock("2024-03-10 00:00"), -4 * 3600).unwrap();
+        assert_eq!(Bucket::SixHours.start(spring, ny), utc("2024-03-10T05:00:00Z"));
+        assert_eq!(instant_in(Bucket::Minute, ny, clock("2024-07-22 10:00"), 3600), None);
     }
 }

@@ -1,6 +1,7 @@
 //! S3 for trails read in place: a client per bucket in the bucket's own region, delimiter listings with
-//! a cap on pages, whole objects fetched with retries, a bounded number at a time, on a thread of their
-//! own that the reading threads ask, and what a refusal is said as (the permission and the prefix).
+//! a cap on pages, whole objects fetched with retries in their order, a bounded number ahead of the
+//! reading threads, on a thread of their own, and what a refusal is said as (the permission and the
+//! prefix).
 //! CloudTrail `GetTrail` for `--trail` is here too. Callers see keys, sizes and bytes, never an SDK type.
 
 use std::collections::HashMap;
@@ -227,12 +228,12 @@ fn get_failed<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt
 }
 
 /// Where a download puts what came: unbounded, so that a download never waits for its reader (the
-/// reading threads take objects in order, and each holds one at a time: that bounds the memory).
+/// fetcher starts at most `concurrency` downloads ahead of the objects taken: that bounds the memory).
 type Chunks = tokio::sync::mpsc::UnboundedSender<Result<Vec<u8>, String>>;
 
 /// An object as it is downloaded, read by a reading thread.
 pub struct ObjectReader {
-    chunks: tokio::sync::mpsc::UnboundedReceiver<Result<Vec<u8>, String>>,
+    chunks: Received,
     chunk: Vec<u8>,
     at: usize,
     /// Bytes read so far.
@@ -273,59 +274,113 @@ fn said<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debu
     printable(&text, 300)
 }
 
-/// Fetches objects for the reading threads: a thread of its own drives the requests on the process's
-/// runtime, `concurrency` at a time; a reading thread asks and waits for its answer.
+/// Fetches the objects of a read in their order, on a thread of its own that drives the requests on the
+/// process's runtime: up to `concurrency` downloads run ahead of the objects the reading threads have
+/// taken, so that the network is kept busy however few reading threads inflate what came (they are as
+/// many as for files: the work is the CPUs'). What is downloaded ahead is held until its reader takes it:
+/// at most `concurrency` objects, never the tree.
 pub struct Fetcher {
-    jobs: Option<tokio::sync::mpsc::UnboundedSender<Job>>,
+    started: Arc<Started>,
+    /// Dropped when the run ends: the fetching thread starts nothing more and aborts what still runs.
+    stop: Option<tokio::sync::watch::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-type Job = (String, String, Chunks);
+/// The downloads started and not yet taken by their readers, by their place in the order.
+struct Started {
+    state: std::sync::Mutex<Ready>,
+    changed: std::sync::Condvar,
+    /// One a download may start: taken by each download started, given back by each object taken.
+    slots: tokio::sync::Semaphore,
+}
+
+#[derive(Default)]
+struct Ready {
+    objects: HashMap<usize, Received>,
+    /// The fetching thread has ended: an object not started by then never will be.
+    ended: bool,
+}
+
+type Received = tokio::sync::mpsc::UnboundedReceiver<Result<Vec<u8>, String>>;
+
+/// Says the fetching thread's end to readers waiting for objects, however it ends.
+struct Ending(Arc<Started>);
+
+impl Drop for Ending {
+    fn drop(&mut self) {
+        let mut ready = self.0.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        ready.ended = true;
+        self.0.changed.notify_all();
+    }
+}
 
 impl Fetcher {
-    pub fn start(buckets: Arc<Buckets>, concurrency: usize) -> Result<Fetcher> {
+    /// Starts fetching `objects` (bucket and key) in their order.
+    pub fn start(buckets: Arc<Buckets>, concurrency: usize, objects: Vec<(String, String)>) -> Result<Fetcher> {
         let runtime = crate::runtime::get()?;
-        let (jobs, mut queue) = tokio::sync::mpsc::unbounded_channel::<Job>();
+        let started = Arc::new(Started {
+            state: std::sync::Mutex::new(Ready::default()),
+            changed: std::sync::Condvar::new(),
+            slots: tokio::sync::Semaphore::new(concurrency.max(1)),
+        });
+        let (stop, mut stopped) = tokio::sync::watch::channel(());
+        let ending = Ending(started.clone());
         let thread = std::thread::spawn(move || {
+            let started = ending.0.clone();
             runtime.block_on(async move {
-                // Downloads start in the order they are asked for (the semaphore is fair) and never wait
-                // for their readers, so a slot always frees up for the object the filtering thread waits for.
-                let slots = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
                 let mut tasks = tokio::task::JoinSet::new();
-                while let Some((bucket, key, chunks)) = queue.recv().await {
-                    let Ok(slot) = slots.clone().acquire_owned().await else { break };
+                for (index, (bucket, key)) in objects.into_iter().enumerate() {
+                    tokio::select! {
+                        slot = started.slots.acquire() => match slot {
+                            Ok(slot) => slot.forget(),
+                            Err(_) => break,
+                        },
+                        _ = stopped.changed() => break,
+                    }
+                    let (chunks, received) = tokio::sync::mpsc::unbounded_channel();
+                    {
+                        let mut ready = started.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                        ready.objects.insert(index, received);
+                        started.changed.notify_all();
+                    }
                     let buckets = buckets.clone();
-                    tasks.spawn(async move {
-                        // A reader that went meanwhile (the run stopped) wants nothing.
-                        if !chunks.is_closed() {
-                            buckets.stream(&bucket, &key, &chunks).await;
-                        }
-                        drop(slot);
-                    });
+                    tasks.spawn(async move { buckets.stream(&bucket, &key, &chunks).await });
                     while tasks.try_join_next().is_some() {}
                 }
-                // Every reader has gone: what is still downloading is wanted by no one.
+                // The downloads run to their ends, unless the run ends first: then no one wants them.
+                tokio::select! {
+                    () = async { while tasks.join_next().await.is_some() {} } => {}
+                    _ = stopped.changed() => {}
+                }
                 tasks.shutdown().await;
             });
+            drop(ending);
         });
-        Ok(Fetcher { jobs: Some(jobs), thread: Some(thread) })
+        Ok(Fetcher { started, stop: Some(stop), thread: Some(thread) })
     }
 
-    /// The object, read as it is downloaded.
-    pub fn get(&self, bucket: &str, key: &str) -> ObjectReader {
-        let (chunks, receiver) = tokio::sync::mpsc::unbounded_channel();
-        if let Some(jobs) = &self.jobs {
-            if jobs.send((bucket.to_owned(), key.to_owned(), chunks)).is_err() {
-                // The fetching thread ended: the reader finds the channel closed, an empty object.
+    /// The `index`-th object, read as it is downloaded; taking it lets one more download start.
+    pub fn get(&self, index: usize) -> ObjectReader {
+        let mut ready = self.started.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let chunks = loop {
+            if let Some(chunks) = ready.objects.remove(&index) {
+                self.started.slots.add_permits(1);
+                break chunks;
             }
-        }
-        ObjectReader { chunks: receiver, chunk: Vec::new(), at: 0, read: 0 }
+            if ready.ended {
+                let (failed, chunks) = tokio::sync::mpsc::unbounded_channel();
+                let _ = failed.send(Err("its download was never started (the fetching ended)".to_owned()));
+                break chunks;
+            }
+            ready = self.started.changed.wait(ready).unwrap_or_else(std::sync::PoisonError::into_inner);
+        };
+        ObjectReader { chunks, chunk: Vec::new(), at: 0, read: 0 }
     }
 }
 
 impl Drop for Fetcher {
     fn drop(&mut self) {
-        self.jobs.take();
+        self.stop.take();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }

@@ -127,6 +127,11 @@ impl Consumer for Pipeline<'_> {
         Ok(self.writer.group(key, count, stamp(first), stamp(last))?)
     }
 
+    fn tally(&mut self, wall: Option<i64>, offset: i64, count: u64, errors: u64) -> Result<()> {
+        self.matched += count;
+        Ok(self.writer.tally(wall, offset, count, errors)?)
+    }
+
     fn screen(&self) -> Option<crate::query::Screen> {
         self.decoder.screen()
     }

@@ -176,6 +176,34 @@ pub fn count_by(compiled: &Compiled, paths: &[&super::expr::Path]) -> Option<Str
     ))
 }
 
+/// The query of `--timeline`, counted by Athena: the compiled query's FROM and WHERE, grouped by the
+/// step of `step` seconds on `zone`'s clock (an IANA name) that holds each event, and by the zone's
+/// offset from UTC then, with each group's count and how many had an `errorcode`. The clock time is
+/// the timestamp in the zone as a plain TIMESTAMP, counted in seconds from 1970-01-01 00:00, and the
+/// step is floored arithmetically: every size (5m, 15m, 6h as well as an hour or a day) the same way,
+/// with no time-zone arithmetic on Trino's side. The offset tells the repeated hour of a clock change
+/// from the first one; the rows go into the same buckets as the events would
+/// (`answers::timeline`). None when the SQL does not decide the filter alone.
+pub fn timeline(compiled: &Compiled, step: i64, zone: &str) -> Option<String> {
+    if !compiled.complete || step <= 0 {
+        return None;
+    }
+    let (_, rest) = compiled.sql.split_once('\n')?;
+    let seconds = |zone: &str| {
+        Some(format!(
+            "date_diff('second', TIMESTAMP '1970-01-01 00:00:00', CAST(from_iso8601_timestamp(eventtime) AT TIME ZONE {} AS \
+             TIMESTAMP))",
+            quote(zone)?
+        ))
+    };
+    Some(format!(
+        "SELECT clock - clock % {step} AS bucket, clock - utc AS utc_offset, count(*) AS events, count(errorcode) AS \
+         errors\nFROM (SELECT {} AS clock, {} AS utc, errorcode\n{rest}) AS timed\nGROUP BY 1, 2",
+        seconds(zone)?,
+        seconds("UTC")?,
+    ))
+}
+
 /// `name` or `database.name`, each part double-quoted.
 fn table_name(table: &str) -> String {
     table.split('.').map(|part| format!("\"{}\"", part.replace('"', "\"\""))).collect::<Vec<_>>().join(".")

@@ -575,3 +575,14 @@ fn count_by_groups_text_columns_when_the_sql_decides_alone() {
     assert_eq!(count_by(&compiled, &[&Path::new(["resources", "ARN"])]), None);
     assert_eq!(count_by(&sql_of("errorCode =~ '(?i)x'"), &[&Path::new(["eventName"])]), None);
 }
+
+#[test]
+fn timelines_group_by_the_step_on_the_clock_when_the_sql_decides_alone() {
+    let grouped = timeline(&sql_of("eventName = A"), 3600, "America/New_York").unwrap();
+    assert!(grouped.starts_with("SELECT clock - clock % 3600 AS bucket, clock - utc AS utc_offset, "), "{grouped}");
+    assert!(grouped.contains("AT TIME ZONE 'America/New_York' AS TIMESTAMP)) AS clock, "), "{grouped}");
+    assert!(grouped.ends_with("WHERE eventname = 'A') AS timed\nGROUP BY 1, 2"), "{grouped}");
+    assert_eq!(timeline(&sql_of("errorCode =~ '(?i)x'"), 3600, "UTC"), None);
+    assert_eq!(timeline(&sql_of("eventName = A"), 0, "UTC"), None);
+    assert_eq!(timeline(&sql_of("eventName = A"), 60, "Bad\0Zone"), None);
+}

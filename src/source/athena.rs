@@ -49,6 +49,8 @@ pub struct AthenaConfig {
     pub exact: bool,
     /// With `--count-by` counted by Athena: the number of fields grouped by (0: the query reads events).
     pub group_keys: usize,
+    /// With `--timeline` counted by Athena: the rows are time buckets.
+    pub timeline: bool,
 }
 
 impl AthenaConfig {
@@ -69,11 +71,12 @@ impl AthenaConfig {
     pub fn describe(&self) -> String {
         let list = |items: &[String]| if items.is_empty() { "none".to_owned() } else { items.join("; ") };
         format!(
-            "Athena: pushed into the SQL: {}; tested locally only: {}{}{}",
+            "Athena: pushed into the SQL: {}; tested locally only: {}{}{}{}",
             list(&self.compiled.pushed),
             list(&self.compiled.local),
             if self.exact { " (the SQL decides alone)" } else { "" },
-            if self.group_keys > 0 { "; --count-by counted by Athena (GROUP BY)" } else { "" }
+            if self.group_keys > 0 { "; --count-by counted by Athena (GROUP BY)" } else { "" },
+            if self.timeline { "; --timeline counted by Athena (GROUP BY)" } else { "" }
         )
     }
 
@@ -88,6 +91,21 @@ impl AthenaConfig {
         if let Some(sql) = crate::query::sql::count_by(&self.compiled, &paths) {
             self.sql = sql;
             self.group_keys = paths.len();
+        }
+    }
+}
+
+impl AthenaConfig {
+    /// `--timeline` as Athena's GROUP BY of steps of `step` seconds on the clock of `zone` (an IANA
+    /// name), under the same conditions as `count_by`; otherwise the events are read and put in their
+    /// buckets locally. The answer is the same either way.
+    pub fn timeline(&mut self, step: i64, zone: &str, max_items: Option<u64>) {
+        if max_items.is_some() || !self.exact {
+            return;
+        }
+        if let Some(sql) = crate::query::sql::timeline(&self.compiled, step, zone) {
+            self.sql = sql;
+            self.timeline = true;
         }
     }
 }
@@ -161,6 +179,10 @@ async fn run(config: &AthenaConfig, consumer: &mut dyn Consumer, progress: &Prog
                 group(consumer, row, config.group_keys)?;
                 continue;
             }
+            if config.timeline {
+                bucket(consumer, row)?;
+                continue;
+            }
             let record = layout.record(row);
             let text = serde_json::to_vec(&record)?;
             progress.scanned(None);
@@ -217,6 +239,22 @@ fn group(consumer: &mut dyn Consumer, row: &[Option<String>], keys: usize) -> Re
         return Err(anyhow!("Athena answered a row of {} columns to the count (expected {})", row.len(), keys + 3));
     };
     consumer.group(&row[..keys], count, row[keys + 1].as_deref(), row[keys + 2].as_deref())
+}
+
+/// One row of the GROUP BY of `--timeline`: the step's start on the clock, the zone's offset, the count
+/// and the failed count.
+fn bucket(consumer: &mut dyn Consumer, row: &[Option<String>]) -> Result<()> {
+    let number = |i: usize| row.get(i).and_then(|c| c.as_deref()).and_then(|c| c.parse::<i64>().ok());
+    let (Some(offset), Some(count), Some(errors)) = (number(1), number(2), number(3)) else {
+        return Err(anyhow!(
+            "Athena answered a row the timeline cannot read: {}",
+            crate::text::printable(&format!("{row:?}"), 200)
+        ));
+    };
+    if row.len() != 4 || count < 0 || errors < 0 {
+        return Err(anyhow!("Athena answered a row of {} columns to the timeline (expected 4)", row.len()));
+    }
+    consumer.tally(number(0), offset, count as u64, errors as u64)
 }
 
 fn is_header(row: &[Option<String>], columns: &[String]) -> bool {

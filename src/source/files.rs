@@ -18,6 +18,7 @@ use memchr::memmem;
 use super::pool::{self, Gone, Ordered, Sink, Weighed};
 use super::s3;
 use super::split::{split_values, Piece, SplitError, MAX_EVENT_BYTES};
+use super::token::{Binding, ObjectPosition};
 use super::{Consumer, Flow, Origin, Outcome, Raw};
 use super::{FilesConfig, Input, S3Config};
 use crate::aws::s3::{Buckets, Fetcher};
@@ -37,6 +38,10 @@ pub struct Inputs {
     threads: usize,
     /// The buckets of `s3://` inputs, and how many objects to fetch at a time.
     s3: Option<(Arc<Buckets>, usize)>,
+    /// A read of S3 alone: what its resume tokens are bound to.
+    binding: Option<Binding>,
+    /// The entry whose first records were handed on by the run that printed `--starting-token`, and how many.
+    skip: Option<(usize, u64)>,
 }
 
 /// One thing to read, in its place in the order of the run.
@@ -54,6 +59,8 @@ enum Entry {
         bucket: String,
         key: String,
         size: u64,
+        /// Which S3 input it is of, counted in command-line order.
+        input: usize,
     },
 }
 
@@ -77,6 +84,7 @@ pub fn open(config: &FilesConfig) -> Result<Inputs> {
         None => (None, Vec::new().into_iter()),
     };
     let mut entries = Vec::new();
+    let mut in_s3 = 0;
     for input in &config.inputs {
         match input {
             Input::Stdin => entries.push(Entry::Stdin),
@@ -85,12 +93,20 @@ pub fn open(config: &FilesConfig) -> Result<Inputs> {
                 let (Some(s3), Some(buckets), Some((bucket, prefix))) = (&config.s3, &buckets, places.next()) else {
                     unreachable!("S3 inputs come with their settings and places")
                 };
-                add_bucket(buckets, &bucket, &prefix, s3, &mut entries)?;
+                add_bucket(buckets, &bucket, &prefix, in_s3, s3, &mut entries)?;
+                in_s3 += 1;
             }
         }
     }
+    let resume = config.s3.as_ref().and_then(|s3| s3.prune.resume.as_ref());
+    let skip = resume.and_then(|r| r.from.as_ref()).and_then(|from| {
+        let at = entries
+            .iter()
+            .position(|e| matches!(e, Entry::Object { key, input, .. } if *input == from.input && *key == from.key))?;
+        Some((at, from.skip))
+    });
     let s3 = buckets.zip(config.s3.as_ref().map(|s3| s3.concurrency));
-    Ok(Inputs { entries, threads: config.threads, s3 })
+    Ok(Inputs { entries, threads: config.threads, s3, binding: resume.map(|r| r.binding.clone()), skip })
 }
 
 /// The bucket and prefix of each S3 input in order (a trail's asked of CloudTrail), and clients for the
@@ -120,14 +136,21 @@ async fn connect(inputs: &[Input], s3: &S3Config) -> Result<(Buckets, Vec<(Strin
     Ok((Buckets::connect(&s3.connection, s3.retries, &buckets).await?, places))
 }
 
-/// Walks a bucket's prefix, pruned, and adds the objects to read in their order.
+/// Walks a bucket's prefix, pruned, and adds the objects to read in their order: of the `input`-th S3
+/// input, those from where `--starting-token` says on.
 fn add_bucket(
     buckets: &Arc<Buckets>,
     bucket: &str,
     prefix: &str,
+    input: usize,
     s3: &S3Config,
     entries: &mut Vec<Entry>,
 ) -> Result<()> {
+    let from = s3.prune.resume.as_ref().and_then(|r| r.from.as_ref());
+    if from.is_some_and(|from| input < from.input) {
+        // Read to its end by the run that printed the token.
+        return Ok(());
+    }
     struct Lister<'b> {
         buckets: &'b Arc<Buckets>,
         bucket: &'b str,
@@ -171,10 +194,15 @@ fn add_bucket(
             crate::error::say(format_args!("s3://{bucket}/{prefix}: {line}"));
         }
     }
-    entries.extend(found.objects.into_iter().map(|o| Entry::Object {
+    // The objects come in path order: those before the token's were finished.
+    let read_before = |key: &str| {
+        from.is_some_and(|from| from.input == input && s3::path_order(key, &from.key) == std::cmp::Ordering::Less)
+    };
+    entries.extend(found.objects.into_iter().filter(|o| !read_before(&o.key)).map(|o| Entry::Object {
         bucket: bucket.to_owned(),
         key: o.key,
         size: o.size,
+        input,
     }));
     Ok(())
 }
@@ -198,20 +226,42 @@ pub fn read(inputs: &Inputs, consumer: &mut dyn Consumer, progress: &Progress) -
     };
     let sizes: Vec<Option<u64>> =
         inputs.entries.iter().map(|e| if let Entry::Object { size, .. } = e { Some(*size) } else { None }).collect();
-    let mut delivery = Delivery { consumer, progress, names: &names, sizes: &sizes, spares: &spares };
-    // Objects are fetched by a thread of their own, `concurrency` at a time: as many reading threads
-    // wait for them, mostly on the network, while the CPUs inflate what came.
+    let mut delivery = Delivery {
+        consumer,
+        progress,
+        names: &names,
+        sizes: &sizes,
+        spares: &spares,
+        skip: inputs.skip,
+        at: 0,
+        handed: 0,
+        stopped: false,
+    };
+    // Objects are fetched in their order by a thread of their own, `concurrency` ahead of the reading
+    // threads, which are as many as for files: they inflate and split, the CPUs' work, while the
+    // downloads wait on the network. Each object is asked for by its place among the objects.
+    let mut objects = Vec::new();
+    let place: Vec<usize> = inputs
+        .entries
+        .iter()
+        .map(|entry| {
+            let at = objects.len();
+            if let Entry::Object { bucket, key, .. } = entry {
+                objects.push((bucket.clone(), key.clone()));
+            }
+            at
+        })
+        .collect();
     let fetcher = match &inputs.s3 {
-        Some((buckets, concurrency)) => Some((Fetcher::start(buckets.clone(), *concurrency)?, *concurrency)),
+        Some((buckets, concurrency)) => Some(Fetcher::start(buckets.clone(), *concurrency, objects)?),
         None => None,
     };
     let fetcher = fetcher.as_ref();
-    let threads = fetcher.map_or(inputs.threads, |(_, concurrency)| inputs.threads.max(*concurrency));
     let read = |index: usize, entry: &Entry, sink: &mut dyn Sink<Batch>| match (entry, fetcher) {
-        (Entry::Object { bucket, key, .. }, Some((fetcher, _))) => {
+        (Entry::Object { .. }, Some(fetcher)) => {
             let screen = screen.as_ref().map(|screen| (screen, Screened::default()));
             let mut out = Batcher { batch: spares.take(), sink, spares: &spares, screen };
-            let object = fetcher.get(bucket, key);
+            let object = fetcher.get(place[index]);
             let done = read_input(BufReader::with_capacity(BUFFER, Box::new(object)), &mut out);
             if done.is_ok() {
                 let _ = out.send();
@@ -219,8 +269,28 @@ pub fn read(inputs: &Inputs, consumer: &mut dyn Consumer, progress: &Progress) -
         }
         _ => read(index, entry, sink),
     };
-    pool::run(&inputs.entries, threads, read, &mut delivery)?;
-    Ok(Outcome::default())
+    let result = pool::run(&inputs.entries, inputs.threads, read, &mut delivery);
+    // Where the read stands, as a token, when it can be resumed: the entry in hand and its records handed on.
+    let (at, handed) = (delivery.at, delivery.handed);
+    let token = match (&inputs.binding, inputs.entries.get(at)) {
+        (Some(binding), Some(Entry::Object { key, input, .. })) => {
+            let position = ObjectPosition { input: *input, key: key.clone(), skip: handed };
+            Some(super::token::encode_objects(&position, binding))
+        }
+        _ => None,
+    };
+    match result {
+        Err(err) if err.is::<Interrupted>() => match token {
+            Some(token) => Err(Interrupted(format!(
+                "{}; to resume, run again with the same options and --starting-token {token}",
+                interrupt::what()
+            ))
+            .into()),
+            None => Err(err),
+        },
+        Err(err) => Err(err),
+        Ok(()) => Ok(Outcome { resume_token: token.filter(|_| delivery.stopped) }),
+    }
 }
 
 /// Adds a path given on the command line: a file, or the event files below a directory in path order
@@ -662,16 +732,30 @@ struct Delivery<'s> {
     /// The listed size of each input that is an object of S3, for the progress.
     sizes: &'s [Option<u64>],
     spares: &'s Spares,
+    /// Records of an input to pass over, handed on by the run that printed `--starting-token`.
+    skip: Option<(usize, u64)>,
+    /// The input in hand (the first not finished), and how many of its records were handed on.
+    at: usize,
+    handed: u64,
+    /// The consumer stopped (`--max-items`): more may follow.
+    stopped: bool,
 }
 
 impl Ordered<Batch> for Delivery<'_> {
     fn item(&mut self, input: usize, mut batch: Batch) -> Result<Flow> {
+        if input != self.at {
+            (self.at, self.handed) = (input, 0);
+        }
         let flow = self.deliver(&self.names[input], &mut batch);
+        self.stopped = matches!(flow, Ok(Flow::Stop));
         self.spares.give(batch);
         flow
     }
 
     fn done(&mut self, input: usize) -> Result<()> {
+        if !self.stopped {
+            (self.at, self.handed) = (input + 1, 0);
+        }
         if let Some(size) = self.sizes[input] {
             self.progress.object(size);
         }
@@ -680,6 +764,17 @@ impl Ordered<Batch> for Delivery<'_> {
 }
 
 impl Delivery<'_> {
+    /// How many of `count` records in hand are passed over, as the earlier run handed them on.
+    fn passed_over(&mut self, count: u64) -> u64 {
+        let left = match self.skip {
+            Some((input, skip)) if input == self.at => skip.saturating_sub(self.handed),
+            _ => 0,
+        };
+        let passed = left.min(count);
+        self.handed += passed;
+        passed
+    }
+
     fn deliver(&mut self, name: &str, batch: &mut Batch) -> Result<Flow> {
         for piece in batch.pieces.drain(..) {
             let (kind, place, range) = match piece {
@@ -689,16 +784,24 @@ impl Delivery<'_> {
                     continue;
                 }
                 BatchPiece::Screened(count) => {
+                    let count = count - self.passed_over(count);
+                    if count == 0 {
+                        continue;
+                    }
                     for _ in 0..count {
                         self.progress.scanned(None);
                     }
                     if interrupt::interrupted() {
                         return Err(Interrupted(interrupt::what().to_owned()).into());
                     }
+                    self.handed += count;
                     self.consumer.screened(count);
                     continue;
                 }
             };
+            if self.passed_over(1) == 1 {
+                continue;
+            }
             let bytes = &batch.bytes[range];
             let raw = match kind {
                 Kind::Record => Raw::Record(bytes),
@@ -713,6 +816,7 @@ impl Delivery<'_> {
             if interrupt::interrupted() {
                 return Err(Interrupted(interrupt::what().to_owned()).into());
             }
+            self.handed += 1;
             if self.consumer.item(raw, origin)? == Flow::Stop {
                 return Ok(Flow::Stop);
             }

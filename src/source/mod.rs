@@ -178,6 +178,11 @@ pub trait Consumer {
     fn group(&mut self, _key: &[Option<String>], _count: u64, _first: Option<&str>, _last: Option<&str>) -> Result<()> {
         Err(anyhow::anyhow!("this consumer takes events, not counted groups"))
     }
+    /// A time bucket counted by the source itself (Athena's GROUP BY for `--timeline`), as
+    /// `EventWriter::tally` takes it.
+    fn tally(&mut self, _wall: Option<i64>, _offset: i64, _count: u64, _errors: u64) -> Result<()> {
+        Err(anyhow::anyhow!("this consumer takes events, not counted time buckets"))
+    }
 
     /// The test a reading thread may run on each text first: a text it rules out is not handed to
     /// [`Consumer::item`], only counted with [`Consumer::screened`]. None: every text is handed on.

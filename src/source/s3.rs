@@ -13,6 +13,7 @@ use std::fmt;
 use anyhow::Result;
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, Utc};
 
+use super::token::{Binding, ObjectPosition};
 use crate::query::TimeWindow;
 
 /// Which objects are wanted: what the pruning rules keep.
@@ -27,6 +28,24 @@ pub struct Prune {
     pub window: TimeWindow,
     /// How long after the window's end a file may still be delivered with events of the window.
     pub lag: Duration,
+    /// Set when every input is in S3, so that a stopped read can be resumed.
+    pub resume: Option<Resume>,
+}
+
+/// What the tokens of a read are bound to, and where `--starting-token` said to go on from: the
+/// objects before that one (in the order they are read) are left out, and so are that object's records
+/// that were handed on already.
+#[derive(Debug, Clone)]
+pub struct Resume {
+    pub binding: Binding,
+    pub from: Option<ObjectPosition>,
+}
+
+/// The binding of a read's tokens: its S3 inputs (`s3://…` as given, `--trail` names), the pruning
+/// settings and the window as given (`window`, epoch milliseconds), so that a token of another read is
+/// refused before any request.
+pub fn binding(inputs: &[String], prune: &Prune, window: [Option<i64>; 2]) -> Binding {
+    Binding::of(&(inputs, &prune.accounts, &prune.regions, prune.insight, prune.lag.num_seconds()), window)
 }
 
 /// One level of a listing: the folders (common prefixes, each ending in `/`) and objects below a prefix.

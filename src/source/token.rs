@@ -2,7 +2,9 @@
 //! "boto_truncate_amount": N}`), so that a token printed by either tool resumes the other. Several
 //! lookups or regions: ctlookup's own, bound to the query that printed it (a fingerprint of its
 //! regions, lookups and category, and its time window in clear), so that another query's token is
-//! refused before any request instead of resuming the wrong lookups.
+//! refused before any request instead of resuming the wrong lookups. A read of trails in S3: the object
+//! being read and how many of its records were handed on, bound the same way to the buckets, prefixes
+//! and pruning of the run.
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -61,10 +63,33 @@ pub struct Binding {
 impl Binding {
     /// `regions` in the order their lookups run, `lookups` as `Key=Value` (None: no attribute).
     pub fn new(regions: &[String], lookups: &[Option<String>], insight: bool, window: [Option<i64>; 2]) -> Binding {
-        let canonical = serde_json::to_vec(&(regions, lookups, insight)).expect("a query serializes");
+        Binding::of(&(regions, lookups, insight), window)
+    }
+
+    /// Bound to whatever `query` serializes as (its JSON), and to `window`.
+    pub fn of<T: Serialize + ?Sized>(query: &T, window: [Option<i64>; 2]) -> Binding {
+        let canonical = serde_json::to_vec(query).expect("a query serializes");
         Binding { query: format!("{:016x}", fnv1a(&canonical)), window }
     }
+
+    /// Refuses a token bound to another query (`other` says what differs) or window.
+    fn check(&self, query: Option<&str>, window: [Option<i64>; 2], other: &str) -> Result<(), String> {
+        if query != Some(self.query.as_str()) {
+            return Err(format!("{OTHER} ({other}): {REPEAT}"));
+        }
+        if window != self.window {
+            return Err(format!(
+                "{OTHER} (another time window: {}): {REPEAT}, with these times (a relative time such as 2h moves \
+                 with the clock)",
+                describe_window(window)
+            ));
+        }
+        Ok(())
+    }
 }
+
+const OTHER: &str = "--starting-token belongs to another query";
+const REPEAT: &str = "repeat the options of the run that printed it";
 
 /// FNV-1a, 64 bits: stable across builds and platforms (std's hashers promise neither). A guard
 /// against mistakes, not against forgery: a forged token only resumes the forger's own query.
@@ -98,8 +123,6 @@ pub fn encode(positions: &[Option<Position>], binding: &Binding) -> String {
 /// Reads a token for a plan of `count` lookups bound as `binding`; a token of another query is refused
 /// with a message that says why.
 pub fn decode(token: &str, count: usize, binding: &Binding) -> Result<Vec<Option<Position>>, String> {
-    const OTHER: &str = "--starting-token belongs to another query";
-    const REPEAT: &str = "repeat the options of the run that printed it";
     let merged = STANDARD.decode(token.trim()).ok().and_then(|bytes| serde_json::from_slice::<Merged>(&bytes).ok());
     let Some(merged) = merged else {
         if count == 1 {
@@ -110,17 +133,48 @@ pub fn decode(token: &str, count: usize, binding: &Binding) -> Result<Vec<Option
              (this one runs {count}): {REPEAT}"
         ));
     };
-    if merged.lookups.len() != count || merged.query.as_deref() != Some(binding.query.as_str()) {
-        return Err(format!("{OTHER} (other regions, lookups or event category): {REPEAT}"));
+    let other = "other regions, lookups or event category";
+    if merged.lookups.len() != count {
+        return Err(format!("{OTHER} ({other}): {REPEAT}"));
     }
-    if merged.window != binding.window {
-        return Err(format!(
-            "{OTHER} (another time window: {}): {REPEAT}, with these times (a relative time such as 2h moves \
-             with the clock)",
-            describe_window(merged.window)
-        ));
-    }
+    binding.check(merged.query.as_deref(), merged.window, other)?;
     Ok(merged.lookups)
+}
+
+/// A place in a read of trail files in S3: the `input`-th S3 input (`s3://…` or `--trail`, counted in
+/// command-line order), the object being read when the run stopped, and how many of its records were
+/// handed on already (the objects before it, in the order they are read, were finished).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectPosition {
+    pub input: usize,
+    pub key: String,
+    pub skip: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct InObjects {
+    #[serde(rename = "ctlookup_objects")]
+    at: ObjectPosition,
+    query: String,
+    window: [Option<i64>; 2],
+}
+
+/// The token of a read of S3 objects stopped at `at`.
+pub fn encode_objects(at: &ObjectPosition, binding: &Binding) -> String {
+    let token = InObjects { at: at.clone(), query: binding.query.clone(), window: binding.window };
+    STANDARD.encode(serde_json::to_vec(&token).expect("a position serializes"))
+}
+
+/// Reads a token printed by a read of S3 objects bound as `binding`; any other token is refused with a
+/// message that says why.
+pub fn decode_objects(token: &str, binding: &Binding) -> Result<ObjectPosition, String> {
+    let Some(token) =
+        STANDARD.decode(token.trim()).ok().and_then(|bytes| serde_json::from_slice::<InObjects>(&bytes).ok())
+    else {
+        return Err(format!("--starting-token is not a token ctlookup printed for a read of trails in S3: {REPEAT}"));
+    };
+    binding.check(Some(&token.query), token.window, "other buckets, prefixes, accounts, regions or event category")?;
+    Ok(token.at)
 }
 
 fn describe_window(window: [Option<i64>; 2]) -> String {
@@ -205,5 +259,18 @@ mod tests {
         // The fingerprint does not change between builds or platforms: FNV-1a of the canonical JSON
         // `[["us-east-1"],["EventName=A","EventName=B"],false]`.
         assert_eq!(binding().query, "17e9f5f84b15b23f");
+    }
+
+    #[test]
+    fn objects_tokens_are_bound_to_their_read() {
+        let bound =
+            |prefix: &str, start: Option<i64>| Binding::of(&(["s3://b/".to_owned() + prefix], false), [start, None]);
+        let at = ObjectPosition { input: 1, key: "AWSLogs/x.json.gz".into(), skip: 7 };
+        let token = encode_objects(&at, &bound("org", Some(5)));
+        assert_eq!(decode_objects(&token, &bound("org", Some(5))), Ok(at));
+        assert!(decode_objects(&token, &bound("plain", Some(5))).unwrap_err().contains("other buckets, prefixes"));
+        assert!(decode_objects(&token, &bound("org", None)).unwrap_err().contains("another time window"));
+        let api = Position { next_token: Some("a".into()), skip: 0, before: None }.encode();
+        assert!(decode_objects(&api, &bound("org", Some(5))).unwrap_err().contains("not a token ctlookup printed"));
     }
 }

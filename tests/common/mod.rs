@@ -138,6 +138,18 @@ pub fn ids_where(records: &[Value], keep: impl Fn(&Value) -> bool) -> Vec<String
     records.iter().filter(|r| keep(r)).map(event_id).collect()
 }
 
+/// The resume token a run printed on stderr (`… --starting-token TOKEN`).
+pub fn token_in(stderr: &str) -> String {
+    stderr
+        .split("--starting-token ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("a resume token in: {stderr}"))
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
 /// Runs to completion and insists on the exit status `code`, showing stderr when it differs.
 pub fn run_code(cmd: &mut assert_cmd::Command, code: i32) -> std::process::Output {
     let out = cmd.output().expect("run ctlookup");
