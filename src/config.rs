@@ -599,11 +599,7 @@ fn athena_source(cli: &LookupArgs, expr: &Expr, window: TimeWindow) -> Result<So
             )))
         }
     };
-    for account in &cli.s3.account {
-        if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(usage(format!("--account '{account}': expected a 12-digit account ID")));
-        }
-    }
+    let accounts = partition_accounts(cli)?;
     if let Some(output) = &args.athena_output {
         if !output.starts_with("s3://") || output.len() <= "s3://".len() {
             return Err(usage(format!("--athena-output '{output}': expected s3://BUCKET/PREFIX/")));
@@ -614,7 +610,7 @@ fn athena_source(cli: &LookupArgs, expr: &Expr, window: TimeWindow) -> Result<So
     let compiled = crate::query::sql::compile(
         &pushed_expr,
         &window,
-        &cli.s3.account,
+        &accounts,
         &api.regions,
         &table,
         crate::query::sql::DEFAULT_LAG,
@@ -630,7 +626,7 @@ fn athena_source(cli: &LookupArgs, expr: &Expr, window: TimeWindow) -> Result<So
         bucket: "s3://BUCKET".to_owned(),
         name: name.to_owned(),
         database: database.map(str::to_owned),
-        accounts: cli.s3.account.clone(),
+        accounts: accounts.clone(),
         regions: api.regions.clone(),
         ..crate::query::ddl::TableSettings::default()
     };
@@ -675,16 +671,11 @@ fn s3_config(cli: &LookupArgs, window: TimeWindow) -> Result<Option<Box<S3Config
         .ok_or_else(|| {
             usage(format!("--s3-lag '{}': expected a duration up to 1d, such as 15m or 1h", cli.s3.s3_lag))
         })?;
-    for account in &cli.s3.account {
-        if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
-            let shown: String = account.chars().take(40).collect();
-            return Err(usage(format!("--account '{shown}': expected a 12-digit account ID")));
-        }
-    }
+    let accounts = partition_accounts(cli)?;
     // --region, --profile, --endpoint-url and the timeouts mean for S3 what they mean for the API.
     let api = api_config(&cli.api, false, window, Plan::new(&Expr::always(), None, true))?;
     let mut prune = crate::source::s3::Prune {
-        accounts: cli.s3.account.clone(),
+        accounts,
         regions: api.regions.clone(),
         insight: cli.event_category == Some(EventCategoryArg::Insight),
         window,
@@ -876,6 +867,47 @@ fn account_selection(args: &ApiArgs) -> Result<(Accounts, Option<String>)> {
     Ok((Accounts::Roles(roles), profiles.pop()))
 }
 
+/// The accounts of a trail's files in S3 or of the Athena table's `account` partition: `--account` and
+/// `--accounts` alike (the trail's files are read with the credentials given, no role assumed), less
+/// `--exclude-account`; empty: every account.
+fn partition_accounts(cli: &LookupArgs) -> Result<Vec<String>> {
+    let api = &cli.api;
+    for (given, option) in [
+        (api.role_name.is_some(), "--role-name"),
+        (api.role_arn.is_some(), "--role-arn"),
+        (api.external_id.is_some(), "--external-id"),
+    ] {
+        if given {
+            return Err(usage(format!(
+                "{option} applies to API lookups: trails in S3 and Athena read the trail's files with the \
+                 credentials given, in every account they hold"
+            )));
+        }
+    }
+    let mut ids = account_ids(&cli.s3.account, "--account")?.unwrap_or_default();
+    // `--accounts org` is every account the trail holds: no selection.
+    let listed = account_ids(&api.accounts, "--accounts")?;
+    let org = listed.is_none();
+    for id in listed.unwrap_or_default() {
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    let exclude = account_ids(&api.exclude_account, "--exclude-account")?.unwrap_or_default();
+    if !exclude.is_empty() {
+        if ids.is_empty() || org {
+            return Err(usage(
+                "--exclude-account with trails in S3 and Athena: list the accounts to read (--account or --accounts)",
+            ));
+        }
+        ids.retain(|id| !exclude.contains(id));
+        if ids.is_empty() {
+            return Err(usage("--exclude-account leaves none of the accounts asked"));
+        }
+    }
+    Ok(if org && cli.s3.account.is_empty() { Vec::new() } else { ids })
+}
+
 /// 12-digit account IDs, without repeats; None for `org` (every account of the organisation).
 fn account_ids(given: &[String], option: &str) -> Result<Option<Vec<String>>> {
     let mut ids: Vec<String> = Vec::new();
@@ -889,7 +921,7 @@ fn account_ids(given: &[String], option: &str) -> Result<Option<Vec<String>>> {
         if id.len() != 12 || !id.bytes().all(|b| b.is_ascii_digit()) {
             let shown: String = id.chars().take(40).collect();
             let or_org = if option == "--accounts" { " or org" } else { "" };
-            return Err(usage(format!("{option} '{shown}': expected 12-digit account IDs{or_org}")));
+            return Err(usage(format!("{option} '{shown}': expected a 12-digit account ID{or_org}")));
         }
         if !ids.iter().any(|i| i == id) {
             ids.push(id.to_owned());

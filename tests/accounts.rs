@@ -349,7 +349,7 @@ fn account_options_are_checked_before_anything_is_sent() {
         (vec!["--role-name", "r"], "--role-name applies to --accounts"),
         (vec!["--exclude-account", "111111111111"], "--exclude-account applies to --accounts"),
         (vec!["--accounts", "org,111111111111", "--role-name", "r"], "--accounts org stands alone"),
-        (vec!["--accounts", "12345", "--role-name", "r"], "--accounts '12345': expected 12-digit account IDs"),
+        (vec!["--accounts", "12345", "--role-name", "r"], "--accounts '12345': expected a 12-digit account ID or org"),
         (vec!["--accounts", "111111111111", "--role-arn", "arn:aws:iam::111111111111:role/r"], "put {account}"),
         (
             vec!["--accounts", "111111111111", "--role-name", "r", "--role-arn", "arn:aws:iam::{account}:role/r"],

@@ -229,6 +229,8 @@ fn accounts_and_regions_read_only_their_partitions() {
     assert!(stderr.contains(": SUCCEEDED · "), "{stderr}");
     assert!(stderr.contains(" scanned · $0.0001"), "{stderr}");
 
+    let listed = run_ok(f.athena().args(["--accounts", MAIN_ACCOUNT, "--region", "us-east-1,us-west-2"]));
+    assert_eq!(listed.stdout, out.stdout, "--accounts selects the partition as --account does");
     let bad = run_code(f.athena().args(["--account", "12345"]), 2);
     assert!(String::from_utf8_lossy(&bad.stderr).contains("12-digit"));
     let bad = run_code(f.sb.ctlookup().args(["--input", "x.json", "--account", MAIN_ACCOUNT]), 2);

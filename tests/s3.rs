@@ -294,6 +294,17 @@ fn a_bucket_prints_what_its_download_prints() {
     );
     assert_eq!(s3.stdout, disk.stdout);
     assert!(s3.status.success(), "{}", String::from_utf8_lossy(&s3.stderr));
+    // --accounts selects an organisation trail's accounts as --account does, less --exclude-account.
+    let listed = format!("{},{}", ACCOUNTS[0], ACCOUNTS[1]);
+    let selected = fx.run(
+        &format!("s3://{BUCKET}/org"),
+        &fx.moto.url(),
+        &["--accounts", &listed, "--exclude-account", ACCOUNTS[0], "--region", "us-east-1", "-o", "jsonl"],
+    );
+    assert_eq!(selected.stdout, disk.stdout);
+    let role = fx.run(&format!("s3://{BUCKET}/org"), &fx.moto.url(), &["--accounts", &listed, "--role-name", "r"]);
+    assert_eq!(role.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&role.stderr).contains("--role-name applies to API lookups"));
     // Insights are read with --event-category insight.
     let insight =
         fx.run(&format!("s3://{BUCKET}/org"), &fx.moto.url(), &["--event-category", "insight", "-o", "jsonl"]);
