@@ -1,7 +1,7 @@
 //! Validated, resolved settings built once from the command line; everything after this trusts them.
 
 use anyhow::Result;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, DurationRound, Utc};
 
 use clap::CommandFactory;
 
@@ -66,7 +66,10 @@ impl Environment {
             .or_else(|| std::env::var("COLUMNS").ok()?.trim().parse().ok());
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         let stderr_is_terminal = std::io::stderr().is_terminal();
-        Environment { now: Utc::now(), stdout_is_terminal, width, no_color, stderr_is_terminal }
+        // In whole milliseconds, the precision of Athena's timestamps: a window relative to now (`--since
+        // 3d`) then has exact bounds in SQL, and a query may decide alone (counts, LIMIT).
+        let now = Utc::now().duration_trunc(chrono::Duration::milliseconds(1)).unwrap_or_else(|_| Utc::now());
+        Environment { now, stdout_is_terminal, width, no_color, stderr_is_terminal }
     }
 }
 

@@ -126,6 +126,14 @@ fn sql_prunes_by_day_and_pushes_every_predicate() {
     assert!(sql.contains("\n-- CREATE EXTERNAL TABLE t(\n"), "the table it assumes: {sql}");
     assert!(stderr.contains("pushed into the SQL: Username = \"alice\"; errorCode exists; tested locally only: none"));
     // Nothing was sent: no credentials, no endpoint were needed.
+
+    // A window relative to now decides alone too: the count and the limit are Athena's.
+    for (answer, says) in [("--count-by", "GROUP BY"), ("--max-items", "LIMIT 5")] {
+        let value = if answer == "--count-by" { "eventName" } else { "5" };
+        let out = run_ok(sb.ctlookup().args(["--athena", "t", "--sql", "--since", "3d", "--errors", answer, value]));
+        let sql = String::from_utf8(out.stdout).unwrap();
+        assert!(sql.contains(says), "{answer}: {sql}");
+    }
 }
 
 #[test]
