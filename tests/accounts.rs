@@ -246,7 +246,7 @@ fn several_profiles_read_one_account_each_with_an_account_column() {
         "[a]\naws_access_key_id = AKIDPROFILEA00000000\naws_secret_access_key = s\n\
          [b]\naws_access_key_id = AKIDPROFILEB00000000\naws_secret_access_key = s\n",
     );
-    write(&sb.path("aws-config"), "[profile a]\nregion = us-east-1\n[profile b]\nregion = us-west-2\n");
+    write(&sb.path("aws-config"), "[profile a]\nregion = us-east-1\n[profile b]\nregion = us-west-2\n[profile c]\n");
     // Each profile in its own region (AWS_REGION would win over the profiles' regions, as in the aws CLI).
     let profiles = |args: &[&str]| {
         let mut cmd = sb.api(&server.url());
@@ -270,6 +270,8 @@ fn several_profiles_read_one_account_each_with_an_account_column() {
         assert_eq!(row["count"], ids_of(&records, &[account], &[region]).len());
     }
 
+    let out = run_code(&mut profiles(&["--profile", "a,c", "--no-store"]), 1);
+    assert!(String::from_utf8(out.stderr).unwrap().starts_with("ctlookup: profile c: no AWS region"));
     let out = run_code(&mut profiles(&["--profile", "a,nosuch", "--no-store"]), 2);
     assert!(String::from_utf8(out.stderr).unwrap().contains("--profile nosuch: no such profile"));
 }

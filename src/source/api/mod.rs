@@ -106,7 +106,9 @@ impl Merge {
         let mut sdk_configs = Vec::new();
         for (a, account) in accounts.iter().enumerate() {
             for name in &names {
-                let (client, name, sdk_config) = crate::aws::cloudtrail(&account.connection.in_region(*name)).await?;
+                let (client, name, sdk_config) = crate::aws::cloudtrail(&account.connection.in_region(*name))
+                    .await
+                    .map_err(|e| if several_accounts { e.context(account.label.clone()) } else { e })?;
                 if sdk_configs.len() == a {
                     sdk_configs.push(sdk_config);
                 }
