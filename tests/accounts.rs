@@ -183,6 +183,8 @@ fn accounts_org_reads_every_active_account_of_the_organisation_but_the_excluded(
         .map(|i| (format!("{:012}", 900_000_000_000u64 + i), format!("member{i}"), "ACTIVE".to_owned()))
         .collect();
     members[3].2 = "SUSPENDED".to_owned();
+    // A hostile listing: an ID that is no account ID, with a control sequence in it.
+    members.push(("12\u{1b}[31m".to_owned(), "bad".to_owned(), "ACTIVE".to_owned()));
     let with_data: Vec<&str> = vec![&members[1].0, &members[3].0, &members[7].0, &members[24].0];
     let (server, records) = serve_accounts(&with_data, 40);
     let list: Vec<(&str, &str, &str)> = members.iter().map(|(a, b, c)| (a.as_str(), b.as_str(), c.as_str())).collect();
@@ -203,6 +205,8 @@ fn accounts_org_reads_every_active_account_of_the_organisation_but_the_excluded(
         "eventID,account",
     ]));
     assert_eq!(server.organizations_requests().len(), 2, "both pages of the organisation");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("1 account(s) without a 12-digit ID; left out") && !stderr.contains('\u{1b}'), "{stderr}");
     let csv = String::from_utf8(out.stdout).unwrap();
     let mut lines = csv.lines();
     assert_eq!(lines.next(), Some("eventID,account"));

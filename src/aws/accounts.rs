@@ -122,6 +122,8 @@ async fn organization_accounts(base: &Connection) -> Result<Vec<String>> {
     let client = aws_sdk_organizations::Client::from_conf(builder.build());
     let mut ids = Vec::new();
     let mut token: Option<String> = None;
+    let mut tokens = std::collections::HashSet::new();
+    let mut malformed = 0;
     // A cap on pages, as for every paged call: 20 accounts a page, 1,000 pages is 20,000 accounts.
     for _ in 0..1000 {
         let page = client.list_accounts().set_next_token(token.clone()).send().await.map_err(|err| {
@@ -145,13 +147,30 @@ async fn organization_accounts(base: &Connection) -> Result<Vec<String>> {
                 (None, Some(status)) => status.as_str() == "ACTIVE",
                 (None, None) => true,
             };
-            if let (true, Some(id)) = (active, account.id()) {
-                ids.push(id.to_owned());
+            match account.id() {
+                Some(id) if id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit()) => {
+                    if active {
+                        ids.push(id.to_owned());
+                    }
+                }
+                // Not an AWS account ID: nothing to build a role's ARN from.
+                _ => malformed += 1,
             }
         }
         token = page.next_token().filter(|t| !t.is_empty()).map(str::to_owned);
-        if token.is_none() {
-            return Ok(ids);
+        match &token {
+            None => {
+                if malformed > 0 {
+                    crate::error::warn(format_args!(
+                        "--accounts org: Organizations listed {malformed} account(s) without a 12-digit ID; left out"
+                    ));
+                }
+                return Ok(ids);
+            }
+            Some(next) if !tokens.insert(next.clone()) => {
+                return Err(anyhow!("--accounts org: Organizations ListAccounts pages came back in a loop; stopped"))
+            }
+            Some(_) => {}
         }
     }
     Err(anyhow!("--accounts org: Organizations ListAccounts pages did not end after 1,000 pages"))
