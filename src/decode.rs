@@ -104,15 +104,14 @@ impl<'f> Decoder<'f> {
     }
 
     /// The prefilter for the reading threads: texts it rules out need not be handed to [`Decoder::decode`]
-    /// at all (only counted, with [`Decoder::screened`]). None when there is no prefilter for records or
-    /// saved lookup events.
+    /// at all (only counted, with [`Decoder::screened`]). None when there is no prefilter of any kind of text.
     pub fn screen(&self) -> Option<Screen> {
-        let record = self.filter.prefilter(TextKind::Record).cloned();
-        let saved = self.filter.prefilter(TextKind::SavedLookupEvent).cloned();
-        if record.is_none() && saved.is_none() {
+        let kinds = [TextKind::Record, TextKind::LookupRecord, TextKind::SavedLookupEvent];
+        let prefilters = kinds.map(|kind| self.filter.prefilter(kind).cloned());
+        if prefilters.iter().all(Option::is_none) {
             return None;
         }
-        Some(Screen::new(record, saved, self.watch.keys()))
+        Some(Screen::new(prefilters, self.watch.keys()))
     }
 
     /// `count` texts were ruled out by a [`Screen`] on a reading thread, unparsed.

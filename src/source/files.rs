@@ -15,7 +15,6 @@ use anyhow::{Context, Result};
 use flate2::bufread::MultiGzDecoder;
 use memchr::memmem;
 
-use super::pool::{self, Gone, Ordered, Sink, Weighed};
 use super::s3;
 use super::split::{split_values, Piece, SplitError, MAX_EVENT_BYTES};
 use super::{Consumer, Flow, Origin, Outcome, Raw};
@@ -23,6 +22,7 @@ use super::{FilesConfig, Input, S3Config};
 use crate::aws::s3::{Buckets, Fetcher};
 use crate::error::Interrupted;
 use crate::interrupt;
+use crate::pool::{self, Gone, Ordered, Sink, Weighed};
 use crate::progress::Progress;
 use crate::query::{Screen, Screened, TextKind};
 

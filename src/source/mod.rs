@@ -7,7 +7,6 @@
 mod api;
 mod athena;
 mod files;
-mod pool;
 pub mod s3;
 mod split;
 pub mod token;
@@ -103,11 +102,7 @@ pub enum Input {
 }
 
 /// What the consumer wants after an item.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Flow {
-    Continue,
-    Stop,
-}
+pub use crate::pool::Flow;
 
 /// One thing a source read, not yet decoded.
 pub enum Raw<'a> {

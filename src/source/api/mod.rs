@@ -146,6 +146,9 @@ impl Merge {
 
     async fn run(&mut self, config: &ApiConfig, sink: &mut dyn Consumer, progress: &Progress) -> Result<Outcome> {
         let merged = self.streams.len() > 1;
+        if let Some(store) = self.store.as_mut() {
+            store.screen = sink.screen().map(std::sync::Arc::new);
+        }
         loop {
             if interrupt::interrupted() {
                 sink.flush()?;
@@ -159,6 +162,11 @@ impl Merge {
                 for i in 0..self.streams.len() {
                     self.advance(i, config)?;
                 }
+            }
+            // Stored events the store's screen ruled out: counted, as files count theirs.
+            if let Some(screened) = self.store.as_mut().map(|s| std::mem::take(&mut s.screened)).filter(|&n| n > 0) {
+                (0..screened).for_each(|_| progress.scanned(None));
+                sink.screened(screened);
             }
             let wanted: Vec<usize> = (0..self.streams.len()).filter(|&i| self.streams[i].needs_page()).collect();
             if !wanted.is_empty() {
