@@ -306,3 +306,102 @@ fn decode(data: &[u8], chunk: &ChunkRef, job: &Job) -> Result<Loaded> {
         Ok(loaded)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::event::{Envelope, Event};
+    use crate::query::{Filter, TimeWindow};
+
+    /// Filters with a prefilter of each kind: record literals, a key, an OR, a slash, an envelope field.
+    const FILTERS: [&str; 6] = [
+        "errorCode = AccessDenied",
+        "errorCode exists",
+        "eventName = ConsoleLogin or errorCode = AccessDenied",
+        "userAgent contains \"aws-cli/2\"",
+        "not errorCode exists",
+        "username = alice and errorCode = AccessDenied",
+    ];
+
+    /// A record and its envelope from small choices: matching and near-matching values, and JSON
+    /// escapes that spell them.
+    fn event(id: usize, choice: (u8, u8, u8, bool)) -> HistoryEvent {
+        let (error, name, agent, alice) = choice;
+        let error = ["", r#","errorCode":"AccessDenied""#, r#","errorCode":"Throttling""#, r#","errorCode":"\u0041ccessDenied""#]
+            [error as usize % 4];
+        let name = ["ConsoleLogin", "GetObject", "Console\\u004cogin"][name as usize % 3];
+        let agent = ["aws-cli/2.15", "aws-cli\\/2.15", "Boto3/1.34"][agent as usize % 3];
+        let record = format!(r#"{{"eventID":"e{id}","eventName":"{name}","userAgent":"{agent}"{error}}}"#);
+        let envelope = Envelope {
+            event_id: Some(format!("e{id}")),
+            username: Some(if alice { "alice" } else { "bob" }.to_owned()),
+            event_time: chrono::DateTime::from_timestamp(1_000 - id as i64 / 3, 0),
+            ..Envelope::default()
+        };
+        HistoryEvent { envelope, record }
+    }
+
+    proptest! {
+        /// The screen on the reading threads never drops an event that matches: every matching event of
+        /// a chunk comes out whole, and every event is either handed on or counted as screened.
+        #[test]
+        fn the_screen_over_chunk_text_never_drops_a_matching_event(
+            choices in proptest::collection::vec((0u8..4, 0u8..3, 0u8..3, any::<bool>()), 1..40),
+            which in 0usize..FILTERS.len(),
+        ) {
+            let events: Vec<HistoryEvent> = choices.into_iter().enumerate().map(|(i, c)| event(i, c)).collect();
+            let filter = Filter::new(crate::query::parse::parse(FILTERS[which]).unwrap(), TimeWindow::default(), None);
+            let kinds = [TextKind::Record, TextKind::LookupRecord, TextKind::SavedLookupEvent];
+            let screen = Screen::new(kinds.map(|kind| filter.prefilter(kind).cloned()), Vec::new());
+            let data = chunk::encode(&events).unwrap();
+            let row = ChunkRef {
+                id: 1,
+                lookup: String::new(),
+                newest: events[0].secs(),
+                oldest: events[events.len() - 1].secs(),
+                events: events.len() as i64,
+            };
+            let job = Job { span: Span { lo: i64::MIN + 1, hi: i64::MAX }, lookup: None, screen: Some(Arc::new(screen)) };
+            let loaded = decode(&data, &row, &job).unwrap();
+            prop_assert_eq!(loaded.entries.len(), events.len());
+            for (entry, event) in loaded.entries.iter().zip(&events) {
+                let parsed = Event {
+                    envelope: event.envelope.clone(),
+                    raw: event.record.clone(),
+                    record: serde_json::from_str(&event.record).unwrap(),
+                };
+                match entry {
+                    Entry::Event(handed) => prop_assert_eq!(handed, event),
+                    Entry::Screened { secs, id } => {
+                        prop_assert!(!filter.matches(&parsed), "{} screened out of {}", event.record, FILTERS[which]);
+                        prop_assert_eq!(*secs, event.secs());
+                        prop_assert_eq!(&loaded.ids[id.clone()], event.id());
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_chunk_is_cut_to_the_span_and_the_lookup_and_checked_against_its_row() {
+        let events: Vec<HistoryEvent> = (0..9).map(|i| event(i, (0, i as u8, 0, i % 2 == 0))).collect();
+        let data = chunk::encode(&events).unwrap();
+        let row = ChunkRef { id: 1, lookup: String::new(), newest: 1_000, oldest: 998, events: 9 };
+        let lookup = Some((Attribute::Username, "alice".to_owned()));
+        let job = Job { span: Span { lo: 999, hi: 999 }, lookup, screen: None };
+        let loaded = decode(&data, &row, &job).unwrap();
+        let ids: Vec<&str> = loaded
+            .entries
+            .iter()
+            .map(|e| match e {
+                Entry::Event(event) => event.id(),
+                Entry::Screened { .. } => unreachable!("no screen"),
+            })
+            .collect();
+        assert_eq!(ids, ["e4"], "second 999 holds e3 to e5; alice has the even ones");
+        let wrong = ChunkRef { events: 8, ..row };
+        assert!(decode(&data, &wrong, &job).is_err_and(|e| crate::store::is_damage(&e)));
+    }
+}
