@@ -4,7 +4,6 @@
 //! handed to the consumer on this thread in path order, each file's in its order.
 
 use std::collections::HashSet;
-use std::convert::Infallible;
 use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, Cursor, Read};
 use std::ops::Range;
@@ -508,9 +507,25 @@ fn sniff(mut stream: Box<dyn BufRead + Send>) -> (Layout, Box<dyn BufRead + Send
             }
         }
         let line = head[start..].trim_ascii();
-        if !line.is_empty() {
-            lines += 1;
-            layout = layout_of_line(line);
+        if line.is_empty() {
+            continue;
+        }
+        lines += 1;
+        // Whether no line is looked at after this one: then a line that opens a document tells
+        // documents whatever follows in it, as the default would (a trail log is one long line).
+        let last = lines == SNIFF_LINES
+            || head.len() >= SNIFF_BYTES
+            || head.last() != Some(&b'\n')
+            || match stream.fill_buf() {
+                Ok(rest) => rest.is_empty(),
+                Err(err) => {
+                    error = Some(err);
+                    true
+                }
+            };
+        layout = layout_of_line(&head[start..], last);
+        if error.is_some() {
+            break;
         }
     }
     let rest: Box<dyn BufRead + Send> = match error {
@@ -520,14 +535,20 @@ fn sniff(mut stream: Box<dyn BufRead + Send>) -> (Layout, Box<dyn BufRead + Send
     (layout.unwrap_or(Layout::Documents), Box::new(Cursor::new(head).chain(rest)))
 }
 
-/// What one line says of the layout; None: it is no JSON, the next line tells.
-fn layout_of_line(line: &[u8]) -> Option<Layout> {
+/// What one line says of the layout; None: it is no JSON, the next line tells. When it is the `last`
+/// line looked at, the split stops at the first element of a document: the rest of the line could
+/// only change documents into "the next line tells", and there is none.
+fn layout_of_line(line: &[u8], last: bool) -> Option<Layout> {
+    let line = line.trim_ascii();
     let mut pieces = 0;
     let mut one_event = false;
     let split = split_values(line, |piece| {
         pieces += 1;
         one_event = pieces == 1 && matches!(piece, Piece::Event { array: None, .. });
-        Ok::<_, Infallible>(())
+        if last && matches!(piece, Piece::Event { array: Some(_), .. }) {
+            return Err(Layout::Documents);
+        }
+        Ok(())
     });
     match split {
         Ok(Ok(())) if one_event => Some(Layout::JsonLines),
@@ -535,7 +556,7 @@ fn layout_of_line(line: &[u8]) -> Option<Layout> {
         // A JSON string cannot hold a line end: a line that stops inside one is cut, not an opening.
         Ok(Err(SplitError::Truncated { .. })) if !ends_inside_string(line) => Some(Layout::Documents),
         Ok(Err(_)) => None,
-        Err(never) => match never {},
+        Err(layout) => Some(layout),
     }
 }
 
@@ -689,9 +710,7 @@ impl Delivery<'_> {
                     continue;
                 }
                 BatchPiece::Screened(count) => {
-                    for _ in 0..count {
-                        self.progress.scanned(None);
-                    }
+                    self.progress.scanned_many(count);
                     if interrupt::interrupted() {
                         return Err(Interrupted(interrupt::what().to_owned()).into());
                     }

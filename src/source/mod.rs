@@ -110,8 +110,9 @@ pub enum Raw<'a> {
     Record(&'a [u8]),
     /// A saved `aws cloudtrail lookup-events` event: envelope fields, and the record as a JSON string.
     SavedLookupEvent(&'a [u8]),
-    /// An event as the API returned it: its envelope, and the record's JSON text (`CloudTrailEvent`).
-    Api { envelope: Envelope, record: String },
+    /// An event as the API returned it: its envelope, and the record's JSON text (`CloudTrailEvent`),
+    /// `checked` when it is known to be valid JSON on one line (the store checked it).
+    Api { envelope: Envelope, record: String, checked: bool },
 }
 
 /// Where an item came from, for warnings.

@@ -10,17 +10,18 @@
 //! borrows it). A chunk is its events one after another with nothing around them, so chunks join by
 //! concatenating their decompressed bytes.
 //!
-//! One event: its time (`i64` seconds, `i64::MIN` for none; `u32` nanoseconds), then ID, name,
+//! One event: its time (`i64` seconds, `i64::MIN` for none; `u32` nanoseconds), a byte that says
+//! whether its record is valid JSON on one line (checked once, when it is kept), then ID, name,
 //! read-only, access key, source and user as strings, then its resources (a `u32` count, then type and
 //! name of each as strings), then the record. A string is a `u32` length and its bytes; the length
 //! [`NONE`] stands for a missing field (a count of [`NONE`] for missing resources). All little-endian.
 
-use std::io::{Read, Write};
+use std::cell::RefCell;
 
 use anyhow::{anyhow, bail, Context, Result};
 use chrono::DateTime;
 
-use crate::event::{Envelope, HistoryEvent, Resource};
+use crate::event::{is_one_line_json, Envelope, HistoryEvent, Resource};
 
 /// zstd level: 9 compresses a page of 50 records about 10% better than the default 3, for about
 /// 2 ms per page, nothing beside the half second a page takes to arrive; reading back is as fast
@@ -42,6 +43,7 @@ pub fn frame(events: &[HistoryEvent], plain: &mut Vec<u8>) -> Result<()> {
         let envelope = &event.envelope;
         plain.extend_from_slice(&envelope.event_time.map_or(NO_TIME, |t| t.timestamp()).to_le_bytes());
         plain.extend_from_slice(&envelope.event_time.map_or(0, |t| t.timestamp_subsec_nanos()).to_le_bytes());
+        plain.push(u8::from(event.checked || is_one_line_json(&event.record)));
         for field in [
             &envelope.event_id,
             &envelope.event_name,
@@ -82,12 +84,11 @@ fn put(plain: &mut Vec<u8>, part: Option<&[u8]>) -> Result<()> {
     Ok(())
 }
 
-/// Framed events compressed into one chunk.
+/// Framed events compressed into one chunk: one frame that says its size, with a checksum.
 pub fn compress(plain: &[u8]) -> Result<Vec<u8>> {
-    let mut encoder = zstd::stream::Encoder::new(Vec::with_capacity(plain.len() / 6), LEVEL)?;
-    encoder.include_checksum(true)?;
-    encoder.write_all(plain)?;
-    Ok(encoder.finish()?)
+    let mut compressor = zstd::bulk::Compressor::new(LEVEL)?;
+    compressor.set_parameter(zstd::stream::raw::CParameter::ChecksumFlag(true))?;
+    Ok(compressor.compress(plain)?)
 }
 
 /// One page (or several, newest first), compressed.
@@ -97,9 +98,31 @@ pub fn encode(events: &[HistoryEvent]) -> Result<Vec<u8>> {
     compress(&plain)
 }
 
-/// A chunk's framed events, appended to `plain`; an error when the chunk is damaged.
+thread_local! {
+    /// This thread's zstd context, made once: making one costs as much as decompressing a small chunk.
+    static DECOMPRESSOR: RefCell<Option<zstd::bulk::Decompressor<'static>>> = const { RefCell::new(None) };
+}
+
+/// A chunk's framed events, in place of what `plain` held (its memory kept), decompressed in one
+/// step since the frame says its size; an error when the chunk is damaged.
 pub fn decompress(data: &[u8], plain: &mut Vec<u8>) -> Result<()> {
-    zstd::stream::read::Decoder::new(data)?.take(MAX_DECODED).read_to_end(plain).context("a damaged chunk")?;
+    let size = zstd::zstd_safe::get_frame_content_size(data)
+        .ok()
+        .flatten()
+        .filter(|&size| size <= MAX_DECODED)
+        .ok_or_else(|| anyhow!("a damaged chunk (no readable size)"))? as usize;
+    plain.clear();
+    plain.reserve(size);
+    let written = DECOMPRESSOR.with_borrow_mut(|context| -> Result<usize> {
+        let context = match context {
+            Some(context) => context,
+            None => context.insert(zstd::bulk::Decompressor::new()?),
+        };
+        Ok(context.decompress_to_buffer(data, plain).context("a damaged chunk")?)
+    })?;
+    if written != size {
+        bail!("a damaged chunk (not the size it says)");
+    }
     Ok(())
 }
 
@@ -116,6 +139,7 @@ pub struct Stored<'a> {
     /// Its second, `i64::MIN` without a time (as [`HistoryEvent::secs`]).
     pub secs: i64,
     nanos: u32,
+    checked: bool,
     pub id: Option<&'a [u8]>,
     /// Name, read-only, access key, source, user.
     fields: [Option<&'a [u8]>; 5],
@@ -141,6 +165,11 @@ pub fn events(plain: &[u8]) -> impl Iterator<Item = Result<Stored<'_>>> {
 fn next<'a>(rest: &mut &'a [u8]) -> Result<Stored<'a>> {
     let secs = i64::from_le_bytes(take(rest, 8)?.try_into().expect("8 bytes"));
     let nanos = u32::from_le_bytes(take(rest, 4)?.try_into().expect("4 bytes"));
+    let checked = match take(rest, 1)? {
+        [0] => false,
+        [1] => true,
+        _ => bail!("a damaged chunk (a flag neither 0 nor 1)"),
+    };
     let id = string(rest)?;
     let fields = [string(rest)?, string(rest)?, string(rest)?, string(rest)?, string(rest)?];
     let resources = match number(rest)? {
@@ -155,7 +184,7 @@ fn next<'a>(rest: &mut &'a [u8]) -> Result<Stored<'a>> {
         }
     };
     let record = string(rest)?.ok_or_else(|| anyhow!("a damaged chunk (an event without a record)"))?;
-    Ok(Stored { secs, nanos, id, fields, resources, record })
+    Ok(Stored { secs, nanos, checked, id, fields, resources, record })
 }
 
 fn take<'a>(rest: &mut &'a [u8], len: usize) -> Result<&'a [u8]> {
@@ -219,7 +248,7 @@ impl Stored<'_> {
     /// The whole event, owned.
     pub fn event(&self) -> Result<HistoryEvent> {
         let record = std::str::from_utf8(self.record).context("a damaged chunk (not UTF-8)")?.to_owned();
-        Ok(HistoryEvent { envelope: self.envelope()?, record })
+        Ok(HistoryEvent { envelope: self.envelope()?, record, checked: self.checked })
     }
 }
 
@@ -238,7 +267,7 @@ mod tests {
             username: Some("alice".to_owned()),
             resources,
         };
-        HistoryEvent { envelope, record: format!("{{\"eventID\":\"{id}\",\"note\":\"ü\\n\"}}") }
+        HistoryEvent { envelope, record: format!("{{\"eventID\":\"{id}\",\"note\":\"ü\\n\"}}"), checked: false }
     }
 
     #[test]
@@ -257,7 +286,14 @@ mod tests {
             ),
             timeless,
         ];
-        assert_eq!(decode(&encode(&page).unwrap()).unwrap(), page);
+        let back = decode(&encode(&page).unwrap()).unwrap();
+        assert_eq!(
+            back.iter().map(|e| e.checked).collect::<Vec<_>>(),
+            [true, true, true, false],
+            "an empty record is no JSON"
+        );
+        let unchecked: Vec<HistoryEvent> = back.into_iter().map(|e| HistoryEvent { checked: false, ..e }).collect();
+        assert_eq!(unchecked, page);
         assert!(decode(&encode(&[]).unwrap()).unwrap().is_empty());
         let mut plain = Vec::new();
         decompress(&encode(&page).unwrap(), &mut plain).unwrap();
@@ -271,12 +307,15 @@ mod tests {
     #[test]
     fn chunks_join_by_concatenation() {
         let (first, second) = (vec![event("a", 100, None)], vec![event("b", 99, None), event("c", 98, None)]);
-        let mut plain = Vec::new();
+        let (mut plain, mut page_plain) = (Vec::new(), Vec::new());
         for page in [&first, &second] {
-            decompress(&encode(page).unwrap(), &mut plain).unwrap();
+            decompress(&encode(page).unwrap(), &mut page_plain).unwrap();
+            plain.extend_from_slice(&page_plain);
         }
-        let joined = decode(&compress(&plain).unwrap()).unwrap();
-        assert_eq!(joined, [first, second].concat());
+        let joined: Vec<HistoryEvent> = decode(&compress(&plain).unwrap()).unwrap();
+        let checked: Vec<HistoryEvent> =
+            [first, second].concat().into_iter().map(|e| HistoryEvent { checked: true, ..e }).collect();
+        assert_eq!(joined, checked);
     }
 
     #[test]

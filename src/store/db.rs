@@ -746,7 +746,6 @@ impl Db {
             let mut chunks = statement.query([id])?;
             while let Some(row) = chunks.next()? {
                 let data: Vec<u8> = row.get(0)?;
-                plain.clear();
                 super::chunk::decompress(&data, &mut plain).context(super::Damaged)?;
                 for stored in super::chunk::events(&plain) {
                     ids.insert(stored.and_then(|s| Ok(s.id()?.to_owned())).context(super::Damaged)?);

@@ -269,7 +269,6 @@ thread_local! {
 /// that it holds what its row says.
 fn decode(data: &[u8], chunk: &ChunkRef, job: &Job) -> Result<Loaded> {
     PLAIN.with_borrow_mut(|plain| {
-        plain.clear();
         chunk::decompress(data, plain).context(Damaged)?;
         let full_scan = chunk.lookup.is_empty() && job.lookup.is_some();
         let mut state = Screened::default();
@@ -329,8 +328,12 @@ mod tests {
     /// escapes that spell them.
     fn event(id: usize, choice: (u8, u8, u8, bool)) -> HistoryEvent {
         let (error, name, agent, alice) = choice;
-        let error = ["", r#","errorCode":"AccessDenied""#, r#","errorCode":"Throttling""#, r#","errorCode":"\u0041ccessDenied""#]
-            [error as usize % 4];
+        let error = [
+            "",
+            r#","errorCode":"AccessDenied""#,
+            r#","errorCode":"Throttling""#,
+            r#","errorCode":"\u0041ccessDenied""#,
+        ][error as usize % 4];
         let name = ["ConsoleLogin", "GetObject", "Console\\u004cogin"][name as usize % 3];
         let agent = ["aws-cli/2.15", "aws-cli\\/2.15", "Boto3/1.34"][agent as usize % 3];
         let record = format!(r#"{{"eventID":"e{id}","eventName":"{name}","userAgent":"{agent}"{error}}}"#);
@@ -340,7 +343,7 @@ mod tests {
             event_time: chrono::DateTime::from_timestamp(1_000 - id as i64 / 3, 0),
             ..Envelope::default()
         };
-        HistoryEvent { envelope, record }
+        HistoryEvent { envelope, record, checked: true }
     }
 
     proptest! {

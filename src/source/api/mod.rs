@@ -165,7 +165,7 @@ impl Merge {
             }
             // Stored events the store's screen ruled out: counted, as files count theirs.
             if let Some(screened) = self.store.as_mut().map(|s| std::mem::take(&mut s.screened)).filter(|&n| n > 0) {
-                (0..screened).for_each(|_| progress.scanned(None));
+                progress.scanned_many(screened);
                 sink.screened(screened);
             }
             let wanted: Vec<usize> = (0..self.streams.len()).filter(|&i| self.streams[i].needs_page()).collect();
@@ -198,8 +198,8 @@ impl Merge {
             if config.follow.is_some() && !self.first_follow_sighting(&event) {
                 continue;
             }
-            let HistoryEvent { envelope, record } = event;
-            if sink.item(Raw::Api { envelope, record }, Origin::Api)? == Flow::Stop {
+            let HistoryEvent { envelope, record, checked } = event;
+            if sink.item(Raw::Api { envelope, record, checked }, Origin::Api)? == Flow::Stop {
                 sink.flush()?;
                 let outcome = Outcome { resume_token: self.resume_token() };
                 return self.finish(outcome, config);
