@@ -118,7 +118,7 @@ pub fn decompress(data: &[u8], plain: &mut Vec<u8>) -> Result<()> {
             Some(context) => context,
             None => context.insert(zstd::bulk::Decompressor::new()?),
         };
-        Ok(context.decompress_to_buffer(data, plain).context("a damaged chunk")?)
+        context.decompress_to_buffer(data, plain).context("a damaged chunk")
     })?;
     if written != size {
         bail!("a damaged chunk (not the size it says)");
