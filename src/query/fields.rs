@@ -104,6 +104,11 @@ impl FieldWatch {
         self.pending.iter().map(|w| (w.key.clone(), w.bare_key.clone())).collect()
     }
 
+    /// Whether every watched path has been seen: then nothing more is learnt from the records.
+    pub fn settled(&self) -> bool {
+        self.pending.is_empty()
+    }
+
     /// `count` records ruled out unparsed before they reached this watch, none of them naming a key of
     /// [`FieldWatch::keys`] that was not handed on to [`FieldWatch::observe_unparsed`].
     pub fn observe_skipped(&mut self, count: u64) {
