@@ -13,7 +13,7 @@ use crate::error::warn;
 use crate::event::{into_one_line, one_line, Envelope, Event, Resource};
 use crate::path::Path;
 use crate::query::expr::{Expr, Target};
-use crate::query::{FieldWatch, Filter, Screen, TextKind};
+use crate::query::{record_paths, FieldWatch, Filter, Screen, TextKind};
 use crate::source::{Origin, Raw};
 
 /// Warnings about one file (or the API's answers) printed before the rest are only counted.
@@ -222,21 +222,12 @@ impl<'f> Decoder<'f> {
 
 /// The first keys of the expression's record paths, each once.
 fn top_keys(expr: &Expr) -> Vec<String> {
-    fn walk(expr: &Expr, keys: &mut Vec<String>) {
-        match expr {
-            Expr::And(parts) | Expr::Or(parts) => parts.iter().for_each(|p| walk(p, keys)),
-            Expr::Not(inner) => walk(inner, keys),
-            Expr::Pred(predicate) => {
-                if let Target::Record(path) = &predicate.target {
-                    if let Some(first) = path.segments.first().filter(|f| !keys.contains(f)) {
-                        keys.push(first.clone());
-                    }
-                }
-            }
+    let mut keys: Vec<String> = Vec::new();
+    for path in record_paths(expr) {
+        if let Some(first) = path.segments.into_iter().next().filter(|f| !keys.contains(f)) {
+            keys.push(first);
         }
     }
-    let mut keys = Vec::new();
-    walk(expr, &mut keys);
     keys
 }
 
