@@ -153,15 +153,15 @@ fn derive_username(identity: Option<&Value>) -> Option<String> {
     }
 }
 
-/// Puts a JSON text on one line by dropping the whitespace between tokens; the text inside strings, and
-/// so every value, is untouched. Records are normally compact already and are then returned as is.
-/// [`one_line`] of a text already owned: moved, not copied, when it is one line.
 /// Whether a record's text is valid JSON on one line: what decoding would accept as it is.
 pub fn is_one_line_json(raw: &str) -> bool {
     memchr::memchr2(b'\n', b'\r', raw.as_bytes()).is_none()
         && serde_json::from_str::<serde::de::IgnoredAny>(raw).is_ok()
 }
 
+/// Puts a JSON text on one line by dropping the whitespace between tokens; the text inside strings, and
+/// so every value, is untouched. Records are normally compact already and are then returned as is.
+/// [`one_line`] of a text already owned: moved, not copied, when it is one line.
 pub fn into_one_line(raw: String) -> String {
     if memchr::memchr2(b'\n', b'\r', raw.as_bytes()).is_none() {
         return raw;
