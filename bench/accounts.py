@@ -33,7 +33,7 @@ from pathlib import Path
 sys.dont_write_bytecode = True
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from filter import DATA_DIR, GEN_EVENTS, ROOT, CommandFailed, git_revision, machine, progress, run_quiet  # noqa: E402
-from store import NEWEST, Fake, ctlookup, environment, fresh, ids  # noqa: E402
+from fake import NEWEST, Fake, ctlookup, environment, fresh, ids  # noqa: E402
 
 REGIONS = ("us-east-1", "us-west-2")
 RATIO_GOAL = 1.2

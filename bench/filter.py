@@ -92,7 +92,7 @@ CASES = (
         where="errorCode = AccessDenied",
         jq_filter='.Records[] | select(.errorCode == "AccessDenied")',
         target_ratio=15,
-        target_rate=400_000,
+        target_rate=1_000_000,
         memory_target_mib=64,
     ),
 )

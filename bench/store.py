@@ -27,117 +27,30 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import os
-import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from filter import (  # noqa: E402
-    DATA_DIR,
-    GEN_EVENTS,
-    ROOT,
-    SEED,
-    CommandFailed,
-    git_revision,
-    machine,
-    progress,
-    run_quiet,
-    timed_run,
+from fake import (  # noqa: E402
+    CTLOOKUP,
+    RATE_LIMIT,
+    Fake,
+    ctlookup,
+    environment,
+    fresh,
+    generate,
+    ids,
+    sync_store,
+    window_of,
 )
-
-FAKE = ROOT / "target" / "release" / "fake-cloudtrail"
-CTLOOKUP = ROOT / "target" / "release" / "ctlookup"
-RATE_LIMIT = 2
-NEWEST = "2024-07-22T09:00:00Z"  # a fixed past window: the newest 15 minutes rule plays no part
+from filter import DATA_DIR, ROOT, CommandFailed, git_revision, machine, progress, run_quiet, timed_run  # noqa: E402
 
 SPEEDUP_GOAL = 1000  # a: first ÷ second
 OVERHEAD_GOAL = 1.05  # b: with the store ÷ --no-store
 BYTES_GOAL = 200  # c: per event
 MEMORY_GOAL_MIB = 40  # d
-
-
-class Fake:
-    """A fake-cloudtrail process on a free port, its request log read back afterwards."""
-
-    def __init__(self, events: Path, log: Path, rate_limit: bool, port: int = 0, extra: tuple[str, ...] = ()) -> None:
-        argv = [str(FAKE), "--events", str(events), "--port", str(port), "--log-requests", str(log), *extra]
-        if rate_limit:
-            argv += ["--rate-limit", str(RATE_LIMIT)]
-        self.log = log
-        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        line = self.proc.stdout.readline()
-        self.url = next((w for w in line.split() if w.startswith("http://")), None)
-        if not self.url:
-            self.proc.kill()
-            raise CommandFailed(argv, 1, f"fake-cloudtrail did not say its address: {line!r}")
-
-    def lookups(self) -> int:
-        if not self.log.exists():
-            return 0
-        return sum(1 for line in self.log.read_text().splitlines() if "LookupEvents" in line)
-
-    def stop(self) -> None:
-        self.proc.kill()
-        self.proc.wait()
-
-
-def ctlookup(args: list[str], env: dict[str, str]) -> tuple[float, int, bytes]:
-    """Runs ctlookup; returns wall seconds, its own peak memory (max RSS, KiB, by wait4), and stdout."""
-    argv = [str(CTLOOKUP), *args]
-    start = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    out = proc.stdout.read()
-    err = proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    wall = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise CommandFailed(argv, proc.returncode, err.decode(errors="replace"))
-    return wall, usage.ru_maxrss, out
-
-
-def ids(stdout: bytes) -> list[str]:
-    return [json.loads(line)["eventID"] for line in stdout.splitlines() if line.strip()]
-
-
-def environment(home: Path, store: Path) -> dict[str, str]:
-    home.mkdir(parents=True, exist_ok=True)
-    return {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(home),
-        "AWS_ACCESS_KEY_ID": "AKIDBENCHEXAMPLE0000",
-        "AWS_SECRET_ACCESS_KEY": "bench/secret",
-        "AWS_REGION": "us-east-1",
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "AWS_CONFIG_FILE": str(home / "none"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(home / "none"),
-        "CTLOOKUP_STORE_DIR": str(store),
-        "TZ": "UTC",
-    }
-
-
-def generate(path: Path, count: int) -> None:
-    if path.exists():
-        return
-    progress(f"generating {path.name} ({count:,} events)")
-    run_quiet([str(GEN_EVENTS), "--count", str(count), "--seed", str(SEED), "--newest", NEWEST,
-               "--max-gap-secs", "10", "--format", "aws-cli", "--out", str(path)])
-
-
-def window_of(path: Path) -> list[str]:
-    """The window from the oldest to the newest event (EventTime is RFC 3339 in UTC, as the aws CLI saves it)."""
-    times = sorted(e["EventTime"] for e in json.loads(path.read_text())["Events"])
-    return ["--start-time", times[0], "--end-time", times[-1]]
-
-
-def fresh(directory: Path) -> Path:
-    shutil.rmtree(directory, ignore_errors=True)
-    directory.mkdir(parents=True)
-    return directory
 
 
 def main() -> int:
@@ -195,19 +108,13 @@ def main() -> int:
     # d: memory with the large window.
     progress(f"d: {options.large:,} events synced and queried (no rate limit)")
     env = environment(work / "home", fresh(work / "store-d"))
-    fake = Fake(large, fresh(work / "log-d") / "requests.jsonl", rate_limit=False)
-    try:
-        large_window = window_of(large)
-        source = ["--endpoint-url", fake.url, "--region", "us-east-1", "--tps", "1000"]
-        # Peak memory through filter.py's launcher: a child forked from this script would count its
-        # pages (the 50,000 events read above) as its own.
-        os.environ.update(env)
-        _, sync_rss = timed_run([str(CTLOOKUP), "sync", *source, *large_window, "--store-max", "1G", "--no-progress"])
-        query = [str(CTLOOKUP), *source, *large_window, "-o", "jsonl", "--offline"]
-        query_wall, query_rss = timed_run(query)
-        _, _, out = ctlookup(query[1:], env)
-    finally:
-        fake.stop()
+    port = 47614  # the query names the sync's endpoint: the store keeps events by endpoint
+    sync_rss = sync_store(large, env, fresh(work / "log-d") / "requests.jsonl", port=port)
+    # --offline never asks the endpoint.
+    source = ["--endpoint-url", f"http://127.0.0.1:{port}", "--region", "us-east-1"]
+    query = [str(CTLOOKUP), *source, *window_of(large), "-o", "jsonl", "--offline"]
+    query_wall, query_rss = timed_run(query)
+    _, _, out = ctlookup(query[1:], env)
     if len(ids(out)) != options.large:
         print(f"the query from the store printed {len(ids(out))} events, not {options.large}", file=sys.stderr)
         return 1

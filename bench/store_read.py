@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import subprocess
 import sys
@@ -28,8 +29,8 @@ from pathlib import Path
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fake import CTLOOKUP, environment, fresh, generate, ids, sync_store, window_of  # noqa: E402
 from filter import DATA_DIR, ROOT, CommandFailed, git_revision, machine, progress, run_quiet, timed_run  # noqa: E402
-from store import CTLOOKUP, Fake, environment, fresh, generate, ids, window_of  # noqa: E402
 
 SELECTIVE_RATE = 1_000_000
 BROAD_RATE = 400_000
@@ -37,6 +38,14 @@ MEMORY_MIB = 64
 # The store keeps events by endpoint: the sync's server listens where the queries later say it is.
 PORT = 47613
 ENDPOINT = f"http://127.0.0.1:{PORT}"
+
+
+def stored_events(env: dict[str, str]) -> int:
+    """How many events the store holds (`ctlookup store -o jsonl`: a line per scope)."""
+    listing = subprocess.run([str(CTLOOKUP), "store", "-o", "jsonl"], env=env, capture_output=True)
+    if listing.returncode != 0:
+        return 0
+    return sum(json.loads(line)["events"] for line in listing.stdout.splitlines() if line.strip())
 
 
 def main() -> int:
@@ -56,17 +65,12 @@ def main() -> int:
     store_dir = work / f"store-{options.events}"
     env = environment(work / "home", store_dir)
     os.environ.update(env)
-    marker = store_dir / ".synced"
-    if not marker.exists():
+    # A store kept from an earlier run is used again when it holds every event; one of another store
+    # format is rebuilt empty by `ctlookup store`, and filled again here.
+    if stored_events(env) != options.events:
         progress(f"syncing {options.events:,} events into the store (no rate limit)")
         fresh(store_dir)
-        fake = Fake(events, fresh(work / "log") / "requests.jsonl", rate_limit=False, port=PORT)
-        try:
-            source = ["--endpoint-url", ENDPOINT, "--region", "us-east-1", "--tps", "1000"]
-            timed_run([str(CTLOOKUP), "sync", *source, *window, "--store-max", "4G", "--no-progress"])
-        finally:
-            fake.stop()
-        marker.touch()
+        sync_store(events, env, fresh(work / "log") / "requests.jsonl", port=PORT, store_max="4G")
     # --offline never asks the endpoint; it is given because the store's scope is named after it.
     base = [str(CTLOOKUP), "--endpoint-url", ENDPOINT, "--region", "us-east-1", *window, "--offline",
             "-o", "jsonl", "--no-progress"]

@@ -1067,6 +1067,7 @@ fn store_config(
         now: env.now,
         zone,
         insight: api.insight,
+        threads: reading_threads(std::env::var_os(THREADS_VARIABLE).as_deref())?,
     }))
 }
 

@@ -13,7 +13,7 @@ use crate::error::warn;
 use crate::event::{into_one_line, one_line, Envelope, Event, Resource};
 use crate::path::Path;
 use crate::query::expr::{Expr, Target};
-use crate::query::{FieldWatch, Filter, Screen, TextKind};
+use crate::query::{record_paths, FieldWatch, Filter, Screen, TextKind};
 use crate::source::{Origin, Raw};
 
 /// Warnings about one file (or the API's answers) printed before the rest are only counted.
@@ -30,13 +30,25 @@ pub struct Decoder<'f> {
     /// Whether an event whose envelope came beside its record (the API's, the store's) has its record
     /// parsed: always, unless [`Decoder::writer_reads_records`] learnt that nothing looks into it.
     parse_api_records: bool,
+    /// The top-level keys of the record the filter reads, when only the filter reads records (not
+    /// the writer, not the category): then an API (or stored) event's record is parsed into those
+    /// keys alone, once the field watch has seen every path it watches.
+    filter_keys: Option<Vec<String>>,
 }
 
 impl<'f> Decoder<'f> {
     /// `watch_also`: paths besides the filter's whose absence from every event is worth a warning.
     pub fn new(filter: &'f Filter, watch_also: &[Path]) -> Decoder<'f> {
         let watch = FieldWatch::new(&filter.expr, watch_also);
-        Decoder { filter, watch, unreadable: 0, problems_in: None, problems: 0, parse_api_records: true }
+        Decoder {
+            filter,
+            watch,
+            unreadable: 0,
+            problems_in: None,
+            problems: 0,
+            parse_api_records: true,
+            filter_keys: None,
+        }
     }
 
     /// Says whether the writer the events go to looks at parsed records: when neither it nor the
@@ -46,6 +58,8 @@ impl<'f> Decoder<'f> {
         let filter = &self.filter;
         let filter_reads = names_record(&filter.expr) || filter.category.is_some() || !self.watch.keys().is_empty();
         self.parse_api_records = reads || filter_reads;
+        self.filter_keys =
+            (!reads && filter.category.is_none()).then(|| top_keys(&filter.expr)).filter(|k| !k.is_empty());
     }
 
     /// The event in `raw`, or None when the prefilter rules it out or it cannot be read (warned).
@@ -72,13 +86,17 @@ impl<'f> Decoder<'f> {
                     Err(problem) => return self.skip(origin, &problem),
                 }
             }
-            Raw::Api { envelope, record } => {
+            Raw::Api { envelope, record, checked } => {
                 if !self.may_match(record.as_bytes(), TextKind::LookupRecord) {
                     return None;
                 }
                 let raw = into_one_line(record);
-                let parsed = if self.parse_api_records {
+                let parsed = if let (Some(keys), true) = (&self.filter_keys, self.watch.settled()) {
+                    parse_keys(&raw, keys)
+                } else if self.parse_api_records {
                     serde_json::from_str(&raw)
+                } else if checked {
+                    Ok(Value::Null)
                 } else {
                     serde_json::from_str::<serde::de::IgnoredAny>(&raw).map(|_| Value::Null)
                 };
@@ -104,15 +122,14 @@ impl<'f> Decoder<'f> {
     }
 
     /// The prefilter for the reading threads: texts it rules out need not be handed to [`Decoder::decode`]
-    /// at all (only counted, with [`Decoder::screened`]). None when there is no prefilter for records or
-    /// saved lookup events.
+    /// at all (only counted, with [`Decoder::screened`]). None when there is no prefilter of any kind of text.
     pub fn screen(&self) -> Option<Screen> {
-        let record = self.filter.prefilter(TextKind::Record).cloned();
-        let saved = self.filter.prefilter(TextKind::SavedLookupEvent).cloned();
-        if record.is_none() && saved.is_none() {
+        let kinds = [TextKind::Record, TextKind::LookupRecord, TextKind::SavedLookupEvent];
+        let prefilters = kinds.map(|kind| self.filter.prefilter(kind).cloned());
+        if prefilters.iter().all(Option::is_none) {
             return None;
         }
-        Some(Screen::new(record, saved, self.watch.keys()))
+        Some(Screen::new(prefilters, self.watch.keys()))
     }
 
     /// `count` texts were ruled out by a [`Screen`] on a reading thread, unparsed.
@@ -203,6 +220,74 @@ impl<'f> Decoder<'f> {
     }
 }
 
+/// The first keys of the expression's record paths, each once.
+fn top_keys(expr: &Expr) -> Vec<String> {
+    let mut keys: Vec<String> = Vec::new();
+    for path in record_paths(expr) {
+        if let Some(first) = path.segments.into_iter().next().filter(|f| !keys.contains(f)) {
+            keys.push(first);
+        }
+    }
+    keys
+}
+
+/// A record with only the top-level `keys` parsed (the rest checked to be JSON and skipped): what the
+/// filter sees of it is the same, for a fraction of the parse. Anything but an object, and JSON that
+/// is not valid, is parsed whole, for the same value or the same error as ever.
+fn parse_keys(text: &str, keys: &[String]) -> Result<Value, serde_json::Error> {
+    use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+
+    struct Keys<'k>(&'k [String]);
+    impl<'de> DeserializeSeed<'de> for Keys<'_> {
+        type Value = serde_json::Map<String, Value>;
+        fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+            deserializer.deserialize_map(self)
+        }
+    }
+    impl<'de> Visitor<'de> for Keys<'_> {
+        type Value = serde_json::Map<String, Value>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut kept = serde_json::Map::new();
+            while let Some(Key(key)) = map.next_key()? {
+                if self.0.iter().any(|k| *k == key) {
+                    kept.insert(key.into_owned(), map.next_value()?);
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            Ok(kept)
+        }
+    }
+    /// A key, borrowed from the text unless it holds an escape.
+    struct Key<'de>(Cow<'de, str>);
+    impl<'de> Deserialize<'de> for Key<'de> {
+        fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            struct Text;
+            impl<'de> Visitor<'de> for Text {
+                type Value = Cow<'de, str>;
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str("a key")
+                }
+                fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                    Ok(Cow::Borrowed(v))
+                }
+                fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                    Ok(Cow::Owned(v.to_owned()))
+                }
+            }
+            deserializer.deserialize_str(Text).map(Key)
+        }
+    }
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    match Keys(keys).deserialize(&mut deserializer).and_then(|kept| deserializer.end().map(|()| kept)) {
+        Ok(kept) => Ok(Value::Object(kept)),
+        Err(_) => serde_json::from_str(text),
+    }
+}
+
 /// Whether the expression looks into the record (a field path), not only the envelope.
 fn names_record(expr: &Expr) -> bool {
     match expr {
@@ -272,6 +357,35 @@ impl SavedLookupEvent<'_> {
                     })
                     .collect()
             }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_parsed_into_the_filters_keys_holds_what_the_filter_reads() {
+        let keys = vec!["errorCode".to_owned(), "userIdentity".to_owned()];
+        let text = r#"{"eventName":"A","errorCode":"AccessDenied","userIdentity":{"type":"IAMUser","arn":"x"},"n":[1,{"a":2}]}"#;
+        let kept = parse_keys(text, &keys).unwrap();
+        assert_eq!(
+            kept,
+            serde_json::json!({"errorCode": "AccessDenied", "userIdentity": {"type": "IAMUser", "arn": "x"}})
+        );
+        let escaped = r#"{"error\u0043ode":"X","errorCode":"Y"}"#;
+        assert_eq!(
+            parse_keys(escaped, &keys).unwrap(),
+            serde_json::json!({"errorCode": "Y"}),
+            "the last of a repeated key"
+        );
+        for whole in ["[1,2]", "\"text\"", "null"] {
+            assert_eq!(parse_keys(whole, &keys).unwrap(), serde_json::from_str::<Value>(whole).unwrap());
+        }
+        for bad in [r#"{"errorCode":"A""#, r#"{"a":tru}"#, r#"{"a":1} x"#] {
+            let expected = serde_json::from_str::<Value>(bad).unwrap_err().to_string();
+            assert_eq!(parse_keys(bad, &keys).unwrap_err().to_string(), expected, "{bad}");
         }
     }
 }

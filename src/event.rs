@@ -27,6 +27,9 @@ pub struct Envelope {
 pub struct HistoryEvent {
     pub envelope: Envelope,
     pub record: String,
+    /// The record is known to be valid JSON on one line (the store checked it when it kept it), so
+    /// that decoding need not check it again.
+    pub checked: bool,
 }
 
 impl HistoryEvent {
@@ -148,6 +151,12 @@ fn derive_username(identity: Option<&Value>) -> Option<String> {
         "AWSService" => get("invokedBy").map(str::to_owned),
         _ => None,
     }
+}
+
+/// Whether a record's text is valid JSON on one line: what decoding would accept as it is.
+pub fn is_one_line_json(raw: &str) -> bool {
+    memchr::memchr2(b'\n', b'\r', raw.as_bytes()).is_none()
+        && serde_json::from_str::<serde::de::IgnoredAny>(raw).is_ok()
 }
 
 /// Puts a JSON text on one line by dropping the whitespace between tokens; the text inside strings, and

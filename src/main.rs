@@ -16,6 +16,7 @@ mod layers;
 mod merge;
 mod output;
 mod path;
+mod pool;
 mod progress;
 mod query;
 mod reference;

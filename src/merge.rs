@@ -33,8 +33,16 @@ impl<T: PartialEq> Seen<T> {
     /// Records the event; false if it was handed out already.
     pub fn first(&mut self, time: T, id: &str) -> bool {
         if self.time.as_ref() != Some(&time) {
-            self.ids.clear();
             self.time = Some(time);
+            // Most seconds hold one event: its ID's memory is used again for the next one.
+            if self.ids.len() == 1 {
+                let mut kept = self.ids.drain().next().expect("one ID");
+                kept.clear();
+                kept.push_str(id);
+                self.ids.insert(kept);
+                return true;
+            }
+            self.ids.clear();
         }
         self.ids.insert(id.to_owned())
     }

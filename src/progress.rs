@@ -76,6 +76,16 @@ impl Progress {
         self.redraw();
     }
 
+    /// `count` events or records were read that say nothing of how far back the scan has reached
+    /// (the ones a prefilter ruled out unparsed), as `count` calls of [`Progress::scanned`] with no time.
+    pub fn scanned_many(&self, count: u64) {
+        let before = self.scanned.get();
+        self.scanned.set(before + count);
+        if before / 1024 != (before + count) / 1024 {
+            self.redraw();
+        }
+    }
+
     /// An event or record was read; `time` is how far back the (newest-first) scan has reached.
     pub fn scanned(&self, time: Option<DateTime<Utc>>) {
         self.scanned.set(self.scanned.get() + 1);

@@ -213,7 +213,7 @@ fn history_event(event: sdk::Event) -> HistoryEvent {
                 .collect()
         }),
     };
-    HistoryEvent { envelope, record: event.cloud_trail_event.unwrap_or_default() }
+    HistoryEvent { envelope, record: event.cloud_trail_event.unwrap_or_default(), checked: false }
 }
 
 #[cfg(test)]

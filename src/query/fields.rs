@@ -33,8 +33,7 @@ struct Watched {
 impl FieldWatch {
     /// Watches the record paths of `expr`, and `also` (the `--columns` asked for).
     pub fn new(expr: &Expr, also: &[Path]) -> FieldWatch {
-        let mut paths = Vec::new();
-        collect(expr, &mut paths);
+        let mut paths = record_paths(expr);
         for path in also {
             if !paths.contains(path) {
                 paths.push(path.clone());
@@ -104,6 +103,11 @@ impl FieldWatch {
         self.pending.iter().map(|w| (w.key.clone(), w.bare_key.clone())).collect()
     }
 
+    /// Whether every watched path has been seen: then nothing more is learnt from the records.
+    pub fn settled(&self) -> bool {
+        self.pending.is_empty()
+    }
+
     /// `count` records ruled out unparsed before they reached this watch, none of them naming a key of
     /// [`FieldWatch::keys`] that was not handed on to [`FieldWatch::observe_unparsed`].
     pub fn observe_skipped(&mut self, count: u64) {
@@ -124,6 +128,14 @@ impl FieldWatch {
             })
             .collect()
     }
+}
+
+/// The record paths of the expression, each once, in order: what the watch watches, and what the
+/// decode stage parses when only the filter reads records.
+pub fn record_paths(expr: &Expr) -> Vec<Path> {
+    let mut paths = Vec::new();
+    collect(expr, &mut paths);
+    paths
 }
 
 fn collect(expr: &Expr, paths: &mut Vec<Path>) {

@@ -14,7 +14,7 @@ pub mod sql;
 use chrono::{DateTime, Utc};
 
 pub use attribute::Attribute;
-pub use fields::FieldWatch;
+pub use fields::{record_paths, FieldWatch};
 pub use plan::Plan;
 
 use crate::event::{Event, EventCategory};

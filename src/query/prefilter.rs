@@ -57,6 +57,7 @@ impl Prefilter {
 /// "no event had the field" warning) is still handed on, the first one of each key of each input.
 pub struct Screen {
     record: Option<Prefilter>,
+    lookup: Option<Prefilter>,
     saved: Option<Prefilter>,
     /// Each watched key, as written in a record and inside a saved lookup event's string.
     keys: Vec<(Finder<'static>, Finder<'static>)>,
@@ -70,19 +71,20 @@ pub struct Screened {
 }
 
 impl Screen {
+    /// The prefilters of each [`TextKind`], in its order, and the watched keys.
     pub fn new(
-        record: Option<Prefilter>,
-        saved: Option<Prefilter>,
+        [record, lookup, saved]: [Option<Prefilter>; 3],
         keys: Vec<(Finder<'static>, Finder<'static>)>,
     ) -> Screen {
-        Screen { record, saved, keys }
+        Screen { record, lookup, saved, keys }
     }
 
-    /// Whether `text` (of `kind`: a record or a saved lookup event) must be handed to the decoder.
+    /// Whether `text` (of `kind`) must be handed to the decoder.
     pub fn pass(&self, text: &[u8], kind: TextKind, state: &mut Screened) -> bool {
         let prefilter = match kind {
+            TextKind::Record => &self.record,
+            TextKind::LookupRecord => &self.lookup,
             TextKind::SavedLookupEvent => &self.saved,
-            TextKind::Record | TextKind::LookupRecord => &self.record,
         };
         let Some(prefilter) = prefilter else { return true };
         if prefilter.may_match(text) {
@@ -237,12 +239,15 @@ mod tests {
     fn the_screen_hands_on_what_may_match_and_the_first_text_naming_each_watched_key() {
         let record = Prefilter::new(&eq("errorCode", "AccessDenied"), TextKind::Record);
         let keys = vec![(Finder::new(b"\"errorCode\"").into_owned(), Finder::new(b"errorCode").into_owned())];
-        let screen = Screen::new(record, None, keys);
+        let lookup = Prefilter::new(&eq("errorCode", "AccessDenied"), TextKind::LookupRecord);
+        let screen = Screen::new([record, lookup, None], keys);
         let mut state = Screened::default();
         assert!(screen.pass(br#"{"errorCode":"AccessDenied"}"#, TextKind::Record, &mut state));
         assert!(!screen.pass(br#"{"eventName":"X"}"#, TextKind::Record, &mut state));
         assert!(screen.pass(br#"{"errorCode":"Other"}"#, TextKind::Record, &mut state), "the first naming the key");
         assert!(!screen.pass(br#"{"errorCode":"Other"}"#, TextKind::Record, &mut state));
         assert!(screen.pass(br#"{"EventId":"1"}"#, TextKind::SavedLookupEvent, &mut state), "no prefilter: all pass");
+        assert!(!screen.pass(br#"{"errorCode":"Other"}"#, TextKind::LookupRecord, &mut state));
+        assert!(screen.pass(br#"{"errorCode":"AccessDenied"}"#, TextKind::LookupRecord, &mut state));
     }
 }

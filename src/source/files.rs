@@ -4,7 +4,6 @@
 //! handed to the consumer on this thread in path order, each file's in its order.
 
 use std::collections::HashSet;
-use std::convert::Infallible;
 use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, Cursor, Read};
 use std::ops::Range;
@@ -15,15 +14,15 @@ use anyhow::{Context, Result};
 use flate2::bufread::MultiGzDecoder;
 use memchr::memmem;
 
-use super::pool::{self, Gone, Ordered, Sink, Weighed};
 use super::s3;
-use super::split::{split_values, Piece, SplitError, MAX_EVENT_BYTES};
+use super::split::{self, split_values, split_values_after, Piece, SplitError, MAX_EVENT_BYTES};
 use super::token::{Binding, ObjectPosition};
 use super::{Consumer, Flow, Origin, Outcome, Raw};
 use super::{FilesConfig, Input, S3Config};
 use crate::aws::s3::{Buckets, Fetcher};
 use crate::error::Interrupted;
 use crate::interrupt;
+use crate::pool::{self, Gone, Ordered, Sink, Weighed};
 use crate::progress::Progress;
 use crate::query::{Screen, Screened, TextKind};
 
@@ -535,8 +534,8 @@ fn read_input(mut raw: BufReader<Box<dyn Read + Send>>, out: &mut Batcher<'_>) -
         }
     }
     match sniff(stream) {
-        (Layout::JsonLines, stream) => read_lines(stream, out),
-        (Layout::Documents, stream) => read_values(stream, out),
+        (Layout::JsonLines, head, rest) => read_lines(Box::new(Cursor::new(head).chain(rest)), out),
+        (Layout::Documents, head, rest) => read_values(head, rest, out),
     }
 }
 
@@ -559,11 +558,12 @@ const SNIFF_BYTES: usize = 1024 * 1024;
 /// document makes JSON Lines; a document, an array, or the opening of one that goes on over more lines
 /// (`{"Events": [`, `[`, `{`) makes documents. Lines that are no JSON at all (a bad first line of JSON
 /// Lines) are passed over; when none of the first lines says, the input is read as documents, which also
-/// reads good JSON Lines. The lines read to tell are handed back ahead of the rest, so nothing is read
-/// twice or lost (standard input cannot be read again), and at most `SNIFF_BYTES` are held. A read error
-/// meanwhile comes back after them, where the reader finds it as it would have.
-fn sniff(mut stream: Box<dyn BufRead + Send>) -> (Layout, Box<dyn BufRead + Send>) {
-    let mut head = Vec::new();
+/// reads good JSON Lines. The lines read to tell are handed back (the head) with the rest, to be read
+/// first, so nothing is read twice or lost (standard input cannot be read again), and at most
+/// `SNIFF_BYTES` are held; documents are split in the head where it lies. A read error meanwhile comes
+/// back after them, where the reader finds it as it would have.
+fn sniff(mut stream: Box<dyn BufRead + Send>) -> (Layout, Vec<u8>, Box<dyn BufRead + Send>) {
+    let mut head = split::buffer();
     let mut layout = None;
     let mut error = None;
     let mut lines = 0;
@@ -578,26 +578,48 @@ fn sniff(mut stream: Box<dyn BufRead + Send>) -> (Layout, Box<dyn BufRead + Send
             }
         }
         let line = head[start..].trim_ascii();
-        if !line.is_empty() {
-            lines += 1;
-            layout = layout_of_line(line);
+        if line.is_empty() {
+            continue;
+        }
+        lines += 1;
+        // Whether no line is looked at after this one: then a line that opens a document tells
+        // documents whatever follows in it, as the default would (a trail log is one long line).
+        let last = lines == SNIFF_LINES
+            || head.len() >= SNIFF_BYTES
+            || head.last() != Some(&b'\n')
+            || match stream.fill_buf() {
+                Ok(rest) => rest.is_empty(),
+                Err(err) => {
+                    error = Some(err);
+                    true
+                }
+            };
+        layout = layout_of_line(&head[start..], last);
+        if error.is_some() {
+            break;
         }
     }
     let rest: Box<dyn BufRead + Send> = match error {
         Some(err) => Box::new(FailOnce(Some(err))),
         None => stream,
     };
-    (layout.unwrap_or(Layout::Documents), Box::new(Cursor::new(head).chain(rest)))
+    (layout.unwrap_or(Layout::Documents), head, rest)
 }
 
-/// What one line says of the layout; None: it is no JSON, the next line tells.
-fn layout_of_line(line: &[u8]) -> Option<Layout> {
+/// What one line says of the layout; None: it is no JSON, the next line tells. When it is the `last`
+/// line looked at, the split stops at the first element of a document: the rest of the line could
+/// only change documents into "the next line tells", and there is none.
+fn layout_of_line(line: &[u8], last: bool) -> Option<Layout> {
+    let line = line.trim_ascii();
     let mut pieces = 0;
     let mut one_event = false;
     let split = split_values(line, |piece| {
         pieces += 1;
         one_event = pieces == 1 && matches!(piece, Piece::Event { array: None, .. });
-        Ok::<_, Infallible>(())
+        if last && matches!(piece, Piece::Event { array: Some(_), .. }) {
+            return Err(Layout::Documents);
+        }
+        Ok(())
     });
     match split {
         Ok(Ok(())) if one_event => Some(Layout::JsonLines),
@@ -605,7 +627,7 @@ fn layout_of_line(line: &[u8]) -> Option<Layout> {
         // A JSON string cannot hold a line end: a line that stops inside one is cut, not an opening.
         Ok(Err(SplitError::Truncated { .. })) if !ends_inside_string(line) => Some(Layout::Documents),
         Ok(Err(_)) => None,
-        Err(never) => match never {},
+        Err(layout) => Some(layout),
     }
 }
 
@@ -675,8 +697,8 @@ impl BufRead for FailOnce {
 }
 
 /// Documents and events one after another, one element at a time.
-fn read_values(stream: Box<dyn BufRead + Send>, out: &mut Batcher<'_>) -> Result<(), Gone> {
-    if let Err(err) = split_values(stream, |piece| out.event(piece))? {
+fn read_values(head: Vec<u8>, rest: Box<dyn BufRead + Send>, out: &mut Batcher<'_>) -> Result<(), Gone> {
+    if let Err(err) = split_values_after(head, rest, |piece| out.event(piece))? {
         out.problem(format!("{err}; the rest of this file is skipped"));
     }
     Ok(())
@@ -788,9 +810,7 @@ impl Delivery<'_> {
                     if count == 0 {
                         continue;
                     }
-                    for _ in 0..count {
-                        self.progress.scanned(None);
-                    }
+                    self.progress.scanned_many(count);
                     if interrupt::interrupted() {
                         return Err(Interrupted(interrupt::what().to_owned()).into());
                     }
@@ -909,7 +929,8 @@ mod tests {
 
     /// The layout told, and every byte read after telling it: the input must come back whole.
     fn told(text: &[u8]) -> Layout {
-        let (layout, mut stream) = sniff(Box::new(BufReader::with_capacity(4, Trickle(text.to_vec(), 0))));
+        let (layout, head, rest) = sniff(Box::new(BufReader::with_capacity(4, Trickle(text.to_vec(), 0))));
+        let mut stream = Cursor::new(head).chain(rest);
         let mut again = Vec::new();
         stream.read_to_end(&mut again).unwrap();
         assert!(again == text, "the input is handed on whole");
@@ -920,7 +941,10 @@ mod tests {
     fn json_lines_are_told_from_documents_by_their_first_line() {
         use Layout::{Documents, JsonLines};
         let record = "{\"eventVersion\":\"1.08\",\"eventName\":\"A\"}";
-        let cases: [(String, Layout, &str); 14] = [
+        let cases: [(String, Layout, &str); 17] = [
+            (format!("{{\"Records\":[{record},{record}]}}"), Documents, "a trail log on one line"),
+            (format!("{{\"Records\":[{record}}}\n{record}\n"), JsonLines, "a broken document, then lines"),
+            (format!("{{\"Records\":[{record}}}\n"), Documents, "a broken document alone"),
             (format!("{record}\n{record}\n"), JsonLines, "JSON Lines"),
             (format!("\n  {record}\r\n{record}"), JsonLines, "empty lines and CRLF"),
             (format!("not json\n{record}\n"), JsonLines, "a bad first line"),
@@ -950,7 +974,8 @@ mod tests {
     #[test]
     fn a_read_error_while_telling_comes_after_what_was_read() {
         let failing = Cursor::new(b"{\"a\":1}\n{\"b\"".to_vec()).chain(FailOnce(Some(io::Error::other("disk gone"))));
-        let (layout, mut stream) = sniff(Box::new(BufReader::new(failing)));
+        let (layout, head, rest) = sniff(Box::new(BufReader::new(failing)));
+        let mut stream = Cursor::new(head).chain(rest);
         assert_eq!(layout, Layout::JsonLines);
         let mut read = Vec::new();
         let err = stream.read_to_end(&mut read).unwrap_err();

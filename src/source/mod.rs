@@ -7,7 +7,6 @@
 mod api;
 mod athena;
 mod files;
-mod pool;
 pub mod s3;
 mod split;
 pub mod token;
@@ -109,11 +108,7 @@ pub enum Input {
 }
 
 /// What the consumer wants after an item.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Flow {
-    Continue,
-    Stop,
-}
+pub use crate::pool::Flow;
 
 /// One thing a source read, not yet decoded.
 pub enum Raw<'a> {
@@ -121,8 +116,9 @@ pub enum Raw<'a> {
     Record(&'a [u8]),
     /// A saved `aws cloudtrail lookup-events` event: envelope fields, and the record as a JSON string.
     SavedLookupEvent(&'a [u8]),
-    /// An event as the API returned it: its envelope, and the record's JSON text (`CloudTrailEvent`).
-    Api { envelope: Envelope, record: String },
+    /// An event as the API returned it: its envelope, and the record's JSON text (`CloudTrailEvent`),
+    /// `checked` when it is known to be valid JSON on one line (the store checked it).
+    Api { envelope: Envelope, record: String, checked: bool },
 }
 
 /// Where an item came from, for warnings.

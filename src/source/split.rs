@@ -57,12 +57,32 @@ const CHUNK: usize = 256 * 1024;
 /// ends the split after everything before it was handed on.
 pub fn split_values<E>(
     reader: impl Read,
+    on_piece: impl FnMut(Piece<'_>) -> Result<(), E>,
+) -> Result<Result<(), SplitError>, E> {
+    split_values_after(Vec::new(), reader, on_piece)
+}
+
+/// [`split_values`] of `head` and then `reader`: the first bytes of the input, read already (to tell
+/// its layout), are split where they lie rather than copied. Take `head` from [`buffer`].
+pub fn split_values_after<E>(
+    head: Vec<u8>,
+    reader: impl Read,
     mut on_piece: impl FnMut(Piece<'_>) -> Result<(), E>,
 ) -> Result<Result<(), SplitError>, E> {
-    let mut s = Scanner { reader, buf: spare_buffer(), pos: 0, end: 0, keep: None, discarded: 0, oversized: false };
+    let end = head.len();
+    let buf = if end == 0 { spare_buffer() } else { head };
+    let mut s = Scanner { reader, buf, pos: 0, end, keep: None, discarded: 0, oversized: false };
     let result = split_all(&mut s, &mut on_piece);
     give_back(std::mem::take(&mut s.buf));
     result
+}
+
+/// An empty buffer with this thread's spare memory, for the head of [`split_values_after`].
+pub fn buffer() -> Vec<u8> {
+    let mut buffer = SPARE.with(|spare| std::mem::take(&mut *spare.borrow_mut()));
+    buffer.clear();
+    buffer.reserve(CHUNK);
+    buffer
 }
 
 thread_local! {
@@ -72,12 +92,13 @@ thread_local! {
 }
 
 fn spare_buffer() -> Vec<u8> {
-    let spare = SPARE.with(|spare| std::mem::take(&mut *spare.borrow_mut()));
-    if spare.len() >= CHUNK {
-        spare
-    } else {
-        vec![0; CHUNK]
+    let mut spare = SPARE.with(|spare| std::mem::take(&mut *spare.borrow_mut()));
+    if spare.capacity() < CHUNK {
+        return vec![0; CHUNK];
     }
+    // A head given back holds what it held; the scanner needs its whole length initialised.
+    spare.resize(spare.capacity(), 0);
+    spare
 }
 
 fn give_back(buf: Vec<u8>) {

@@ -27,7 +27,7 @@ use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension, Tran
 use super::coverage::{union, Span};
 
 /// Bumped whenever the schema or the chunk format changes: a store of another version is rebuilt.
-const VERSION: i64 = 2;
+const VERSION: i64 = 3;
 
 /// A stamp in the file that tells ctlookup's store from another SQLite file.
 const APPLICATION_ID: i64 = 0x6374_6c6b; // "ctlk"
@@ -741,12 +741,14 @@ impl Db {
         let mut summaries = Vec::new();
         for (id, key, bytes, lookups) in rows {
             let mut ids = std::collections::HashSet::new();
+            let mut plain = Vec::new();
             let mut statement = tx.prepare("SELECT data FROM chunks WHERE scope = ?1")?;
             let mut chunks = statement.query([id])?;
             while let Some(row) = chunks.next()? {
                 let data: Vec<u8> = row.get(0)?;
-                for event in super::chunk::decode(&data).context(super::Damaged)? {
-                    ids.insert(event.envelope.event_id.unwrap_or_default());
+                super::chunk::decompress(&data, &mut plain).context(super::Damaged)?;
+                for stored in super::chunk::events(&plain) {
+                    ids.insert(stored.and_then(|s| Ok(s.id()?.to_owned())).context(super::Damaged)?);
                 }
             }
             // The lookup "" is the full scan's own: these are the windows of full scans.

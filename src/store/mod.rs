@@ -4,7 +4,8 @@
 //! lives, opens it (rebuilding only a file proven damaged, foreign or of another version; a busy
 //! store is waited for, a read-only one is read) and keeps a run's dealings with it: what failed,
 //! what came from where. `db` owns the SQLite file and the rule that covered spans are held,
-//! `chunk` the page format, `coverage` the arithmetic of spans and `read` reading a covered span back.
+//! `chunk` the chunk format, `coverage` the arithmetic of spans and `read` reading a covered span back
+//! on the reading threads.
 
 pub mod chunk;
 pub mod coverage;
@@ -13,6 +14,7 @@ pub mod read;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{anyhow, Result};
 
@@ -21,6 +23,7 @@ pub use db::{Db, OpenError, Page, ScopeKey, Written};
 pub use read::{Opened, StoredReader};
 
 use crate::error::{say, warn};
+use crate::query::Screen;
 
 /// The store's file in its directory.
 pub const FILE_NAME: &str = "events.sqlite";
@@ -54,6 +57,8 @@ pub struct StoreConfig {
     pub zone: crate::time::Zone,
     /// Insight events rather than management events (for messages; the scope says it too).
     pub insight: bool,
+    /// Threads that read stored chunks back (1: the thread that filters reads them), as for files.
+    pub threads: usize,
 }
 
 /// The store's directory: `CTLOOKUP_STORE_DIR`, else `ctlookup/store` in the user's cache directory.
@@ -111,6 +116,10 @@ pub struct Store {
     pub from_store: u64,
     pub from_api: u64,
     pub requests: u64,
+    /// The consumer's prefilter, run where stored chunks are read (`read`).
+    pub screen: Option<Arc<Screen>>,
+    /// Stored events the screen ruled out, not yet told to the consumer.
+    pub screened: u64,
 }
 
 impl Store {
@@ -139,7 +148,17 @@ impl Store {
                 say(format_args!("the store {} is read-only: answering from it, recording nothing", path.display()));
             }
         }
-        Ok(Store { db, config: config.clone(), failed: None, damaged: false, from_store: 0, from_api: 0, requests: 0 })
+        Ok(Store {
+            db,
+            config: config.clone(),
+            failed: None,
+            damaged: false,
+            from_store: 0,
+            from_api: 0,
+            requests: 0,
+            screen: None,
+            screened: 0,
+        })
     }
 
     pub fn usable(&self) -> bool {

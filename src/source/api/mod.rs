@@ -184,6 +184,9 @@ impl Merge {
 
     async fn run(&mut self, config: &ApiConfig, sink: &mut dyn Consumer, progress: &Progress) -> Result<Outcome> {
         let merged = self.streams.len() > 1;
+        if let Some(store) = self.store.as_mut() {
+            store.screen = sink.screen().map(std::sync::Arc::new);
+        }
         loop {
             if interrupt::interrupted() {
                 sink.flush()?;
@@ -197,6 +200,11 @@ impl Merge {
                 for i in 0..self.streams.len() {
                     self.advance(i, config)?;
                 }
+            }
+            // Stored events the store's screen ruled out: counted, as files count theirs.
+            if let Some(screened) = self.store.as_mut().map(|s| std::mem::take(&mut s.screened)).filter(|&n| n > 0) {
+                progress.scanned_many(screened);
+                sink.screened(screened);
             }
             let wanted: Vec<usize> = (0..self.streams.len()).filter(|&i| self.streams[i].needs_page()).collect();
             if !wanted.is_empty() {
@@ -228,8 +236,8 @@ impl Merge {
             if config.follow.is_some() && !self.first_follow_sighting(&event) {
                 continue;
             }
-            let HistoryEvent { envelope, record } = event;
-            if sink.item(Raw::Api { envelope, record }, Origin::Api)? == Flow::Stop {
+            let HistoryEvent { envelope, record, checked } = event;
+            if sink.item(Raw::Api { envelope, record, checked }, Origin::Api)? == Flow::Stop {
                 sink.flush()?;
                 let outcome = Outcome { resume_token: self.resume_token() };
                 return self.finish(outcome, config);

@@ -125,7 +125,9 @@ impl Merge {
                 if !reader.done() {
                     match reader.next_batch(PAGE_SIZE as usize) {
                         Ok(batch) => {
-                            store.from_store += batch.len() as u64;
+                            let screened = reader.take_screened();
+                            store.screened += screened;
+                            store.from_store += batch.len() as u64 + screened;
                             stream.buffer = batch.into();
                         }
                         Err(err) if store.config.offline => {
@@ -174,7 +176,7 @@ impl Merge {
         let stream = &mut self.streams[i];
         let place = stream.place.as_ref().expect("a planned stream has its place");
         if let (Part::Stored(span), true) = (part, store.usable()) {
-            let opened = StoredReader::open(&store.db, place.scope, place.lookup.clone(), &place.key, span);
+            let opened = StoredReader::open(store, place.scope, place.lookup.clone(), &place.key, span);
             let offline = store.config.offline;
             let region = &self.regions[stream.region].place;
             let gap = || describe_gap(span, region, place, &store.config);

@@ -1,5 +1,6 @@
 //! Reads several inputs at once, each on one of a bounded pool of threads, and hands what they read to
-//! the calling thread in input order, with a bounded number of bytes held between the two.
+//! the calling thread in input order, with a bounded number of bytes held between the two: the files
+//! of `--input` (`source::files`) and the chunks of the store (`store::read`) alike.
 //!
 //! Inputs are taken in order from one queue, so the input the caller waits for is always being read (or
 //! done). Each input has its own small channel; readers of later inputs stop when the bytes held for
@@ -14,7 +15,12 @@ use std::sync::{mpsc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use anyhow::Result;
 
-use super::Flow;
+/// What the caller wants after an item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    Stop,
+}
 
 /// Bytes read ahead for the inputs after the one the caller is on.
 const BYTES_AHEAD: usize = 4 * 1024 * 1024;
