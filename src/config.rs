@@ -1246,5 +1246,64 @@ mod tests {
         };
         assert!(!headers(&["--region", "us-east-1"]).contains(&"awsRegion".to_owned()));
         assert_eq!(headers(&["--region", "us-east-1,us-west-2"]).last().map(String::as_str), Some("awsRegion"));
+        let several = headers(&["--profile", "a,b", "--region", "us-east-1,us-west-2"]);
+        assert_eq!(several[several.len() - 2..], ["account".to_owned(), "awsRegion".to_owned()]);
+    }
+
+    fn selection(args: &[&str]) -> Result<(Accounts, Option<String>)> {
+        let cli =
+            crate::cli::Cli::try_parse_from(std::iter::once("ctlookup").chain(args.iter().copied())).unwrap().lookup;
+        account_selection(&cli.api)
+    }
+
+    #[test]
+    fn roles_are_named_in_the_partition_of_the_region_asked() {
+        let role_arn = |args: &[&str]| match selection(args).unwrap().0 {
+            Accounts::Roles(roles) => roles.role_arn("111111111111"),
+            other => panic!("{other:?}"),
+        };
+        let accounts = ["--accounts", "111111111111"];
+        assert_eq!(
+            role_arn(&[&accounts[..], &["--role-name", "audit"]].concat()),
+            "arn:aws:iam::111111111111:role/audit"
+        );
+        assert_eq!(
+            role_arn(&[&accounts[..], &["--role-name", "role/ops/audit", "--region", "cn-north-1"]].concat()),
+            "arn:aws-cn:iam::111111111111:role/ops/audit"
+        );
+        assert_eq!(
+            role_arn(&[&accounts[..], &["--role-name", "audit", "--region", "us-gov-west-1"]].concat()),
+            "arn:aws-us-gov:iam::111111111111:role/audit"
+        );
+        let template = "arn:aws:iam::{account}:role/x/y";
+        assert_eq!(
+            role_arn(&[&accounts[..], &["--role-arn", template]].concat()),
+            "arn:aws:iam::111111111111:role/x/y"
+        );
+    }
+
+    #[test]
+    fn one_profile_is_one_account_and_several_are_several() {
+        assert_eq!(selection(&[]).unwrap(), (Accounts::Own, None));
+        assert_eq!(selection(&["--profile", "a"]).unwrap(), (Accounts::Own, Some("a".to_owned())));
+        assert_eq!(
+            selection(&["--profile", "a,b", "--profile", "a"]).unwrap(),
+            (Accounts::Profiles(vec!["a".to_owned(), "b".to_owned()]), None)
+        );
+        let (accounts, profile) = selection(&[
+            "--profile",
+            "base",
+            "--accounts",
+            "org",
+            "--exclude-account",
+            "222222222222",
+            "--role-name",
+            "r",
+        ])
+        .unwrap();
+        assert_eq!(profile.as_deref(), Some("base"), "the base credentials' profile");
+        let Accounts::Roles(roles) = accounts else { panic!("{accounts:?}") };
+        assert_eq!((roles.accounts, roles.exclude), (None, vec!["222222222222".to_owned()]));
+        assert_eq!(roles.session_name, "ctlookup");
     }
 }
