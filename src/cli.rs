@@ -367,8 +367,9 @@ pub struct ApiArgs {
     pub profile: Vec<String>,
 
     /// Read these accounts (comma separated 12-digit IDs, or `org` for every active account of the
-    /// organisation) through a role assumed in each (--role-name or --role-arn); with `athena table`,
-    /// the accounts of the `account` partition (default: injected, so that every query names its accounts)
+    /// organisation) through a role assumed in each (--role-name or --role-arn); with trails in S3 and
+    /// --athena, the accounts to read (as --account, no role); with `athena table`, the accounts of the
+    /// `account` partition (default: injected, so that every query names its accounts)
     #[arg(long, value_name = "IDS|org", value_delimiter = ',', help_heading = "Many accounts")]
     pub accounts: Vec<String>,
 
@@ -393,7 +394,7 @@ pub struct ApiArgs {
     #[arg(long, value_name = "NAME", default_value = "ctlookup", help_heading = "Many accounts")]
     pub role_session_name: String,
 
-    /// Account-region lookups running at once at most (each at its own 2 requests/s)
+    /// Requests in flight at most across the account-region lookups (each at its own 2 requests/s)
     #[arg(long, value_name = "N", default_value_t = 16, help_heading = "Many accounts")]
     pub parallel: usize,
 
