@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from filter import DATA_DIR, GEN_EVENTS, ROOT, CommandFailed, git_revision, machine, progress, run_quiet  # noqa: E402
+from filter import DATA_DIR, GEN_EVENTS, ROOT, exit_status, git_revision, machine, progress, run_quiet  # noqa: E402
 from fake import NEWEST, Fake, ctlookup, environment, fresh, ids  # noqa: E402
 
 REGIONS = ("us-east-1", "us-west-2")
@@ -97,26 +97,20 @@ def main(argv: list[str] | None = None) -> int:
     options = parser.parse_args(argv)
     if options.accounts < 1 or options.per_stream < 1 or options.runs < 1:
         parser.error("--accounts, --per-stream and --runs must be at least 1")
-    try:
-        if not options.no_build:
-            progress("building (cargo build --release); the first build takes minutes")
-            run_quiet(["cargo", "build", "--release", "-p", "fake-cloudtrail", "-p", "ctlookup"], cwd=ROOT)
-        fresh(WORK)
-        events_path = WORK / "events.json"
-        progress(f"generating {options.accounts} accounts × {len(REGIONS)} regions × {options.per_stream} events")
-        events = generate(events_path, options.accounts, options.per_stream)
-        env = environment(WORK / "home", WORK / "store")
-        accounts = [account_id(a) for a in range(options.accounts)]
-        role = ["--role-name", "bench"]
-        one, one_out, one_refused = best(["--accounts", accounts[0], *role, "--region", REGIONS[0]], env,
-                                         events_path, options.runs, "one lookup")
-        many_args = ["--accounts", ",".join(accounts), *role, "--region", ",".join(REGIONS)]
-        many, many_out, many_refused = best(many_args, env, events_path, options.runs, "all lookups")
-    except CommandFailed as failed:
-        print(f"bench: {failed}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
+    if not options.no_build:
+        progress("building (cargo build --release); the first build takes minutes")
+        run_quiet(["cargo", "build", "--release", "-p", "fake-cloudtrail", "-p", "ctlookup"], cwd=ROOT)
+    fresh(WORK)
+    events_path = WORK / "events.json"
+    progress(f"generating {options.accounts} accounts × {len(REGIONS)} regions × {options.per_stream} events")
+    events = generate(events_path, options.accounts, options.per_stream)
+    env = environment(WORK / "home", WORK / "store")
+    accounts = [account_id(a) for a in range(options.accounts)]
+    role = ["--role-name", "bench"]
+    one, one_out, one_refused = best(["--accounts", accounts[0], *role, "--region", REGIONS[0]], env,
+                                     events_path, options.runs, "one lookup")
+    many_args = ["--accounts", ",".join(accounts), *role, "--region", ",".join(REGIONS)]
+    many, many_out, many_refused = best(many_args, env, events_path, options.runs, "all lookups")
     expected_one = {json.loads(e["CloudTrailEvent"])["eventID"] for e in events
                     if json.loads(e["CloudTrailEvent"])["recipientAccountId"] == accounts[0]
                     and json.loads(e["CloudTrailEvent"])["awsRegion"] == REGIONS[0]}
@@ -146,4 +140,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(exit_status(main))

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import filter as filterbench  # bench/filter.py, beside this script
-from filter import CommandFailed, Mismatch, mib, progress, rss, run_quiet, seconds, timed_run, verdict
+from filter import Mismatch, exit_status, mib, progress, rss, run_quiet, seconds, timed_run, verdict
 
 ROOT = filterbench.ROOT
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR") or ROOT / "target")
@@ -266,19 +266,10 @@ def main(argv: list[str] | None = None) -> int:
         results = measure(CASES, ctlookup, jq, path, args.runs)
         print(report(CASES, groups, results, ctlookup, jq, path, args.count, args.runs, filterbench.rss_floor()))
         return 0
-    except CommandFailed as e:
-        print(e, file=sys.stderr)
-        return 1
-    except Mismatch as e:
-        print(f"bench: MISMATCH: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("bench: interrupted", file=sys.stderr)
-        return 130
     finally:
         if workdir is not None:
             shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(exit_status(main))

@@ -155,6 +155,22 @@ class Mismatch(Exception):
     pass
 
 
+def exit_status(run) -> int:
+    """Runs a benchmark's `main`: its own status, 1 when a command failed or the tools disagreed, 130
+    when interrupted; each said in one line on stderr."""
+    try:
+        return run()
+    except CommandFailed as e:
+        print(e, file=sys.stderr)
+        return 1
+    except Mismatch as e:
+        print(f"bench: MISMATCH: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("bench: interrupted", file=sys.stderr)
+        return 130
+
+
 def progress(message: str) -> None:
     print(f"bench: {message}", file=sys.stderr, flush=True)
 
@@ -614,19 +630,10 @@ def main(argv: list[str] | None = None) -> int:
         rows = measure(cases, tools, inputs, args.runs)
         print(report(rows, tools, inputs, args.count, args.runs, rss_floor()))
         return 0
-    except CommandFailed as e:
-        print(e, file=sys.stderr)
-        return 1
-    except Mismatch as e:
-        print(f"bench: MISMATCH: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("bench: interrupted", file=sys.stderr)
-        return 130
     finally:
         if workdir is not None:
             shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(exit_status(main))

@@ -38,6 +38,7 @@ from pathlib import Path
 sys.dont_write_bytecode = True
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from filter import (  # noqa: E402
+    exit_status,
     DATA_DIR,
     DEFAULT_CTLOOKUP,
     ROOT,
@@ -258,15 +259,6 @@ def main(argv: list[str] | None = None) -> int:
         ]
         print("\n".join(lines))
         return 0
-    except CommandFailed as e:
-        print(e, file=sys.stderr)
-        return 1
-    except Mismatch as e:
-        print(f"bench: MISMATCH: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("bench: interrupted", file=sys.stderr)
-        return 130
     finally:
         if moto is not None:
             moto.stop()
@@ -275,4 +267,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(exit_status(main))

@@ -48,6 +48,7 @@ from pathlib import Path
 sys.dont_write_bytecode = True
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from filter import (  # noqa: E402
+    exit_status,
     DATA_DIR,
     GEN_EVENTS,
     ROOT,
@@ -711,16 +712,10 @@ def main(argv: list[str] | None = None) -> int:
         rows = measure(ctx)
         print(report(rows, ctx))
         return 1 if any(row.failure for row in rows) else 0
-    except CommandFailed as e:
-        print(e, file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("bench: interrupted", file=sys.stderr)
-        return 130
     finally:
         if workdir is not None:
             shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(exit_status(main))

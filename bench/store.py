@@ -45,7 +45,7 @@ from fake import (  # noqa: E402
     sync_store,
     window_of,
 )
-from filter import DATA_DIR, ROOT, CommandFailed, git_revision, machine, progress, run_quiet, timed_run  # noqa: E402
+from filter import DATA_DIR, ROOT, exit_status, git_revision, machine, progress, run_quiet, timed_run  # noqa: E402
 
 SPEEDUP_GOAL = 1000  # a: first ÷ second
 OVERHEAD_GOAL = 1.05  # b: with the store ÷ --no-store
@@ -135,10 +135,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except CommandFailed as e:
-        print(f"bench/store.py: {e}", file=sys.stderr)
-        sys.exit(1)
-    except KeyboardInterrupt:
-        sys.exit(130)
+    sys.exit(exit_status(main))

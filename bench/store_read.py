@@ -30,7 +30,7 @@ from pathlib import Path
 sys.dont_write_bytecode = True
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fake import CTLOOKUP, environment, fresh, generate, ids, sync_store, window_of  # noqa: E402
-from filter import DATA_DIR, ROOT, CommandFailed, git_revision, machine, progress, run_quiet, timed_run  # noqa: E402
+from filter import DATA_DIR, ROOT, exit_status, git_revision, machine, progress, run_quiet, timed_run  # noqa: E402
 
 SELECTIVE_RATE = 1_000_000
 BROAD_RATE = 400_000
@@ -116,10 +116,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except CommandFailed as e:
-        print(f"bench/store_read.py: {e}", file=sys.stderr)
-        sys.exit(1)
-    except KeyboardInterrupt:
-        sys.exit(130)
+    sys.exit(exit_status(main))
