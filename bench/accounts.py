@@ -32,8 +32,8 @@ from pathlib import Path
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from filter import DATA_DIR, GEN_EVENTS, ROOT, exit_status, git_revision, machine, progress, run_quiet  # noqa: E402
-from fake import NEWEST, Fake, ctlookup, environment, fresh, ids  # noqa: E402
+from filter import DATA_DIR, GEN_EVENTS, exit_status, git_revision, machine, progress, run_quiet  # noqa: E402
+from fake import NEWEST, Fake, build, ctlookup, environment, fresh, ids  # noqa: E402
 
 REGIONS = ("us-east-1", "us-west-2")
 RATIO_GOAL = 1.2
@@ -98,8 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     if options.accounts < 1 or options.per_stream < 1 or options.runs < 1:
         parser.error("--accounts, --per-stream and --runs must be at least 1")
     if not options.no_build:
-        progress("building (cargo build --release); the first build takes minutes")
-        run_quiet(["cargo", "build", "--release", "-p", "fake-cloudtrail", "-p", "ctlookup"], cwd=ROOT)
+        build()
     fresh(WORK)
     events_path = WORK / "events.json"
     progress(f"generating {options.accounts} accounts × {len(REGIONS)} regions × {options.per_stream} events")

@@ -38,6 +38,7 @@ from pathlib import Path
 sys.dont_write_bytecode = True
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from filter import (  # noqa: E402
+    build,
     exit_status,
     DATA_DIR,
     DEFAULT_CTLOOKUP,
@@ -171,10 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     work = None
     try:
         if not args.no_build:
-            progress("building gen-events and ctlookup (cargo build --release); the first build takes minutes")
-            run_quiet(["cargo", "build", "--release", "-p", "fake-cloudtrail", "--bin", "gen-events"], cwd=ROOT)
-            if args.ctlookup is None:
-                run_quiet(["cargo", "build", "--release"], cwd=ROOT)
+            build(args.ctlookup is not None)
         venv_python = Path(run_quiet(["bash", str(ROOT / "scripts" / "python-env.sh")]).strip())
         venv = venv_python.parent
         DATA_DIR.mkdir(parents=True, exist_ok=True)

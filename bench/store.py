@@ -34,6 +34,7 @@ from pathlib import Path
 sys.dont_write_bytecode = True
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fake import (  # noqa: E402
+    build,
     CTLOOKUP,
     RATE_LIMIT,
     Fake,
@@ -45,7 +46,7 @@ from fake import (  # noqa: E402
     sync_store,
     window_of,
 )
-from filter import DATA_DIR, ROOT, exit_status, git_revision, machine, progress, run_quiet, timed_run  # noqa: E402
+from filter import DATA_DIR, exit_status, git_revision, machine, progress, timed_run  # noqa: E402
 
 SPEEDUP_GOAL = 1000  # a: first ÷ second
 OVERHEAD_GOAL = 1.05  # b: with the store ÷ --no-store
@@ -60,8 +61,7 @@ def main() -> int:
     parser.add_argument("--no-build", action="store_true")
     options = parser.parse_args()
     if not options.no_build:
-        progress("building (cargo build --release); the first build takes minutes")
-        run_quiet(["cargo", "build", "--release", "-p", "fake-cloudtrail", "-p", "ctlookup"], cwd=ROOT)
+        build()
     work = DATA_DIR / "store"
     work.mkdir(parents=True, exist_ok=True)
     small, large = work / f"events-{options.events}.json", work / f"events-{options.large}.json"

@@ -29,8 +29,8 @@ from pathlib import Path
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fake import CTLOOKUP, environment, fresh, generate, ids, sync_store, window_of  # noqa: E402
-from filter import DATA_DIR, ROOT, exit_status, git_revision, machine, progress, run_quiet, timed_run  # noqa: E402
+from fake import CTLOOKUP, build, environment, fresh, generate, ids, sync_store, window_of  # noqa: E402
+from filter import DATA_DIR, exit_status, git_revision, machine, progress, timed_run  # noqa: E402
 
 SELECTIVE_RATE = 1_000_000
 BROAD_RATE = 400_000
@@ -55,8 +55,7 @@ def main() -> int:
     parser.add_argument("--no-build", action="store_true")
     options = parser.parse_args()
     if not options.no_build:
-        progress("building (cargo build --release)")
-        run_quiet(["cargo", "build", "--release", "-p", "fake-cloudtrail", "-p", "ctlookup"], cwd=ROOT)
+        build()
     work = DATA_DIR / "store-read"
     work.mkdir(parents=True, exist_ok=True)
     events = work / f"events-{options.events}.json"
