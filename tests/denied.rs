@@ -128,17 +128,7 @@ fn every_documented_message_grouped_from_files_and_the_api() {
     let from_file =
         run_ok(sb.ctlookup().args(["denied", "--input", file.to_str().unwrap(), "-o", "jsonl", "--tz", "UTC"]));
     let server = serve(&records);
-    let from_api = run_ok(sb.ctlookup().args([
-        "denied",
-        "--endpoint-url",
-        &server.url(),
-        "--tps",
-        FAST_TPS,
-        "-o",
-        "jsonl",
-        "--tz",
-        "UTC",
-    ]));
+    let from_api = run_ok(sb.api(&server.url()).args(["denied", "-o", "jsonl", "--tz", "UTC"]));
     assert_eq!(String::from_utf8_lossy(&from_file.stdout), String::from_utf8_lossy(&from_api.stdout));
     let rows = jsonl(&from_file);
     assert_eq!(rows.len(), want.len() + 2, "{rows:#?}");
@@ -209,18 +199,7 @@ fn decode_takes_action_resource_and_conditions_from_sts() {
     server.add_authorization_message("ENCODED-ONE", DECODED);
     server.add_authorization_message("ENCODED-TWO", DECODED);
     let sb = Sandbox::new();
-    let out = run_ok(sb.ctlookup().args([
-        "denied",
-        "--decode",
-        "--endpoint-url",
-        &server.url(),
-        "--tps",
-        FAST_TPS,
-        "-o",
-        "jsonl",
-        "--tz",
-        "UTC",
-    ]));
+    let out = run_ok(sb.api(&server.url()).args(["denied", "--decode", "-o", "jsonl", "--tz", "UTC"]));
     let rows = jsonl(&out);
     assert_eq!(rows.len(), 1, "both messages decode to the same row: {rows:#?}");
     let row = &rows[0];
@@ -232,7 +211,7 @@ fn decode_takes_action_resource_and_conditions_from_sts() {
 
     // Without --decode: the action from the event, nothing sent to STS.
     let before = decode_requests(&server);
-    let out = run_ok(sb.ctlookup().args(["denied", "--endpoint-url", &server.url(), "--tps", FAST_TPS, "-o", "jsonl"]));
+    let out = run_ok(sb.api(&server.url()).args(["denied", "-o", "jsonl"]));
     let rows = jsonl(&out);
     assert_eq!(
         (rows.len(), rows[0]["action"].as_str(), rows[0]["resource"].as_str()),
@@ -259,16 +238,7 @@ fn a_refused_decode_is_said_once_and_the_run_goes_on() {
     let server = serve(&encoded_records());
     server.set_refuse_decode(true);
     let sb = Sandbox::new();
-    let out = run_ok(sb.ctlookup().args([
-        "denied",
-        "--decode",
-        "--endpoint-url",
-        &server.url(),
-        "--tps",
-        FAST_TPS,
-        "-o",
-        "jsonl",
-    ]));
+    let out = run_ok(sb.api(&server.url()).args(["denied", "--decode", "-o", "jsonl"]));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.matches("refused DecodeAuthorizationMessage").count(), 1, "{stderr}");
     assert!(stderr.contains("sts:DecodeAuthorizationMessage"), "{stderr}");
