@@ -127,17 +127,10 @@ async fn organization_accounts(base: &Connection) -> Result<Vec<String>> {
     // A cap on pages, as for every paged call: 20 accounts a page, 1,000 pages is 20,000 accounts.
     for _ in 0..1000 {
         let page = client.list_accounts().set_next_token(token.clone()).send().await.map_err(|err| {
-            let reason = match err.as_service_error() {
-                Some(service) => {
-                    use aws_sdk_organizations::error::ProvideErrorMetadata;
-                    format!("{}: {}", service.code().unwrap_or("error"), service.message().unwrap_or_default())
-                }
-                None => super::describe::causes(&err),
-            };
             anyhow!(
                 "--accounts org: Organizations ListAccounts failed: {} (it needs organizations:ListAccounts, from \
                  the management account or a delegated administrator)",
-                printable(&reason, 300)
+                printable(&super::describe::service_failure(&err), 300)
             )
         })?;
         for account in page.accounts() {
@@ -247,7 +240,7 @@ fn assume_role_failure<'e>(err: &'e (dyn std::error::Error + 'static)) -> Option
 /// What a credentials error says: STS's code and message when it answered, else the causes.
 fn credentials_reason(err: &(dyn std::error::Error + 'static)) -> String {
     if let Some(failure) = assume_role_failure(err) {
-        return super::sts::describe(failure);
+        return super::describe::service_failure(failure);
     }
     match super::describe::causes(err) {
         causes if causes.is_empty() => err.to_string(),

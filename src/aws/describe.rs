@@ -30,6 +30,17 @@ pub fn lookup_failure(
     (message, resumable)
 }
 
+/// What a failed call of any AWS service says: the service's code and message when it answered, else
+/// the causes (STS, Organizations and the like, whose failures need no advice of their own).
+pub fn service_failure<E: std::error::Error + ProvideErrorMetadata + 'static>(
+    err: &SdkError<E, HttpResponse>,
+) -> String {
+    match err.as_service_error() {
+        Some(service) => format!("{}: {}", service.code().unwrap_or("error"), service.message().unwrap_or_default()),
+        None => causes(err),
+    }
+}
+
 /// The causes under an SDK error, on one line: "tcp connect error: Connection refused (os error 111)".
 /// The SDK's own top level ("dispatch failure") and its debug dump say nothing to a user.
 pub fn causes(err: &(dyn std::error::Error + 'static)) -> String {

@@ -23,6 +23,7 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::SdkConfig;
 use aws_sdk_cloudtrail::config::{ProvideCredentials, SharedCredentialsProvider};
 
+use super::describe::service_failure;
 use super::{credentials_provider, load_sdk_config, Connection};
 use crate::error::{say, warn};
 use crate::store::Db;
@@ -56,7 +57,7 @@ pub async fn account(
         .get_caller_identity()
         .send()
         .await
-        .map_err(|e| anyhow!("{}", printable(&describe(&e), 300)))
+        .map_err(|e| anyhow!("{}", printable(&service_failure(&e), 300)))
         .context("STS GetCallerIdentity failed")?;
     let account = account_of(answer.account())?;
     db.remember_account(key, account)?;
@@ -86,7 +87,7 @@ pub async fn resolve(db: &Db, endpoint_url: Option<&str>, endpoint: &str, provis
         .get_caller_identity()
         .send()
         .await
-        .map_err(|e| anyhow!("{}", printable(&describe(&e), 300)))?;
+        .map_err(|e| anyhow!("{}", printable(&service_failure(&e), 300)))?;
     let account = account_of(answer.account())?;
     db.remember_account(key, account)?;
     db.adopt(endpoint, provisional, account)
@@ -109,15 +110,6 @@ pub fn sts_client(
         .interceptor(super::cap::AnswerCap)
         .build();
     aws_sdk_sts::Client::from_conf(sts_config)
-}
-
-pub fn describe<E: std::error::Error + aws_sdk_sts::error::ProvideErrorMetadata + 'static>(
-    err: &aws_sdk_sts::error::SdkError<E, aws_sdk_sts::config::http::HttpResponse>,
-) -> String {
-    match err.as_service_error() {
-        Some(service) => format!("{}: {}", service.code().unwrap_or("error"), service.message().unwrap_or_default()),
-        None => super::describe::causes(err),
-    }
 }
 
 /// The account GetCallerIdentity answered. An AWS account is 12 digits; anything else is no key to
@@ -147,7 +139,7 @@ pub async fn decode_all(connection: &Connection, messages: &[String]) -> Result<
             Ok(answer) => *slot = answer.decoded_message().map(str::to_owned),
             Err(err) => {
                 let code = err.as_service_error().and_then(|e| aws_sdk_sts::error::ProvideErrorMetadata::code(e));
-                let text = printable(&describe(&err), 300);
+                let text = printable(&service_failure(&err), 300);
                 if matches!(code, Some("AccessDenied" | "AccessDeniedException")) {
                     say(format_args!(
                         "--decode: STS refused DecodeAuthorizationMessage ({text}); the identity needs \
