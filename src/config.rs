@@ -908,7 +908,7 @@ fn partition_accounts(cli: &LookupArgs) -> Result<Vec<String>> {
             return Err(usage("--exclude-account leaves none of the accounts asked"));
         }
     }
-    Ok(if org && cli.s3.account.is_empty() { Vec::new() } else { ids })
+    Ok(ids)
 }
 
 /// 12-digit account IDs, without repeats; None for `org` (every account of the organisation).

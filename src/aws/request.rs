@@ -39,7 +39,7 @@ pub struct Region {
     retries: u32,
     /// Shared by the regions of a run: at most this many requests in flight (`--parallel`). Taken
     /// after the rate limiter's turn, so that a region waiting for its turn holds no place.
-    pub in_flight: Option<Arc<tokio::sync::Semaphore>>,
+    in_flight: Arc<tokio::sync::Semaphore>,
     /// Set once a request got an answer: a connection refused before that is a wrong endpoint, not a
     /// passing failure, and is not retried.
     answered: Arc<AtomicBool>,
@@ -86,7 +86,14 @@ pub(super) enum Failure {
 }
 
 impl Region {
-    pub fn new(name: String, client: Client, tps: f64, insight: bool, retries: u32) -> Region {
+    pub fn new(
+        name: String,
+        client: Client,
+        tps: f64,
+        insight: bool,
+        retries: u32,
+        in_flight: Arc<tokio::sync::Semaphore>,
+    ) -> Region {
         Region {
             place: name.clone(),
             name,
@@ -95,7 +102,7 @@ impl Region {
             category: insight.then_some(EventCategory::Insight),
             retries,
             answered: Arc::new(AtomicBool::new(false)),
-            in_flight: None,
+            in_flight,
         }
     }
 
@@ -106,10 +113,7 @@ impl Region {
             self.limiter.acquire().await;
             attempts += 1;
             // The semaphore is never closed: a place always comes.
-            let place = match &self.in_flight {
-                Some(in_flight) => in_flight.clone().acquire_owned().await.ok(),
-                None => None,
-            };
+            let place = self.in_flight.acquire().await.ok();
             let result = self
                 .client
                 .lookup_events()

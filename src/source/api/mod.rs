@@ -112,8 +112,8 @@ impl Merge {
                 if sdk_configs.len() == a {
                     sdk_configs.push(sdk_config);
                 }
-                let mut region = Region::new(name, client, config.tps, config.insight, config.retries);
-                region.in_flight = Some(in_flight.clone());
+                let mut region =
+                    Region::new(name, client, config.tps, config.insight, config.retries, in_flight.clone());
                 if several_accounts {
                     region.place = format!("{} of {}", region.name, account.label);
                 }
