@@ -268,3 +268,21 @@ proptest! {
         prop_assert!(full_scans >= 1);
     }
 }
+
+/// Found by the property above: two events of one second, one lookup holding both (in the API's
+/// order) and the other only the later one. The merge must not hand out the later one first.
+#[test]
+fn events_of_one_second_keep_the_apis_order_across_lookups() {
+    let sb = Sandbox::new();
+    let records = records(34, 205, fixed_newest());
+    let server = serve(&records);
+    let expr = "(eventSource = ec2.amazonaws.com) or ((readOnly = true) and (awsRegion =~ \"^us-\"))";
+    let run = |extra: &[&str]| {
+        let out =
+            run_ok(sb.ctlookup().args(["--endpoint-url", &server.url(), "--tps", "1000", "--where", expr]).args(extra));
+        jsonl_ids(&out.stdout)
+    };
+    let pushed = run(&["--no-store"]);
+    assert_eq!(pushed, run(&["--no-store", "--no-pushdown"]));
+    assert_eq!(pushed, run(&[]), "through the store");
+}

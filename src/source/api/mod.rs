@@ -212,9 +212,10 @@ impl Merge {
                 self.fetch(&wanted, config, progress).await?;
                 continue;
             }
-            // The stream whose next event is newest (the first on a tie).
+            // The stream whose next event is newest (on a tie, in the API's order, else the first).
             let Some(index) =
                 merge::newest((0..self.streams.len()).filter_map(|i| self.streams[i].head_time().map(|t| (i, t))))
+                    .map(|index| self.in_api_order(index))
             else {
                 sink.flush()?;
                 if let Some(follow) = config.follow {
@@ -243,6 +244,26 @@ impl Merge {
                 return self.finish(outcome, config);
             }
         }
+    }
+
+    /// Among streams whose heads tie on time, one whose head no other tied stream holds further on in
+    /// the same second: each lookup's page keeps the API's order, and one that holds both events of
+    /// a second says which comes first. Bounded, should two pages disagree.
+    fn in_api_order(&self, mut index: usize) -> usize {
+        for _ in 0..self.streams.len() {
+            let head = &self.streams[index].buffer[0];
+            let (time, id) = (head.time(), head.id());
+            let later_elsewhere = (0..self.streams.len()).find(|&j| {
+                j != index
+                    && self.streams[j].head_time() == Some(time)
+                    && self.streams[j].buffer.iter().skip(1).take_while(|e| e.time() == time).any(|e| e.id() == id)
+            });
+            match later_elsewhere {
+                Some(j) => index = j,
+                None => break,
+            }
+        }
+        index
     }
 
     /// The token that continues after the last event handed out; None when nothing is left, and
